@@ -1,0 +1,164 @@
+// Exchanges and their bindings. An exchange only computes destinations; following
+// exchange-to-exchange bindings and alternate exchanges is the vhost's job (router.ts).
+import type { FieldTable } from '../protocol';
+import { TopicMatcher } from './topic-matcher';
+import { HeadersBindingSpec, headersMatch, parseHeadersBinding } from './headers-match';
+import { preconditionFailed } from './errors';
+
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+export const EXCHANGE_TYPES: ReadonlySet<string> = new Set(['direct', 'fanout', 'topic', 'headers']);
+
+// Anything a binding can point at: a queue or an exchange.
+export interface BindTarget {
+  readonly kind: 'queue' | 'exchange';
+  readonly name: string;
+}
+
+export interface Binding {
+  source: Exchange;
+  dest: BindTarget;
+  routingKey: string;
+  args: FieldTable;
+  argsKey: string;
+  headers: HeadersBindingSpec | null;
+}
+
+export interface RoutableMessage {
+  routingKey: string;
+  headers(): FieldTable | undefined;
+}
+
+export class Exchange implements BindTarget {
+  readonly kind = 'exchange' as const;
+  readonly bindings: Binding[] = [];
+  private direct = new Map<string, BindTarget[]>();
+  private fanout: BindTarget[] = [];
+  private topic: TopicMatcher<BindTarget> | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly type: ExchangeType,
+    readonly durable: boolean,
+    readonly autoDelete: boolean,
+    readonly internal: boolean,
+    readonly args: FieldTable,
+  ) {
+    if (type === 'topic') this.topic = new TopicMatcher();
+  }
+
+  get alternateExchange(): string | undefined {
+    const ae = this.args['alternate-exchange'];
+    return typeof ae === 'string' ? ae : Buffer.isBuffer(ae) ? ae.toString() : undefined;
+  }
+
+  findBinding(dest: BindTarget, routingKey: string, argsKey: string): Binding | undefined {
+    return this.bindings.find((b) => b.dest === dest && b.routingKey === routingKey && b.argsKey === argsKey);
+  }
+
+  // Returns the new binding, or null when an identical one exists (binding is idempotent).
+  bind(dest: BindTarget, routingKey: string, args: FieldTable): Binding | null {
+    const argsKey = tableKey(args);
+    if (this.findBinding(dest, routingKey, argsKey)) return null;
+    let headers: HeadersBindingSpec | null = null;
+    if (this.type === 'headers') {
+      const spec = parseHeadersBinding(args);
+      if (typeof spec === 'string') throw preconditionFailed(spec);
+      headers = spec;
+    }
+    const b: Binding = { source: this, dest, routingKey, args, argsKey, headers };
+    this.bindings.push(b);
+    switch (this.type) {
+      case 'direct': {
+        const list = this.direct.get(routingKey);
+        if (!list) this.direct.set(routingKey, [dest]);
+        else if (!list.includes(dest)) list.push(dest);
+        break;
+      }
+      case 'fanout':
+        if (!this.fanout.includes(dest)) this.fanout.push(dest);
+        break;
+      case 'topic':
+        this.topic!.add(routingKey, dest);
+        break;
+      case 'headers':
+        break;
+    }
+    return b;
+  }
+
+  unbind(b: Binding): void {
+    const i = this.bindings.indexOf(b);
+    if (i < 0) return;
+    this.bindings.splice(i, 1);
+    const stillBoundWithKey = this.bindings.some((o) => o.dest === b.dest && o.routingKey === b.routingKey);
+    const stillBound = this.bindings.some((o) => o.dest === b.dest);
+    switch (this.type) {
+      case 'direct':
+        if (!stillBoundWithKey) {
+          const list = this.direct.get(b.routingKey);
+          if (list) {
+            const j = list.indexOf(b.dest);
+            if (j >= 0) list.splice(j, 1);
+            if (list.length === 0) this.direct.delete(b.routingKey);
+          }
+        }
+        break;
+      case 'fanout':
+        if (!stillBound) this.fanout.splice(this.fanout.indexOf(b.dest), 1);
+        break;
+      case 'topic':
+        if (!stillBoundWithKey) this.topic!.remove(b.routingKey, b.dest);
+        break;
+      case 'headers':
+        break;
+    }
+  }
+
+  // Removes every binding to dest; returns them.
+  unbindAll(dest: BindTarget): Binding[] {
+    const gone = this.bindings.filter((b) => b.dest === dest);
+    for (const b of gone) this.unbind(b);
+    return gone;
+  }
+
+  route(msg: RoutableMessage, out: Set<BindTarget>): void {
+    switch (this.type) {
+      case 'direct': {
+        const list = this.direct.get(msg.routingKey);
+        if (list) for (let i = 0; i < list.length; i++) out.add(list[i]);
+        return;
+      }
+      case 'fanout':
+        for (let i = 0; i < this.fanout.length; i++) out.add(this.fanout[i]);
+        return;
+      case 'topic':
+        this.topic!.match(msg.routingKey, out);
+        return;
+      case 'headers': {
+        if (this.bindings.length === 0) return;
+        const h = msg.headers();
+        for (const b of this.bindings) if (headersMatch(b.headers!, h)) out.add(b.dest);
+        return;
+      }
+    }
+  }
+}
+
+// A canonical text form of a field table, so bindings and declare arguments compare by value.
+export function tableKey(t: FieldTable | undefined): string {
+  if (!t) return '{}';
+  return canonical(t);
+}
+
+function canonical(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'bigint') return `${v}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Buffer.isBuffer(v)) return `x${v.toString('hex')}`;
+  if (v instanceof Date) return `T${Math.floor(v.getTime() / 1000)}`;
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  if ('type' in o && 'value' in o && Object.keys(o).length === 2) return canonical(o.value);
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+}

@@ -1,0 +1,573 @@
+// A queue: one or more append-only logs ("lanes", one per priority level) plus the state that
+// turns a log into AMQP queue semantics: a read cursor, requeued offsets, counters, consumers,
+// TTL expiry from the head, length limits and dead-lettering hooks.
+//
+// Memory does not grow with queue depth: messages stay in the log, the queue only keeps
+// offsets of requeued messages and counters. A message inside the queue is named by a msgId,
+// offset * 256 + lane, so channels can track deliveries with plain numbers.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SegmentedLog, type LogCursor, type LogRecord } from '../store';
+import type { FieldTable } from '../protocol';
+import type { BindTarget } from './exchange';
+import { type Message, envelopeOf, isPersistent } from './message';
+import type { QueueArgs } from './queue-args';
+
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
+
+export interface QueueConsumer {
+  readonly tag: string;
+  readonly noAck: boolean;
+  readonly priority: number;
+  readonly exclusive: boolean;
+  hasCredit(): boolean;
+  deliver(queue: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void;
+  cancelByServer(queue: Queue): void;
+}
+
+// What a queue needs from its vhost; keeps queue.ts free of routing and definitions.
+export interface QueueHost {
+  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void;
+  queueUnused(queue: Queue, why: 'auto-delete' | 'expires'): void;
+}
+
+export const enum EnqueueResult { Rejected = 0, Accepted = 1, AcceptedDurable = 2 }
+
+const LANE_FACTOR = 256;
+
+class Lane {
+  readonly cursor: LogCursor;
+  head: LogRecord | undefined = undefined; // read from the cursor but not yet taken
+  readonly requeued: number[] = [];        // offsets, ascending
+  readonly bootOffset: number;             // records below this were written before the last start
+  constructor(readonly log: SegmentedLog) {
+    this.cursor = log.cursor(log.startOffset);
+    this.bootOffset = log.nextOffset;
+  }
+}
+
+export interface QueueOptions {
+  name: string;
+  vhost: string;
+  durable: boolean;
+  exclusiveOwner: object | null;
+  autoDelete: boolean;
+  rawArgs: FieldTable;
+  args: QueueArgs;
+  dir: string;
+  host: QueueHost;
+}
+
+export class Queue implements BindTarget {
+  readonly kind = 'queue' as const;
+  readonly name: string;
+  readonly vhost: string;
+  readonly durable: boolean;
+  readonly autoDelete: boolean;
+  readonly rawArgs: FieldTable;
+  readonly args: QueueArgs;
+  readonly dir: string;
+  exclusiveOwner: object | null;
+  deleted = false;
+
+  private readonly host: QueueHost;
+  private readonly lanes: Array<Lane | undefined> = [];
+  private readonly dirtyLanes = new Set<Lane>();
+  readonly consumers: QueueConsumer[] = [];
+  private rr = 0;
+  private hadConsumer = false;
+
+  private ready = 0;
+  private readyBytesApprox = 0;
+  private unacked = 0;
+  private deliveryCounts: Map<number, number> | null = null;
+
+  private dispatchScheduled = false;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private expiryAt = 0;
+  private expiresTimer: NodeJS.Timeout | null = null;
+  private zeroTtlGrace = false;
+
+  // Head slot filled by peek(): avoids allocating a result object per delivery.
+  private hLane: Lane | null = null;
+  private hIndex = 0;
+  private hRecord: LogRecord | undefined = undefined;
+  private hRedelivered = false;
+
+  // Statistics for management/metrics.
+  publishCount = 0;
+  deliverCount = 0;
+  ackCount = 0;
+
+  constructor(opts: QueueOptions) {
+    this.name = opts.name;
+    this.vhost = opts.vhost;
+    this.durable = opts.durable;
+    this.exclusiveOwner = opts.exclusiveOwner;
+    this.autoDelete = opts.autoDelete;
+    this.rawArgs = opts.rawArgs;
+    this.args = opts.args;
+    this.dir = opts.dir;
+    this.host = opts.host;
+    if (this.args.deliveryLimit !== null) this.deliveryCounts = new Map();
+    // Lane 0 always exists; priority lanes are opened when present on disk or first used.
+    this.openLane(0);
+    if (this.args.maxPriority !== null) {
+      for (let p = 1; p <= this.args.maxPriority; p++) {
+        if (fs.existsSync(this.laneDir(p))) this.openLane(p);
+      }
+    }
+    for (const lane of this.lanes) {
+      if (!lane) continue;
+      this.ready += lane.log.liveCount;
+      this.readyBytesApprox += lane.log.sizeBytes;
+    }
+    this.armExpires();
+  }
+
+  private laneDir(p: number): string {
+    return p === 0 ? path.join(this.dir, 'log') : path.join(this.dir, `log-p${p}`);
+  }
+
+  private openLane(p: number): Lane {
+    const log = SegmentedLog.open(this.laneDir(p), { fsync: this.durable });
+    const lane = new Lane(log);
+    this.lanes[p] = lane;
+    return lane;
+  }
+
+  get messageCount(): number { return this.ready; }
+  get unackedCount(): number { return this.unacked; }
+  get consumerCount(): number { return this.consumers.length; }
+  get readyBytes(): number { return this.readyBytesApprox; }
+
+  // ---- publishing -------------------------------------------------------------------------
+
+  enqueue(msg: Message, priority: number): EnqueueResult {
+    if (this.deleted) return EnqueueResult.Rejected;
+    const a = this.args;
+    if (a.overflow !== 'drop-head' && this.wouldOverflow(msg.body.length)) {
+      if (a.overflow === 'reject-publish-dlx') this.host.deadLetter(this, asRecord(msg), 'maxlen');
+      return EnqueueResult.Rejected;
+    }
+    const ttl = this.effectiveTtl(msg);
+    if (ttl === 0 && !this.anyConsumerHasCredit()) {
+      // TTL 0 means "deliver now or never".
+      this.host.deadLetter(this, asRecord(msg), 'expired');
+      return EnqueueResult.Accepted;
+    }
+    let p = 0;
+    if (a.maxPriority !== null && priority > 0) p = priority > a.maxPriority ? a.maxPriority : priority;
+    const lane = this.lanes[p] ?? this.openLane(p);
+    // The log stamps its offset on the record it keeps in its tail cache, so a message routed
+    // to several queues needs one record object per queue.
+    if ((msg as Partial<LogRecord>).offset !== undefined) {
+      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body };
+    }
+    lane.log.append(msg);
+    this.dirtyLanes.add(lane);
+    this.ready++;
+    this.readyBytesApprox += msg.body.length;
+    this.publishCount++;
+    if (a.overflow === 'drop-head' && (a.maxLength !== null || a.maxLengthBytes !== null)) {
+      while (this.overLimit() && this.peek()) this.dropHead('maxlen');
+    }
+    if (ttl === 0) {
+      this.zeroTtlGrace = true;
+      this.dispatchNow();
+      this.zeroTtlGrace = false;
+    } else if (this.consumers.length > 0) {
+      this.scheduleDispatch();
+    } else if (ttl !== null) {
+      this.armExpiry();
+    }
+    return this.durable && isPersistent(msg) ? EnqueueResult.AcceptedDurable : EnqueueResult.Accepted;
+  }
+
+  private wouldOverflow(bytes: number): boolean {
+    const a = this.args;
+    if (a.maxLength !== null && this.ready + 1 > a.maxLength) return true;
+    if (a.maxLengthBytes !== null && this.readyBytesApprox + bytes > a.maxLengthBytes) return true;
+    return false;
+  }
+
+  private overLimit(): boolean {
+    const a = this.args;
+    if (a.maxLength !== null && this.ready > a.maxLength) return true;
+    if (a.maxLengthBytes !== null && this.readyBytesApprox > a.maxLengthBytes) return true;
+    return false;
+  }
+
+  // Resolves when every durable record appended so far is on disk.
+  sync(): Promise<void> {
+    if (this.dirtyLanes.size === 0) return Promise.resolve();
+    const lanes = [...this.dirtyLanes];
+    this.dirtyLanes.clear();
+    if (lanes.length === 1) return lanes[0].log.sync();
+    return Promise.all(lanes.map((l) => l.log.sync())).then(() => undefined);
+  }
+
+  // ---- the head -----------------------------------------------------------------------------
+
+  // Finds the next ready message (highest priority lane first) without taking it.
+  private peek(): boolean {
+    for (let p = this.lanes.length - 1; p >= 0; p--) {
+      const lane = this.lanes[p];
+      if (!lane) continue;
+      while (lane.requeued.length > 0) {
+        const off = lane.requeued[0];
+        const rec = lane.log.read(off);
+        if (rec && !lane.log.isAcked(off)) {
+          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true;
+          return true;
+        }
+        lane.requeued.shift();
+      }
+      if (lane.head === undefined) lane.head = this.nextFromCursor(lane);
+      if (lane.head !== undefined) {
+        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRedelivered = false;
+        return true;
+      }
+    }
+    this.hLane = null; this.hRecord = undefined;
+    return false;
+  }
+
+  private nextFromCursor(lane: Lane): LogRecord | undefined {
+    for (;;) {
+      const rec = lane.cursor.next();
+      if (rec === undefined) return undefined;
+      if (lane.log.isAcked(rec.offset)) continue;
+      if (rec.offset < lane.bootOffset && this.durable && !isPersistent(rec)) {
+        // Transient messages do not survive a restart, as in RabbitMQ.
+        lane.log.ack(rec.offset);
+        this.ready--;
+        this.readyBytesApprox -= rec.body.length;
+        continue;
+      }
+      return rec;
+    }
+  }
+
+  // Removes the peeked message from the ready set; returns its msgId.
+  private take(): number {
+    const lane = this.hLane!;
+    const rec = this.hRecord!;
+    if (this.hRedelivered) lane.requeued.shift();
+    else lane.head = undefined;
+    this.ready--;
+    // Byte counts are approximate after a restart (seeded from file sizes); never let them go negative.
+    this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
+    return rec.offset * LANE_FACTOR + this.hIndex;
+  }
+
+  private dropHead(reason: DeathReason): void {
+    const rec = this.hRecord!;
+    const lane = this.hLane!;
+    const msgId = this.take();
+    this.host.deadLetter(this, rec, reason);
+    lane.log.ack(rec.offset);
+    this.deliveryCounts?.delete(msgId);
+  }
+
+  private effectiveTtl(rec: { envelope?: unknown }): number | null {
+    const exp = envelopeOf(rec as LogRecord)[2];
+    const qttl = this.args.messageTtl;
+    if (exp === null || exp === undefined) return qttl;
+    return qttl === null ? exp : Math.min(exp, qttl);
+  }
+
+  private deadlineOf(rec: LogRecord): number {
+    const ttl = this.effectiveTtl(rec);
+    return ttl === null ? Infinity : rec.timestamp + ttl;
+  }
+
+  private headExpired(now: number): boolean {
+    const rec = this.hRecord!;
+    const ttl = this.effectiveTtl(rec);
+    if (ttl === null) return false;
+    if (ttl === 0) return !this.zeroTtlGrace;
+    return now >= rec.timestamp + ttl;
+  }
+
+  private expireHead(now: number): void {
+    while (this.peek() && this.headExpired(now)) this.dropHead('expired');
+    this.armExpiry();
+  }
+
+  private armExpiry(): void {
+    if (this.deleted || this.ready === 0) return this.clearExpiry();
+    if (this.args.messageTtl === null && !this.hasPerMessageTtlPossible()) return;
+    if (!this.peek()) return this.clearExpiry();
+    const at = this.deadlineOf(this.hRecord!);
+    if (at === Infinity) return this.clearExpiry();
+    if (this.expiryTimer && this.expiryAt <= at) return;
+    this.clearExpiry();
+    this.expiryAt = at;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      this.expireHead(Date.now());
+      if (this.consumers.length > 0) this.dispatchNow();
+    }, Math.max(0, at - Date.now()) + 1);
+    this.expiryTimer.unref?.();
+  }
+
+  // Per-message expiration can appear on any message; only check when the head has one.
+  private hasPerMessageTtlPossible(): boolean { return true; }
+
+  private clearExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+
+  // ---- consumers ------------------------------------------------------------------------------
+
+  addConsumer(c: QueueConsumer): void {
+    // Keep consumers ordered by priority (highest first), FIFO within a priority.
+    let i = this.consumers.length;
+    while (i > 0 && this.consumers[i - 1].priority < c.priority) i--;
+    this.consumers.splice(i, 0, c);
+    this.hadConsumer = true;
+    this.clearExpires();
+    this.scheduleDispatch();
+  }
+
+  removeConsumer(c: QueueConsumer): void {
+    const i = this.consumers.indexOf(c);
+    if (i < 0) return;
+    this.consumers.splice(i, 1);
+    if (this.rr > i) this.rr--;
+    if (this.consumers.length === 0) {
+      if (this.autoDelete && this.hadConsumer) {
+        this.host.queueUnused(this, 'auto-delete');
+        return;
+      }
+      this.armExpires();
+    } else if (this.args.singleActiveConsumer && i === 0) {
+      this.scheduleDispatch();
+    }
+  }
+
+  get activeConsumer(): QueueConsumer | undefined {
+    return this.args.singleActiveConsumer ? this.consumers[0] : undefined;
+  }
+
+  private anyConsumerHasCredit(): boolean {
+    if (this.args.singleActiveConsumer) return this.consumers.length > 0 && this.consumers[0].hasCredit();
+    for (const c of this.consumers) if (c.hasCredit()) return true;
+    return false;
+  }
+
+  // Round-robin among the highest-priority consumers that have credit.
+  private pickConsumer(): QueueConsumer | null {
+    const cs = this.consumers;
+    const n = cs.length;
+    if (n === 0) return null;
+    if (this.args.singleActiveConsumer) return cs[0].hasCredit() ? cs[0] : null;
+    const top = cs[0].priority;
+    let best = -1;
+    for (let k = 0; k < n; k++) {
+      const i = (this.rr + k) % n;
+      const c = cs[i];
+      if (!c.hasCredit()) continue;
+      if (best < 0 || c.priority > cs[best].priority) best = i;
+      if (c.priority === top) break;
+    }
+    if (best < 0) return null;
+    this.rr = best + 1 >= n ? 0 : best + 1;
+    return cs[best];
+  }
+
+  scheduleDispatch(): void {
+    if (this.dispatchScheduled || this.deleted) return;
+    this.dispatchScheduled = true;
+    process.nextTick(runDispatch, this);
+  }
+
+  dispatchNow(): void {
+    this.dispatchScheduled = false;
+    if (this.deleted) return;
+    let now = 0;
+    const checkTtl = this.args.messageTtl !== null;
+    while (this.ready > 0 && this.consumers.length > 0) {
+      const c = this.pickConsumer();
+      if (c === null) break;
+      if (!this.peek()) break;
+      const rec = this.hRecord!;
+      if (checkTtl || envelopeOf(rec)[2] !== null) {
+        if (now === 0) now = Date.now();
+        if (this.headExpired(now)) { this.dropHead('expired'); continue; }
+      }
+      const redelivered = this.hRedelivered;
+      const lane = this.hLane!;
+      const msgId = this.take();
+      const count = this.deliveryCounts?.get(msgId) ?? 0;
+      if (c.noAck) {
+        lane.log.ack(rec.offset);
+        this.deliveryCounts?.delete(msgId);
+        this.ackCount++;
+      } else {
+        this.unacked++;
+      }
+      this.deliverCount++;
+      c.deliver(this, msgId, rec, redelivered, count);
+    }
+    this.armExpiry();
+  }
+
+  // basic.get: takes one message or returns undefined.
+  get(noAck: boolean, out: { msgId: number; rec: LogRecord | undefined; redelivered: boolean; count: number }): boolean {
+    const now = Date.now();
+    this.clearExpires();
+    this.armExpires();
+    while (this.peek()) {
+      if (this.headExpired(now)) { this.dropHead('expired'); continue; }
+      const rec = this.hRecord!;
+      const lane = this.hLane!;
+      out.redelivered = this.hRedelivered;
+      out.msgId = this.take();
+      out.rec = rec;
+      out.count = this.deliveryCounts?.get(out.msgId) ?? 0;
+      if (noAck) {
+        lane.log.ack(rec.offset);
+        this.deliveryCounts?.delete(out.msgId);
+        this.ackCount++;
+      } else {
+        this.unacked++;
+      }
+      this.deliverCount++;
+      this.armExpiry();
+      return true;
+    }
+    this.armExpiry();
+    return false;
+  }
+
+  // ---- settling -------------------------------------------------------------------------------
+
+  ack(msgId: number): void {
+    if (this.deleted) return;
+    const lane = this.lanes[msgId % LANE_FACTOR];
+    lane?.log.ack(Math.floor(msgId / LANE_FACTOR));
+    this.deliveryCounts?.delete(msgId);
+    this.unacked--;
+    this.ackCount++;
+  }
+
+  // Returns an unacked message to the queue ahead of the cursor, in offset order.
+  requeue(msgId: number): void {
+    if (this.deleted) return;
+    const p = msgId % LANE_FACTOR;
+    const offset = Math.floor(msgId / LANE_FACTOR);
+    const lane = this.lanes[p];
+    this.unacked--;
+    if (!lane) return;
+    if (this.deliveryCounts) {
+      const n = (this.deliveryCounts.get(msgId) ?? 0) + 1;
+      if (n >= this.args.deliveryLimit! + 1) {
+        const rec = lane.log.read(offset);
+        if (rec) this.host.deadLetter(this, rec, 'delivery_limit');
+        lane.log.ack(offset);
+        this.deliveryCounts.delete(msgId);
+        return;
+      }
+      this.deliveryCounts.set(msgId, n);
+    }
+    const rq = lane.requeued;
+    let i = rq.length;
+    if (i === 0 || rq[i - 1] < offset) rq.push(offset);
+    else {
+      let lo = 0, hi = i;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (rq[mid] < offset) lo = mid + 1; else hi = mid; }
+      rq.splice(lo, 0, offset);
+    }
+    this.ready++;
+    const rec = lane.log.read(offset);
+    if (rec) this.readyBytesApprox += rec.body.length;
+    if (this.consumers.length > 0) this.scheduleDispatch();
+    else this.armExpiry();
+  }
+
+  // reject/nack with requeue=false: dead-letter (when configured) and drop.
+  discard(msgId: number): void {
+    if (this.deleted) return;
+    const lane = this.lanes[msgId % LANE_FACTOR];
+    const offset = Math.floor(msgId / LANE_FACTOR);
+    this.unacked--;
+    if (!lane) return;
+    const rec = lane.log.read(offset);
+    if (rec) this.host.deadLetter(this, rec, 'rejected');
+    lane.log.ack(offset);
+    this.deliveryCounts?.delete(msgId);
+  }
+
+  purge(): number {
+    const n = this.ready;
+    for (const lane of this.lanes) {
+      if (!lane) continue;
+      for (const off of lane.requeued) if (!lane.log.isAcked(off)) lane.log.ack(off);
+      lane.requeued.length = 0;
+      if (lane.head !== undefined) { lane.log.ack(lane.head.offset); lane.head = undefined; }
+      const end = lane.log.nextOffset;
+      for (let off = Math.max(lane.cursor.position, lane.log.startOffset); off < end; off++) {
+        if (!lane.log.isAcked(off)) lane.log.ack(off);
+      }
+      lane.cursor.seek(end);
+    }
+    this.ready = 0;
+    this.readyBytesApprox = 0;
+    this.clearExpiry();
+    return n;
+  }
+
+  // ---- x-expires ------------------------------------------------------------------------------
+
+  touch(): void {
+    if (this.expiresTimer) this.armExpires();
+  }
+
+  private armExpires(): void {
+    this.clearExpires();
+    const ms = this.args.expires;
+    if (ms === null || this.deleted || this.consumers.length > 0) return;
+    this.expiresTimer = setTimeout(() => {
+      this.expiresTimer = null;
+      if (!this.deleted && this.consumers.length === 0) this.host.queueUnused(this, 'expires');
+    }, ms);
+    this.expiresTimer.unref?.();
+  }
+
+  private clearExpires(): void {
+    if (this.expiresTimer) clearTimeout(this.expiresTimer);
+    this.expiresTimer = null;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  flush(): void {
+    for (const lane of this.lanes) lane?.log.flush();
+  }
+
+  // Consumers are told (basic.cancel) by their channels; the log directory goes away.
+  delete(): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    this.clearExpiry();
+    this.clearExpires();
+    const cs = this.consumers.splice(0);
+    for (const c of cs) c.cancelByServer(this);
+    for (const lane of this.lanes) lane?.log.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.clearExpiry();
+    this.clearExpires();
+    for (const lane of this.lanes) if (lane) await lane.log.close();
+  }
+}
+
+function runDispatch(q: Queue): void { q.dispatchNow(); }
+
+function asRecord(msg: Message): LogRecord {
+  return msg as unknown as LogRecord;
+}

@@ -1,0 +1,412 @@
+// A virtual host: the namespace of exchanges, queues and bindings, and the operations of the
+// exchange and queue classes with RabbitMQ's checks and error texts. Routing (with
+// exchange-to-exchange bindings and alternate exchanges) and dead-lettering live here because
+// they cross exchanges and queues.
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { decodeProperties, encodeProperties, typed, type FieldTable, type FieldValue } from '../protocol';
+import type { LogRecord } from '../store';
+import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
+import { Queue, type DeathReason, type QueueHost } from './queue';
+import { parseQueueArgs } from './queue-args';
+import { envelopeOf, isPersistent, newMessage } from './message';
+import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
+import { log } from '../logger';
+
+export interface VHostContext {
+  dataDir: string;
+  definitionsChanged(): void;
+}
+
+export interface ExchangeDeclare {
+  type: string; passive: boolean; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable;
+}
+export interface QueueDeclare {
+  passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable;
+}
+
+// Receives messages published to amq.rabbitmq.reply-to.<token> (direct reply-to).
+export interface ReplySink {
+  deliverReply(exchange: string, routingKey: string, props: Buffer, body: Buffer): void;
+}
+
+export const DEFAULT_EXCHANGES: Array<[string, ExchangeType]> = [
+  ['amq.direct', 'direct'], ['amq.fanout', 'fanout'], ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'], ['amq.match', 'headers'],
+];
+
+export class VHost implements QueueHost {
+  readonly exchanges = new Map<string, Exchange>();
+  readonly queues = new Map<string, Queue>();
+  readonly replySinks = new Map<string, ReplySink>();
+  private readonly defaultExchange: Exchange;
+  private readonly routeSets: Array<Set<BindTarget>> = [];
+  private routeDepth = 0;
+  private transientSeq = 0;
+
+  constructor(readonly name: string, private readonly ctx: VHostContext) {
+    this.defaultExchange = new Exchange('', 'direct', true, false, false, {});
+    this.exchanges.set('', this.defaultExchange);
+    for (const [n, t] of DEFAULT_EXCHANGES) this.exchanges.set(n, new Exchange(n, t, true, false, false, {}));
+  }
+
+  get dir(): string {
+    return path.join(this.ctx.dataDir, 'vhosts', hashName(this.name));
+  }
+
+  private describe(kind: string, name: string): string {
+    return `${kind} '${name}' in vhost '${this.name}'`;
+  }
+
+  // ---- exchanges ------------------------------------------------------------------------------
+
+  getExchange(name: string): Exchange {
+    const x = this.exchanges.get(name);
+    if (!x) throw notFound(`no ${this.describe('exchange', name)}`);
+    return x;
+  }
+
+  declareExchange(name: string, d: ExchangeDeclare): Exchange {
+    if (name === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const existing = this.exchanges.get(name);
+    if (d.passive) {
+      if (!existing) throw notFound(`no ${this.describe('exchange', name)}`);
+      return existing;
+    }
+    if (!EXCHANGE_TYPES.has(d.type)) {
+      throw new AmqpError(ReplyCode.COMMAND_INVALID, `unknown exchange type '${d.type}'`);
+    }
+    if (existing) {
+      const ineq = (what: string, got: unknown, cur: unknown) =>
+        preconditionFailed(`inequivalent arg '${what}' for ${this.describe('exchange', name)}: received '${got}' but current is '${cur}'`);
+      if (existing.type !== d.type) throw ineq('type', d.type, existing.type);
+      if (existing.durable !== d.durable) throw ineq('durable', d.durable, existing.durable);
+      if (existing.autoDelete !== d.autoDelete) throw ineq('auto_delete', d.autoDelete, existing.autoDelete);
+      if (existing.internal !== d.internal) throw ineq('internal', d.internal, existing.internal);
+      if (tableKey(existing.args) !== tableKey(d.args)) {
+        throw preconditionFailed(`inequivalent arg 'arguments' for ${this.describe('exchange', name)}`);
+      }
+      return existing;
+    }
+    if (name.startsWith('amq.')) {
+      throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
+    this.exchanges.set(name, x);
+    if (x.durable) this.ctx.definitionsChanged();
+    return x;
+  }
+
+  deleteExchange(name: string, ifUnused: boolean): void {
+    if (name === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const x = this.exchanges.get(name);
+    if (!x) return;
+    if (name.startsWith('amq.') && DEFAULT_EXCHANGES.some(([n]) => n === name)) {
+      throw accessRefused(`deletion of system ${this.describe('exchange', name)} not allowed`);
+    }
+    if (ifUnused && x.bindings.length > 0) {
+      throw preconditionFailed(`${this.describe('exchange', name)} in use`);
+    }
+    this.removeExchange(x);
+  }
+
+  private removeExchange(x: Exchange): void {
+    this.exchanges.delete(x.name);
+    // Bindings where it is the destination go with it.
+    for (const src of this.exchanges.values()) {
+      if (src.unbindAll(x).length > 0) this.maybeAutoDeleteExchange(src);
+    }
+    x.bindings.length = 0;
+    if (x.durable) this.ctx.definitionsChanged();
+  }
+
+  private maybeAutoDeleteExchange(x: Exchange): void {
+    if (x.autoDelete && x.bindings.length === 0 && this.exchanges.get(x.name) === x) this.removeExchange(x);
+  }
+
+  // ---- queues ---------------------------------------------------------------------------------
+
+  getQueue(name: string, owner: object | null): Queue {
+    const q = this.queues.get(name);
+    if (!q) throw notFound(`no ${this.describe('queue', name)}`);
+    this.checkExclusive(q, owner);
+    return q;
+  }
+
+  private checkExclusive(q: Queue, owner: object | null): void {
+    if (q.exclusiveOwner !== null && q.exclusiveOwner !== owner) {
+      throw resourceLocked(`cannot obtain exclusive access to locked ${this.describe('queue', q.name)}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`);
+    }
+  }
+
+  declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
+    let serverNamed = false;
+    if (name === '' && !d.passive) {
+      name = `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
+      serverNamed = true;
+    }
+    const existing = this.queues.get(name);
+    if (d.passive) {
+      if (!existing) throw notFound(`no ${this.describe('queue', name)}`);
+      this.checkExclusive(existing, owner);
+      existing.touch();
+      return existing;
+    }
+    if (existing) {
+      this.checkExclusive(existing, owner);
+      const ineq = (what: string, got: unknown, cur: unknown) =>
+        preconditionFailed(`inequivalent arg '${what}' for ${this.describe('queue', name)}: received '${got}' but current is '${cur}'`);
+      if (existing.durable !== d.durable) throw ineq('durable', d.durable, existing.durable);
+      if (existing.autoDelete !== d.autoDelete) throw ineq('auto_delete', d.autoDelete, existing.autoDelete);
+      if ((existing.exclusiveOwner !== null) !== d.exclusive) throw ineq('exclusive', d.exclusive, existing.exclusiveOwner !== null);
+      checkArgsEquivalent(existing.rawArgs, d.args, this.describe('queue', name));
+      existing.touch();
+      return existing;
+    }
+    if (name.startsWith('amq.') && !serverNamed) {
+      throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
+    }
+    const args = parseQueueArgs(name, this.name, d.args);
+    if (args.queueType === 'stream' || args.queueType === 'quorum') {
+      if (!d.durable) throw preconditionFailed(`invalid property 'non-durable' for ${this.describe('queue', name)}`);
+      if (d.exclusive) throw preconditionFailed(`invalid property 'exclusive-owner' for ${this.describe('queue', name)}`);
+    }
+    if (args.queueType === 'stream') {
+      throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `queue type 'stream' is not implemented yet (${this.describe('queue', name)})`);
+    }
+    const durable = d.durable && !d.exclusive;
+    const dir = durable
+      ? path.join(this.dir, 'queues', hashName(name))
+      : path.join(this.ctx.dataDir, 'transient', `${hashName(this.name + '\0' + name)}-${process.pid}-${++this.transientSeq}`);
+    if (!durable) fs.rmSync(dir, { recursive: true, force: true });
+    const q = new Queue({
+      name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null,
+      autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
+    });
+    this.queues.set(name, q);
+    // The default exchange binds every queue implicitly by name.
+    if (q.durable) this.ctx.definitionsChanged();
+    return q;
+  }
+
+  // Recreates a durable queue from stored definitions (its log is recovered on open).
+  restoreQueue(name: string, args: FieldTable, autoDelete: boolean): Queue {
+    const q = new Queue({
+      name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
+      args: parseQueueArgs(name, this.name, args),
+      dir: path.join(this.dir, 'queues', hashName(name)), host: this,
+    });
+    this.queues.set(name, q);
+    return q;
+  }
+
+  deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, owner: object | null): number {
+    const q = this.queues.get(name);
+    if (!q) return 0;
+    this.checkExclusive(q, owner);
+    if (ifUnused && q.consumerCount > 0) throw preconditionFailed(`${this.describe('queue', name)} in use`);
+    if (ifEmpty && q.messageCount > 0) throw preconditionFailed(`${this.describe('queue', name)} is not empty`);
+    const n = q.messageCount;
+    this.removeQueue(q);
+    return n;
+  }
+
+  removeQueue(q: Queue): void {
+    if (this.queues.get(q.name) !== q) return;
+    this.queues.delete(q.name);
+    for (const x of [...this.exchanges.values()]) {
+      if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
+    }
+    q.delete();
+    if (q.durable) this.ctx.definitionsChanged();
+  }
+
+  purgeQueue(name: string, owner: object | null): number {
+    return this.getQueue(name, owner).purge();
+  }
+
+  queueUnused(q: Queue, why: 'auto-delete' | 'expires'): void {
+    log.info(`vhost '${this.name}': deleting queue '${q.name}' (${why})`);
+    this.removeQueue(q);
+  }
+
+  deleteExclusiveQueues(owner: object): void {
+    for (const q of [...this.queues.values()]) if (q.exclusiveOwner === owner) this.removeQueue(q);
+  }
+
+  // ---- bindings -------------------------------------------------------------------------------
+
+  bindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
+    if (exchangeName === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const q = this.getQueue(queueName, owner);
+    const x = this.getExchange(exchangeName);
+    if (x.bind(q, routingKey, args) && q.durable && x.durable) this.ctx.definitionsChanged();
+  }
+
+  unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
+    if (exchangeName === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const q = this.getQueue(queueName, owner);
+    const x = this.getExchange(exchangeName);
+    const b = x.findBinding(q, routingKey, tableKey(args));
+    if (!b) return;
+    x.unbind(b);
+    if (q.durable && x.durable) this.ctx.definitionsChanged();
+    this.maybeAutoDeleteExchange(x);
+  }
+
+  bindExchange(destName: string, sourceName: string, routingKey: string, args: FieldTable): void {
+    if (destName === '' || sourceName === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const dest = this.getExchange(destName);
+    const src = this.getExchange(sourceName);
+    if (src.bind(dest, routingKey, args) && src.durable && dest.durable) this.ctx.definitionsChanged();
+  }
+
+  unbindExchange(destName: string, sourceName: string, routingKey: string, args: FieldTable): void {
+    if (destName === '' || sourceName === '') throw accessRefused(`operation not permitted on the default exchange`);
+    const dest = this.getExchange(destName);
+    const src = this.getExchange(sourceName);
+    const b = src.findBinding(dest, routingKey, tableKey(args));
+    if (!b) return;
+    src.unbind(b);
+    if (src.durable && dest.durable) this.ctx.definitionsChanged();
+    this.maybeAutoDeleteExchange(src);
+  }
+
+  allBindings(): Binding[] {
+    const out: Binding[] = [];
+    for (const x of this.exchanges.values()) out.push(...x.bindings);
+    return out;
+  }
+
+  // ---- routing --------------------------------------------------------------------------------
+
+  // Collects destination queues into `out`. Follows exchange-to-exchange bindings and alternate
+  // exchanges, visiting each exchange at most once so cycles terminate.
+  route(x: Exchange, msg: RoutableMessage, out: Set<Queue>): void {
+    if (x === this.defaultExchange) {
+      const q = this.queues.get(msg.routingKey);
+      if (q) out.add(q);
+      return;
+    }
+    const depth = this.routeDepth++;
+    const visited = this.routeSets[depth] ??= new Set();
+    try {
+      this.routeFrom(x, msg, out, visited);
+    } finally {
+      visited.clear();
+      this.routeDepth--;
+    }
+  }
+
+  private routeFrom(x: Exchange, msg: RoutableMessage, out: Set<Queue>, visited: Set<BindTarget>): void {
+    visited.add(x);
+    const before = out.size;
+    let sawExchange = false;
+    const dests = new Set<BindTarget>();
+    x.route(msg, dests);
+    for (const d of dests) {
+      if (d.kind === 'queue') out.add(d as Queue);
+      else {
+        sawExchange = true;
+        if (!visited.has(d)) this.routeFrom(d as Exchange, msg, out, visited);
+      }
+    }
+    if (out.size === before && !sawExchange && dests.size === 0) {
+      const aeName = x.alternateExchange;
+      if (aeName !== undefined) {
+        const ae = this.exchanges.get(aeName);
+        if (ae && !visited.has(ae)) this.routeFrom(ae, msg, out, visited);
+      }
+    }
+  }
+
+  // ---- dead-lettering ---------------------------------------------------------------------------
+
+  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void {
+    const dlxName = queue.args.deadLetterExchange;
+    if (dlxName === null) return;
+    const dlx = this.exchanges.get(dlxName);
+    if (!dlx) {
+      log.warn(`vhost '${this.name}': dead-letter exchange '${dlxName}' of queue '${queue.name}' does not exist; message dropped`);
+      return;
+    }
+    const env = envelopeOf(rec);
+    const props = decodeProperties(rec.props);
+    const headers: FieldTable = props.headers ?? {};
+    const routingKeys: FieldValue[] = [env[1]];
+    for (const k of ['CC', 'BCC']) {
+      const v = headers[k];
+      if (Array.isArray(v)) for (const rk of v) routingKeys.push(rk);
+    }
+    delete headers['BCC'];
+    const deaths: FieldTable[] = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldTable[]) : [];
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    let entry = deaths.find((d) => d && d['queue'] === queue.name && d['reason'] === reason);
+    if (entry) {
+      deaths.splice(deaths.indexOf(entry), 1);
+      const prev = entry['count'];
+      const n = typeof prev === 'number' ? prev : typeof prev === 'bigint' ? Number(prev)
+        : prev && typeof prev === 'object' && 'value' in prev ? Number((prev as { value: unknown }).value) : 0;
+      entry['count'] = typed('l', n + 1);
+    } else {
+      entry = {
+        count: typed('l', 1),
+        reason,
+        queue: queue.name,
+        time: now,
+        exchange: env[0],
+        'routing-keys': routingKeys,
+      };
+      if (props.expiration !== undefined) entry['original-expiration'] = props.expiration;
+    }
+    deaths.unshift(entry);
+    headers['x-death'] = deaths;
+    if (headers['x-first-death-reason'] === undefined) {
+      headers['x-first-death-reason'] = reason;
+      headers['x-first-death-queue'] = queue.name;
+      headers['x-first-death-exchange'] = env[0];
+    }
+    headers['x-last-death-reason'] = reason;
+    headers['x-last-death-queue'] = queue.name;
+    headers['x-last-death-exchange'] = env[0];
+    props.headers = headers;
+    delete props.expiration;
+    const rk = queue.args.deadLetterRoutingKey ?? env[1];
+    const msg = newMessage(dlxName, rk, encodeProperties(props), rec.body, isPersistent(rec), null);
+    const out = new Set<Queue>();
+    this.route(dlx, { routingKey: rk, headers: () => headers }, out);
+    // A message that comes back to a queue it already died in, with no rejection on the way,
+    // would cycle forever: drop it for that queue, as RabbitMQ does.
+    const rejectedOnTheWay = deaths.some((d) => d['reason'] === 'rejected');
+    const priority = props.priority ?? 0;
+    for (const target of out) {
+      if (!rejectedOnTheWay && deaths.some((d) => d['queue'] === target.name)) continue;
+      target.enqueue(msg, priority);
+      if (target.durable && isPersistent(msg)) void target.sync().catch(() => undefined);
+    }
+  }
+}
+
+export function hashName(name: string): string {
+  return crypto.createHash('sha256').update(name).digest('hex').slice(0, 24);
+}
+
+// RabbitMQ compares a fixed set of queue arguments on redeclare; others may differ.
+const EQUIV_ARGS = ['x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-bytes', 'x-overflow',
+  'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type',
+  'x-single-active-consumer', 'x-delivery-limit'];
+
+function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string): void {
+  for (const k of EQUIV_ARGS) {
+    const a = cur[k];
+    const b = got[k];
+    if (a === undefined && b === undefined) continue;
+    // x-queue-type classic is the default, so "absent" and "classic" are equivalent.
+    if (k === 'x-queue-type' && (a ?? 'classic') === (b ?? 'classic')) continue;
+    if (tableKey({ v: a }) !== tableKey({ v: b })) {
+      const fmt = (v: FieldValue | undefined) => (v === undefined ? 'none' : `the value '${String(v)}'`);
+      throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received ${fmt(b)} but current is ${fmt(a)}`);
+    }
+  }
+}

@@ -1,0 +1,700 @@
+// One AMQP channel: its methods, content assembly for basic.publish, consumers, unacked
+// deliveries, prefetch, publisher confirms and transactions.
+import * as crypto from 'node:crypto';
+import {
+  type AnyMethod, type FieldTable, type PropertySummary,
+  decodeContentHeader, decodeProperties, encodeProperties, scanProperties,
+  writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack,
+} from '../protocol';
+import type { LogRecord } from '../store';
+import { AmqpError, ReplyCode, accessRefused, notAllowed, notImplemented, preconditionFailed, commandInvalid } from '../broker/errors';
+import { type Message, envelopeOf, newMessage, parseExpiration } from '../broker/message';
+import { type Queue, type QueueConsumer, EnqueueResult } from '../broker/queue';
+import { asInteger } from '../broker/queue-args';
+import type { Exchange } from '../broker/exchange';
+import type { ReplySink, VHost } from '../broker/vhost';
+import { UnackedList, type UnackedOwner } from './unacked';
+import type { Connection } from './connection';
+import { ZERO_COPY_THRESHOLD } from './out-buffer';
+
+const REPLY_TO = 'amq.rabbitmq.reply-to';
+const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
+
+class Consumer implements QueueConsumer, UnackedOwner {
+  unacked = 0;
+  readonly tagBytes: number;
+  constructor(
+    readonly channel: Channel,
+    readonly queue: Queue,
+    readonly tag: string,
+    readonly noAck: boolean,
+    readonly exclusive: boolean,
+    readonly priority: number,
+    readonly prefetch: number,
+  ) {
+    this.tagBytes = Buffer.byteLength(tag);
+  }
+  hasCredit(): boolean {
+    if (this.prefetch !== 0 && this.unacked >= this.prefetch) return false;
+    return this.channel.canDeliver();
+  }
+  deliver(queue: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void {
+    this.channel.deliver(this, queue, msgId, rec, redelivered, deliveryCount);
+  }
+  cancelByServer(queue: Queue): void {
+    this.channel.serverCancel(this, queue);
+  }
+}
+
+interface PendingPublish {
+  exchange: Exchange;
+  routingKey: string;
+  mandatory: boolean;
+  classId: number;
+  methodId: number;
+}
+
+interface ConfirmBatch { maxSeq: number; minSeq: number; done: boolean; failed: boolean }
+
+interface TxPublish { exchange: Exchange; routingKey: string; mandatory: boolean; msg: Message; summary: PropertySummary }
+interface TxSettle { kind: 'ack' | 'nack' | 'reject'; tag: number; multiple: boolean; requeue: boolean }
+
+export class Channel implements ReplySink {
+  state: 'open' | 'closing' | 'closed' = 'open';
+  private nextTag = 1;
+  private readonly unacked = new UnackedList();
+  private readonly consumers = new Map<string, Consumer>();
+  private prefetchConsumer = 0;   // basic.qos global=false: applies to consumers created later
+  private prefetchChannel = 0;    // basic.qos global=true: shared by the channel
+  private flowActive = true;
+
+  // Content assembly for basic.publish.
+  private pending: PendingPublish | null = null;
+  private pendingProps: Buffer | null = null;
+  private bodySize = 0;
+  private bodyParts: Buffer[] = [];
+  private bodyReceived = 0;
+
+  // Publisher confirms.
+  private confirmMode = false;
+  private publishSeq = 0;
+  private batch: ConfirmBatch | null = null;
+  private batchQueues: Set<Queue> | null = null;
+  private readonly batches: ConfirmBatch[] = [];
+
+  // Transactions.
+  private txMode = false;
+  private txPublishes: TxPublish[] = [];
+  private txSettles: TxSettle[] = [];
+
+  private lastQueue = '';
+  private replyToken: string | null = null;
+  private replyConsumerTag: string | null = null;
+
+  private readonly summary: PropertySummary = { deliveryMode: 0, priority: -1, expiration: undefined, userId: undefined, hasHeaders: false };
+  private readonly routed = new Set<Queue>();
+  private readonly routable = { routingKey: '', props: null as Buffer | null, decoded: undefined as FieldTable | undefined | null,
+    headers(): FieldTable | undefined {
+      if (this.decoded === null) this.decoded = decodeProperties(this.props!).headers;
+      return this.decoded;
+    } };
+  private readonly getOut = { msgId: 0, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
+
+  constructor(readonly conn: Connection, readonly id: number) {}
+
+  private get vhost(): VHost { return this.conn.vhost!; }
+
+  canDeliver(): boolean {
+    if (!this.flowActive || this.state !== 'open') return false;
+    if (this.prefetchChannel !== 0 && this.unacked.live >= this.prefetchChannel) return false;
+    return !this.conn.outputBlocked;
+  }
+
+  // ---- frames ---------------------------------------------------------------------------------
+
+  onMethod(m: AnyMethod): void {
+    if (this.state === 'closing') {
+      // After we sent channel.close, only close/close-ok matter (spec 2.2.4).
+      if (m.name === 'channel.close-ok') this.conn.channelClosed(this);
+      else if (m.name === 'channel.close') this.conn.sendMethod(this.id, { name: 'channel.close-ok' });
+      return;
+    }
+    if (this.pending) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got non content header frame instead`);
+    }
+    this.handle(m);
+  }
+
+  onHeader(payload: Buffer): void {
+    if (this.state === 'closing') return;
+    if (!this.pending || this.pendingProps) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content header frame on channel ${this.id}`);
+    }
+    const h = decodeContentHeader(payload);
+    if (h.classId !== 60) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content header for class ${h.classId} does not match method class 60`);
+    }
+    if (h.bodySize > MAX_MESSAGE_SIZE) {
+      const p = this.pending;
+      this.pending = null;
+      this.channelError(preconditionFailed(`message size ${h.bodySize} is larger than configured max size ${MAX_MESSAGE_SIZE}`), p.classId, p.methodId);
+      return;
+    }
+    this.pendingProps = h.rawProps;
+    this.bodySize = h.bodySize;
+    this.bodyReceived = 0;
+    if (h.bodySize === 0) this.completePublish(Buffer.alloc(0));
+  }
+
+  onBody(payload: Buffer): void {
+    if (this.state === 'closing') return;
+    if (!this.pending || !this.pendingProps) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content body frame on channel ${this.id}`);
+    }
+    this.bodyReceived += payload.length;
+    if (this.bodyReceived > this.bodySize) {
+      throw new AmqpError(ReplyCode.FRAME_ERROR, `content body exceeds declared size ${this.bodySize}`);
+    }
+    if (this.bodyReceived === this.bodySize && this.bodyParts.length === 0) {
+      this.completePublish(payload);
+      return;
+    }
+    this.bodyParts.push(payload);
+    if (this.bodyReceived === this.bodySize) {
+      const body = Buffer.concat(this.bodyParts, this.bodySize);
+      this.bodyParts = [];
+      this.completePublish(body);
+    }
+  }
+
+  // Called once per socket chunk, after all its frames: closes the confirm batch so one
+  // group commit covers every publish in the chunk.
+  endOfChunk(): void {
+    if (this.batch) this.closeBatch();
+  }
+
+  // ---- method dispatch ----------------------------------------------------------------------------
+
+  private handle(m: AnyMethod): void {
+    const vh = this.vhost;
+    const owner = this.conn;
+    switch (m.name) {
+      case 'channel.open':
+        throw new AmqpError(ReplyCode.CHANNEL_ERROR, `second 'channel.open' seen`);
+      case 'channel.flow':
+        this.flowActive = m.active;
+        this.conn.sendMethod(this.id, { name: 'channel.flow-ok', active: m.active });
+        if (m.active) this.kickConsumers();
+        return;
+      case 'channel.flow-ok':
+        return;
+      case 'channel.close':
+        this.teardown();
+        this.conn.sendMethod(this.id, { name: 'channel.close-ok' });
+        this.conn.channelClosed(this);
+        return;
+      case 'channel.close-ok':
+        return;
+
+      case 'exchange.declare': {
+        this.conn.checkPermission('configure', m.exchange);
+        vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
+        return;
+      }
+      case 'exchange.delete':
+        vh.deleteExchange(m.exchange, m.ifUnused);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
+        return;
+      case 'exchange.bind':
+        vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
+        return;
+      case 'exchange.unbind':
+        vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
+        return;
+
+      case 'queue.declare': {
+        if (m.queue === REPLY_TO || m.queue.startsWith(REPLY_TO + '.')) {
+          if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 0 });
+          return;
+        }
+        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments }, owner);
+        this.lastQueue = q.name;
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
+        return;
+      }
+      case 'queue.bind':
+        vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.bind-ok' });
+        return;
+      case 'queue.unbind':
+        vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
+        this.conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
+        return;
+      case 'queue.purge': {
+        const n = vh.purgeQueue(this.queueName(m.queue), owner);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.purge-ok', messageCount: n });
+        return;
+      }
+      case 'queue.delete': {
+        const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
+        return;
+      }
+
+      case 'basic.qos':
+        if (m.prefetchSize !== 0) throw notImplemented(`prefetch_size!=0 (${m.prefetchSize})`);
+        if (m.global) this.prefetchChannel = m.prefetchCount;
+        else this.prefetchConsumer = m.prefetchCount;
+        this.conn.sendMethod(this.id, { name: 'basic.qos-ok' });
+        this.kickConsumers();
+        return;
+      case 'basic.consume':
+        this.consume(m.queue, m.consumerTag, m.noAck, m.exclusive, m.noWait, m.arguments);
+        return;
+      case 'basic.cancel': {
+        const c = this.consumers.get(m.consumerTag);
+        if (c) this.removeConsumer(c);
+        else if (m.consumerTag === this.replyConsumerTag) this.stopReplyConsumer();
+        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'basic.cancel-ok', consumerTag: m.consumerTag });
+        return;
+      }
+      case 'basic.publish': {
+        if (m.immediate) throw notImplemented(`immediate=true`);
+        this.conn.checkPermission('write', m.exchange);
+        const x = vh.getExchange(m.exchange);
+        if (x.internal) throw accessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vh.name}'`);
+        this.pending = { exchange: x, routingKey: m.routingKey, mandatory: m.mandatory, classId: 60, methodId: 40 };
+        this.pendingProps = null;
+        return;
+      }
+      case 'basic.get':
+        this.basicGet(this.queueName(m.queue), m.noAck);
+        return;
+      case 'basic.ack':
+        if (this.txMode) { this.txSettles.push({ kind: 'ack', tag: m.deliveryTag, multiple: m.multiple, requeue: false }); return; }
+        this.settle(m.deliveryTag, m.multiple, 'ack', false);
+        return;
+      case 'basic.reject':
+        if (this.txMode) { this.txSettles.push({ kind: 'reject', tag: m.deliveryTag, multiple: false, requeue: m.requeue }); return; }
+        this.settle(m.deliveryTag, false, 'reject', m.requeue);
+        return;
+      case 'basic.nack':
+        if (this.txMode) { this.txSettles.push({ kind: 'nack', tag: m.deliveryTag, multiple: m.multiple, requeue: m.requeue }); return; }
+        this.settle(m.deliveryTag, m.multiple, 'nack', m.requeue);
+        return;
+      case 'basic.recover-async':
+      case 'basic.recover':
+        this.requeueAll();
+        if (m.name === 'basic.recover') this.conn.sendMethod(this.id, { name: 'basic.recover-ok' });
+        return;
+
+      case 'confirm.select':
+        if (this.txMode) throw preconditionFailed(`cannot switch from tx to confirm mode`);
+        this.confirmMode = true;
+        if (!m.nowait) this.conn.sendMethod(this.id, { name: 'confirm.select-ok' });
+        return;
+
+      case 'tx.select':
+        if (this.confirmMode) throw preconditionFailed(`cannot switch from confirm to tx mode`);
+        this.txMode = true;
+        this.conn.sendMethod(this.id, { name: 'tx.select-ok' });
+        return;
+      case 'tx.commit':
+        if (!this.txMode) throw preconditionFailed(`channel is not transactional`);
+        this.txCommit();
+        return;
+      case 'tx.rollback':
+        if (!this.txMode) throw preconditionFailed(`channel is not transactional`);
+        this.txPublishes = [];
+        this.txSettles = [];
+        this.conn.sendMethod(this.id, { name: 'tx.rollback-ok' });
+        return;
+
+      default:
+        throw commandInvalid(`unexpected method ${m.name} on channel ${this.id}`);
+    }
+  }
+
+  private queueName(name: string): string {
+    if (name !== '') return name;
+    if (this.lastQueue === '') throw new AmqpError(ReplyCode.NOT_FOUND, `no previously declared queue`);
+    return this.lastQueue;
+  }
+
+  // ---- errors -----------------------------------------------------------------------------------
+
+  // A soft error closes only this channel: channel.close goes out, and frames are ignored until
+  // the client answers with close-ok.
+  channelError(e: AmqpError, classId: number, methodId: number): void {
+    if (this.state !== 'open') return;
+    this.teardown();
+    this.state = 'closing';
+    this.conn.sendMethod(this.id, { name: 'channel.close', replyCode: e.code, replyText: e.replyText, classId, methodId });
+  }
+
+  // Requeues unacked messages, cancels consumers, nacks nothing (the client sees the close).
+  teardown(): void {
+    if (this.state === 'closed') return;
+    this.pending = null;
+    this.pendingProps = null;
+    this.bodyParts = [];
+    for (const c of [...this.consumers.values()]) this.removeConsumer(c);
+    this.stopReplyConsumer();
+    this.requeueAll();
+    this.state = 'closed';
+  }
+
+  // ---- publishing -------------------------------------------------------------------------------
+
+  private completePublish(body: Buffer): void {
+    const p = this.pending!;
+    const props = this.pendingProps!;
+    this.pending = null;
+    this.pendingProps = null;
+    const s = this.summary;
+    scanProperties(props, s);
+    let expiration: number | null = null;
+    if (s.expiration !== undefined) {
+      const e = parseExpiration(s.expiration);
+      if (e === 'invalid') return this.channelError(preconditionFailed(`invalid expiration '${s.expiration}' for message`), 60, 40);
+      expiration = e;
+    }
+    if (s.userId !== undefined && s.userId !== this.conn.user!.name) {
+      return this.channelError(preconditionFailed(`user_id property set to '${s.userId}' but authenticated user was '${this.conn.user!.name}'`), 60, 40);
+    }
+    let propsOut = props;
+    if (this.replyToken !== null) propsOut = this.rewriteReplyTo(props);
+    else if (s.hasHeaders || s.deliveryMode === 0) {
+      // nothing to rewrite; headers stay as raw bytes
+    }
+    const msg = newMessage(p.exchange.name, p.routingKey, propsOut, body, s.deliveryMode === 2, expiration);
+    if (this.txMode) {
+      this.txPublishes.push({ exchange: p.exchange, routingKey: p.routingKey, mandatory: p.mandatory, msg, summary: { ...s } });
+      return;
+    }
+    this.routeAndStore(p.exchange, p.routingKey, p.mandatory, msg, s.priority);
+  }
+
+  private rewriteReplyTo(props: Buffer): Buffer {
+    const decoded = decodeProperties(props);
+    if (decoded.replyTo !== REPLY_TO) return props;
+    decoded.replyTo = `${REPLY_TO}.${this.replyToken}`;
+    return encodeProperties(decoded);
+  }
+
+  // Routes and enqueues; in confirm mode records what must be synced before the ack.
+  private routeAndStore(x: Exchange, routingKey: string, mandatory: boolean, msg: Message, priority: number): Set<Queue> | null {
+    const vh = this.vhost;
+    const seq = this.confirmMode ? ++this.publishSeq : 0;
+    if (x.name === '' && routingKey.startsWith(REPLY_TO + '.')) {
+      const sink = vh.replySinks.get(routingKey);
+      if (sink) sink.deliverReply(x.name, routingKey, msg.props, msg.body);
+      else if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+      if (seq) this.confirmNow(seq, true);
+      return null;
+    }
+    const out = this.routed;
+    out.clear();
+    const r = this.routable;
+    r.routingKey = routingKey;
+    r.props = msg.props;
+    r.decoded = null;
+    vh.route(x, r, out);
+    if (out.size === 0) {
+      if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+      if (seq) this.confirmNow(seq, true);
+      return out;
+    }
+    let rejected = false;
+    let durable = false;
+    for (const q of out) {
+      const res = q.enqueue(msg, priority < 0 ? 0 : priority);
+      if (res === EnqueueResult.Rejected) rejected = true;
+      else if (res === EnqueueResult.AcceptedDurable) {
+        durable = true;
+        if (seq) (this.batchQueues ??= new Set()).add(q);
+      }
+    }
+    if (seq) {
+      if (rejected) this.confirmNow(seq, false);
+      else if (durable) this.addToBatch(seq);
+      else this.confirmNow(seq, true);
+    }
+    return out;
+  }
+
+  private basicReturn(code: number, text: string, exchange: string, routingKey: string, msg: Message): void {
+    this.conn.sendMethod(this.id, { name: 'basic.return', replyCode: code, replyText: text, exchange, routingKey });
+    this.sendContent(msg.props, msg.body);
+  }
+
+  private sendContent(props: Buffer, body: Buffer): void {
+    const out = this.conn.out;
+    const fm = this.conn.frameMax;
+    const zeroCopy = body.length >= ZERO_COPY_THRESHOLD;
+    const need = 22 + props.length + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
+    const b = out.reserve(need);
+    let pos = writeContentHeader(b, out.pos, this.id, 60, body.length, props);
+    if (!zeroCopy) {
+      pos = writeBodyFrames(b, pos, this.id, body, fm);
+      out.commit(pos);
+    } else {
+      out.commit(pos);
+      this.writeBodyZeroCopy(body);
+    }
+  }
+
+  private writeBodyZeroCopy(body: Buffer): void {
+    const out = this.conn.out;
+    const max = this.conn.frameMax - 8;
+    for (let off = 0; off < body.length; off += max) {
+      const n = Math.min(max, body.length - off);
+      const b = out.reserve(7);
+      let p = out.pos;
+      b[p++] = 3;
+      b.writeUInt16BE(this.id, p); p += 2;
+      b.writeUInt32BE(n, p); p += 4;
+      out.commit(p);
+      out.writeZeroCopy(body.subarray(off, off + n));
+      const e = out.reserve(1);
+      e[out.pos] = 0xce;
+      out.commit(out.pos + 1);
+    }
+  }
+
+  // ---- confirms ---------------------------------------------------------------------------------
+
+  private confirmNow(seq: number, ack: boolean): void {
+    if (this.batches.length === 0 && !this.batch) {
+      this.writeConfirm(seq, false, ack);
+      return;
+    }
+    // Keep confirms in order behind batches still waiting for their fsync.
+    const b: ConfirmBatch = { minSeq: seq, maxSeq: seq, done: true, failed: !ack };
+    if (this.batch) this.closeBatch();
+    this.batches.push(b);
+    this.drainBatches();
+  }
+
+  private addToBatch(seq: number): void {
+    if (!this.batch) this.batch = { minSeq: seq, maxSeq: seq, done: false, failed: false };
+    else this.batch.maxSeq = seq;
+  }
+
+  private closeBatch(): void {
+    const b = this.batch!;
+    const qs = this.batchQueues;
+    this.batch = null;
+    this.batchQueues = null;
+    this.batches.push(b);
+    const all: Promise<void>[] = [];
+    if (qs) for (const q of qs) all.push(q.sync());
+    Promise.all(all).then(() => { b.done = true; }, (err) => {
+      b.done = true;
+      b.failed = true;
+      this.conn.logError(`fsync for publisher confirms failed: ${err instanceof Error ? err.message : err}`);
+    }).then(() => this.drainBatches());
+  }
+
+  private drainBatches(): void {
+    while (this.batches.length > 0 && this.batches[0].done) {
+      const b = this.batches.shift()!;
+      if (this.state !== 'open') continue;
+      if (b.failed) {
+        for (let s = b.minSeq; s <= b.maxSeq; s++) this.writeConfirm(s, false, false);
+      } else {
+        this.writeConfirm(b.maxSeq, b.maxSeq > b.minSeq, true);
+      }
+    }
+  }
+
+  private writeConfirm(seq: number, multiple: boolean, ack: boolean): void {
+    const out = this.conn.out;
+    const b = out.reserve(32);
+    out.commit(ack ? writeBasicAck(b, out.pos, this.id, seq, multiple) : writeBasicNack(b, out.pos, this.id, seq, multiple, false));
+  }
+
+  // ---- transactions -----------------------------------------------------------------------------
+
+  private txCommit(): void {
+    const pubs = this.txPublishes;
+    const settles = this.txSettles;
+    this.txPublishes = [];
+    this.txSettles = [];
+    const toSync = new Set<Queue>();
+    for (const p of pubs) {
+      const out = this.routeAndStore(p.exchange, p.routingKey, p.mandatory, p.msg, p.summary.priority);
+      if (out) for (const q of out) if (q.durable) toSync.add(q);
+    }
+    for (const s of settles) this.settle(s.tag, s.multiple, s.kind, s.requeue);
+    const syncs = [...toSync].map((q) => q.sync());
+    Promise.all(syncs).then(() => {
+      if (this.state === 'open') this.conn.sendMethod(this.id, { name: 'tx.commit-ok' });
+    }, (err) => {
+      this.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `commit failed: ${err}`), 90, 20);
+    });
+  }
+
+  // ---- consuming --------------------------------------------------------------------------------
+
+  private consume(queueName: string, tag: string, noAck: boolean, exclusive: boolean, noWait: boolean, args: FieldTable): void {
+    if (tag === '') tag = `amq.ctag-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
+    if (this.consumers.has(tag) || tag === this.replyConsumerTag) throw notAllowed(`attempt to reuse consumer tag '${tag}'`);
+    if (queueName === REPLY_TO) {
+      if (!noAck) throw preconditionFailed(`reply consumer cannot acknowledge`);
+      if (this.replyToken !== null) throw preconditionFailed(`reply consumer already set`);
+      this.replyToken = crypto.randomBytes(18).toString('base64url');
+      this.replyConsumerTag = tag;
+      this.vhost.replySinks.set(`${REPLY_TO}.${this.replyToken}`, this);
+      if (!noWait) this.conn.sendMethod(this.id, { name: 'basic.consume-ok', consumerTag: tag });
+      return;
+    }
+    const name = this.queueName(queueName);
+    this.conn.checkPermission('read', name);
+    const q = this.vhost.getQueue(name, this.conn);
+    if (q.consumers.some((c) => c.exclusive) || (exclusive && q.consumerCount > 0)) {
+      throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
+    }
+    let priority = 0;
+    if (args['x-priority'] !== undefined) {
+      const p = asInteger(args['x-priority']);
+      if (p === undefined) throw preconditionFailed(`invalid arg 'x-priority' for consumer '${tag}': must be an integer`);
+      priority = p;
+    }
+    const c = new Consumer(this, q, tag, noAck, exclusive, priority, this.prefetchConsumer);
+    this.consumers.set(tag, c);
+    if (!noWait) this.conn.sendMethod(this.id, { name: 'basic.consume-ok', consumerTag: tag });
+    q.addConsumer(c);
+  }
+
+  private removeConsumer(c: Consumer): void {
+    this.consumers.delete(c.tag);
+    c.queue.removeConsumer(c);
+  }
+
+  private stopReplyConsumer(): void {
+    if (this.replyToken !== null) {
+      this.vhost.replySinks.delete(`${REPLY_TO}.${this.replyToken}`);
+      this.replyToken = null;
+      this.replyConsumerTag = null;
+    }
+  }
+
+  // The queue was deleted under the consumer: tell the client, if it understands basic.cancel.
+  serverCancel(c: Consumer, _queue: Queue): void {
+    this.consumers.delete(c.tag);
+    if (this.state === 'open' && this.conn.capability('consumer_cancel_notify')) {
+      this.conn.sendMethod(this.id, { name: 'basic.cancel', consumerTag: c.tag, noWait: true });
+    }
+  }
+
+  kickConsumers(): void {
+    for (const c of this.consumers.values()) c.queue.scheduleDispatch();
+  }
+
+  deliver(c: Consumer, q: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void {
+    const tag = this.nextTag++;
+    if (!c.noAck) {
+      this.unacked.push(tag, msgId, q, c);
+      c.unacked++;
+    }
+    const env = envelopeOf(rec);
+    let props = rec.props;
+    if (deliveryCount > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, deliveryCount);
+    this.writeDelivery(c.tag, c.tagBytes, tag, redelivered, env[0], env[1], props, rec.body);
+  }
+
+  deliverReply(exchange: string, routingKey: string, props: Buffer, body: Buffer): void {
+    if (this.state !== 'open' || this.replyConsumerTag === null) return;
+    const tag = this.nextTag++;
+    this.writeDelivery(this.replyConsumerTag, Buffer.byteLength(this.replyConsumerTag), tag, false, exchange, routingKey, props, body);
+  }
+
+  private writeDelivery(ctag: string, ctagBytes: number, tag: number, redelivered: boolean,
+    exchange: string, routingKey: string, props: Buffer, body: Buffer): void {
+    const out = this.conn.out;
+    const fm = this.conn.frameMax;
+    const zeroCopy = body.length >= ZERO_COPY_THRESHOLD;
+    const methodSize = 7 + 4 + 1 + ctagBytes + 8 + 1 + 1 + Buffer.byteLength(exchange) + 1 + Buffer.byteLength(routingKey) + 1;
+    const need = methodSize + 22 + props.length + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
+    const b = out.reserve(need);
+    let pos = writeBasicDeliver(b, out.pos, this.id, ctag, tag, redelivered, exchange, routingKey);
+    pos = writeContentHeader(b, pos, this.id, 60, body.length, props);
+    if (zeroCopy) {
+      out.commit(pos);
+      this.writeBodyZeroCopy(body);
+    } else {
+      out.commit(writeBodyFrames(b, pos, this.id, body, fm));
+    }
+  }
+
+  private basicGet(queueName: string, noAck: boolean): void {
+    this.conn.checkPermission('read', queueName);
+    const q = this.vhost.getQueue(queueName, this.conn);
+    const o = this.getOut;
+    if (!q.get(noAck, o)) {
+      this.conn.sendMethod(this.id, { name: 'basic.get-empty' });
+      return;
+    }
+    const rec = o.rec!;
+    o.rec = undefined;
+    const tag = this.nextTag++;
+    if (!noAck) this.unacked.push(tag, o.msgId, q, null);
+    const env = envelopeOf(rec);
+    let props = rec.props;
+    if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
+    const out = this.conn.out;
+    const fm = this.conn.frameMax;
+    const size = 7 + 4 + 8 + 1 + 1 + Buffer.byteLength(env[0]) + 1 + Buffer.byteLength(env[1]) + 4 + 1
+      + 22 + props.length + bodyFramesSize(rec.body.length, fm);
+    const b = out.reserve(size);
+    let pos = writeBasicGetOk(b, out.pos, this.id, tag, o.redelivered, env[0], env[1], q.messageCount);
+    pos = writeContentHeader(b, pos, this.id, 60, rec.body.length, props);
+    out.commit(writeBodyFrames(b, pos, this.id, rec.body, fm));
+  }
+
+  // ---- settling ---------------------------------------------------------------------------------
+
+  private settle(tag: number, multiple: boolean, kind: 'ack' | 'nack' | 'reject', requeue: boolean): void {
+    const touched = this.touchedQueues;
+    touched.clear();
+    const fn = kind === 'ack'
+      ? (q: Queue, id: number) => { q.ack(id); touched.add(q); }
+      : requeue
+        ? (q: Queue, id: number) => { q.requeue(id); touched.add(q); }
+        : (q: Queue, id: number) => { q.discard(id); touched.add(q); };
+    if (tag === 0 && multiple) {
+      this.unacked.settleAll(fn);
+    } else if (!this.unacked.settle(tag, multiple, fn)) {
+      const methodId = kind === 'ack' ? 80 : kind === 'reject' ? 90 : 120;
+      this.channelError(preconditionFailed(`unknown delivery tag ${tag}`), 60, methodId);
+      return;
+    }
+    // Settling frees prefetch credit; let the affected queues dispatch again.
+    for (const q of touched) if (q.consumerCount > 0) q.scheduleDispatch();
+    if (this.prefetchChannel !== 0) this.kickConsumers();
+  }
+  private readonly touchedQueues = new Set<Queue>();
+
+  private requeueAll(): void {
+    const touched = new Set<Queue>();
+    this.unacked.settleAll((q, id) => { q.requeue(id); touched.add(q); });
+    for (const q of touched) q.scheduleDispatch();
+  }
+}
+
+function bodyFramesSize(len: number, frameMax: number): number {
+  if (len === 0) return 0;
+  const max = frameMax - 8;
+  return len + Math.ceil(len / max) * 8;
+}
+
+// Quorum-queue style x-delivery-count header on redeliveries of queues with a delivery limit.
+function withDeliveryCount(raw: Buffer, count: number): Buffer {
+  const p = decodeProperties(raw);
+  p.headers = { ...(p.headers ?? {}), 'x-delivery-count': count };
+  return encodeProperties(p);
+}

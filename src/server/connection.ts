@@ -1,0 +1,429 @@
+// One client connection: protocol header, the connection class handshake (start, secure, tune,
+// open), SASL, heartbeats, channel multiplexing and the close handshakes.
+import type { Socket } from 'node:net';
+import {
+  type AnyMethod, FrameReader, ProtocolError, PROTOCOL_HEADER, HEARTBEAT_FRAME,
+  checkProtocolHeader, decodeMethod, encodeMethodFrame, decodeTable, METHOD_INFO,
+} from '../protocol';
+import type { Broker } from '../broker/broker';
+import type { VHost } from '../broker/vhost';
+import type { User } from '../broker/users';
+import { AmqpError, ReplyCode } from '../broker/errors';
+import { Channel } from './channel';
+import { OutBuffer } from './out-buffer';
+import { log } from '../logger';
+
+export interface ServerConfig {
+  channelMax: number;
+  frameMax: number;
+  heartbeat: number;
+  product: string;
+  version: string;
+}
+
+const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
+// Stop dispatching to this connection's consumers while this much output is unsent.
+const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
+
+type State = 'header' | 'start' | 'secure' | 'tune' | 'open-wait' | 'open' | 'closing' | 'closed';
+
+export class Connection {
+  readonly out: OutBuffer;
+  private readonly reader: FrameReader;
+  private state: State = 'header';
+  private headerBuf: Buffer | null = null;
+  private readonly channels = new Map<number, Channel>();
+  private readonly touched = new Set<Channel>();
+  channelMax: number;
+  frameMax: number;
+  heartbeat = 0;
+  user: User | null = null;
+  vhost: VHost | null = null;
+  clientProperties: Record<string, unknown> = {};
+  private capabilities: Record<string, unknown> = {};
+  private mechanism = '';
+  lastRecv = Date.now();
+  lastSend = Date.now();
+  private closeTimer: NodeJS.Timeout | null = null;
+  readonly name: string;
+  readonly connectedAt = Date.now();
+  private blockedWaiting = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly broker: Broker,
+    readonly config: ServerConfig,
+    private readonly onGone: (c: Connection) => void,
+  ) {
+    this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
+    this.channelMax = config.channelMax;
+    this.frameMax = config.frameMax;
+    this.out = new OutBuffer(socket);
+    this.reader = new FrameReader(config.frameMax);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => {
+      if (this.state !== 'closed') log.info(`connection ${this.name}: socket error: ${err.message}`);
+    });
+    socket.on('close', () => this.onSocketClose());
+    socket.on('drain', () => this.onDrain());
+    log.info(`accepting AMQP connection ${this.name}`);
+  }
+
+  get outputBlocked(): boolean {
+    if (this.out.backlog < OUTPUT_HIGH_WATER) return false;
+    this.blockedWaiting = true;
+    return true;
+  }
+
+  private onDrain(): void {
+    if (!this.blockedWaiting) return;
+    this.blockedWaiting = false;
+    for (const ch of this.channels.values()) ch.kickConsumers();
+  }
+
+  capability(name: string): boolean {
+    return this.capabilities[name] === true;
+  }
+
+  // ---- input ------------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.lastRecv = Date.now();
+    if (this.state === 'closed') return;
+    if (this.state === 'header') {
+      const buf = this.headerBuf ? Buffer.concat([this.headerBuf, chunk]) : chunk;
+      const r = checkProtocolHeader(buf);
+      if (r === 'need-more') { this.headerBuf = buf; return; }
+      this.headerBuf = null;
+      if (r === 'mismatch') {
+        log.info(`connection ${this.name}: bad protocol header, answering with AMQP 0-9-1`);
+        this.socket.end(PROTOCOL_HEADER);
+        this.state = 'closed';
+        return;
+      }
+      this.sendStart();
+      this.state = 'start';
+      chunk = buf.subarray(8);
+      if (chunk.length === 0) return;
+    }
+    try {
+      this.reader.push(chunk, this.onFrame);
+    } catch (e) {
+      this.fail(e);
+    }
+    for (const ch of this.touched) ch.endOfChunk();
+    this.touched.clear();
+  }
+
+  private readonly onFrame = (type: number, channel: number, payload: Buffer): void => {
+    if (this.state === 'closed') return;
+    if (type === FRAME_HEARTBEAT) {
+      if (channel !== 0) throw new ProtocolError(ReplyCode.FRAME_ERROR, `heartbeat frame on non-zero channel ${channel}`);
+      return;
+    }
+    if (channel === 0) {
+      if (type !== FRAME_METHOD) throw new ProtocolError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+      this.onConnectionMethod(decodeMethod(payload));
+      return;
+    }
+    if (this.state !== 'open') {
+      if (this.state === 'closing') return;
+      throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
+    }
+    let ch = this.channels.get(channel);
+    if (type === FRAME_METHOD) {
+      const m = decodeMethod(payload);
+      if (!ch) {
+        if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
+        if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} exceeds negotiated channel_max ${this.channelMax}`);
+        ch = new Channel(this, channel);
+        this.channels.set(channel, ch);
+        this.sendMethod(channel, { name: 'channel.open-ok' });
+        return;
+      }
+      this.touched.add(ch);
+      try {
+        ch.onMethod(m);
+      } catch (e) {
+        this.handleChannelError(ch, e, m);
+      }
+      return;
+    }
+    if (!ch) throw new AmqpError(ReplyCode.CHANNEL_ERROR, `content frame on channel ${channel} which is not open`);
+    this.touched.add(ch);
+    try {
+      if (type === FRAME_HEADER) ch.onHeader(payload);
+      else if (type === FRAME_BODY) ch.onBody(payload);
+      else throw new ProtocolError(ReplyCode.FRAME_ERROR, `unknown frame type ${type}`);
+    } catch (e) {
+      this.handleChannelError(ch, e, null);
+    }
+  };
+
+  private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
+    const err = toAmqpError(e);
+    if (err.hard) throw err;
+    const ids = m ? methodIds(m) : [60, 40];
+    log.debug(`connection ${this.name}, channel ${ch.id}: ${err.replyText}`);
+    ch.channelError(err, ids[0], ids[1]);
+  }
+
+  // ---- connection class -----------------------------------------------------------------------------
+
+  private sendStart(): void {
+    const c = this.config;
+    this.sendMethod(0, {
+      name: 'connection.start',
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: {
+        product: c.product,
+        version: c.version,
+        platform: `Node.js ${process.version}`,
+        copyright: 'Warren contributors',
+        information: 'Warren: an AMQP 0-9-1 broker on a segmented log',
+        cluster_name: 'warren',
+        capabilities: {
+          publisher_confirms: true,
+          exchange_exchange_bindings: true,
+          'basic.nack': true,
+          consumer_cancel_notify: true,
+          'connection.blocked': true,
+          consumer_priorities: true,
+          authentication_failure_close: true,
+          per_consumer_qos: true,
+          direct_reply_to: true,
+        },
+      },
+      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      locales: Buffer.from('en_US'),
+    });
+  }
+
+  private onConnectionMethod(m: AnyMethod): void {
+    if (this.state === 'closing') {
+      if (m.name === 'connection.close-ok') this.destroy();
+      else if (m.name === 'connection.close') { this.sendMethod(0, { name: 'connection.close-ok' }); this.out.flush(); this.destroy(); }
+      return;
+    }
+    switch (m.name) {
+      case 'connection.start-ok': {
+        if (this.state !== 'start') break;
+        this.clientProperties = m.clientProperties as Record<string, unknown>;
+        const caps = this.clientProperties['capabilities'];
+        this.capabilities = caps && typeof caps === 'object' ? (caps as Record<string, unknown>) : {};
+        this.mechanism = m.mechanism;
+        this.authenticate(m.mechanism, m.response);
+        return;
+      }
+      case 'connection.secure-ok':
+        if (this.state !== 'secure') break;
+        this.authenticate(this.mechanism, m.response);
+        return;
+      case 'connection.tune-ok': {
+        if (this.state !== 'tune') break;
+        const c = this.config;
+        if (m.frameMax !== 0 && m.frameMax < 4096) throw new AmqpError(ReplyCode.NOT_ALLOWED, `frame_max=${m.frameMax} < 4096 min size`);
+        if (m.frameMax > c.frameMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `frame_max=${m.frameMax} > ${c.frameMax} max size`);
+        if (m.channelMax > c.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel_max=${m.channelMax} > ${c.channelMax} max`);
+        this.frameMax = m.frameMax === 0 ? c.frameMax : m.frameMax;
+        this.channelMax = m.channelMax === 0 ? c.channelMax : m.channelMax;
+        this.heartbeat = m.heartbeat;
+        this.reader.setMaxFrameSize(this.frameMax);
+        this.state = 'open-wait';
+        return;
+      }
+      case 'connection.open': {
+        if (this.state !== 'open-wait') break;
+        const vh = this.broker.vhosts.get(m.virtualHost);
+        if (!vh || !this.broker.canAccessVhost(this.user!, m.virtualHost)) {
+          throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${m.virtualHost}' refused for user '${this.user!.name}'`);
+        }
+        this.vhost = vh;
+        this.state = 'open';
+        this.sendMethod(0, { name: 'connection.open-ok' });
+        log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh.name}'`);
+        return;
+      }
+      case 'connection.close':
+        this.sendMethod(0, { name: 'connection.close-ok' });
+        this.out.flush();
+        log.info(`closing AMQP connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}'): client closed, ${m.replyCode} ${m.replyText}`);
+        this.destroy();
+        return;
+      case 'connection.close-ok':
+        this.destroy();
+        return;
+      default:
+        break;
+    }
+    throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected method '${m.name}' on channel 0 in state ${this.state}`);
+  }
+
+  private authenticate(mechanism: string, response: Buffer): void {
+    let username: string | undefined;
+    let password: string | undefined;
+    if (mechanism === 'PLAIN') {
+      const parts = response.toString('utf8').split('\0');
+      if (parts.length === 3) { username = parts[1]; password = parts[2]; }
+    } else if (mechanism === 'AMQPLAIN') {
+      try {
+        const withLen = Buffer.allocUnsafe(response.length + 4);
+        withLen.writeUInt32BE(response.length, 0);
+        response.copy(withLen, 4);
+        const { table } = decodeTable(withLen, 0);
+        username = typeof table['LOGIN'] === 'string' ? table['LOGIN'] : Buffer.isBuffer(table['LOGIN']) ? table['LOGIN'].toString() : undefined;
+        password = typeof table['PASSWORD'] === 'string' ? table['PASSWORD'] : Buffer.isBuffer(table['PASSWORD']) ? table['PASSWORD'].toString() : undefined;
+      } catch {
+        username = undefined;
+      }
+    } else {
+      return this.refuseLogin(`unsupported authentication mechanism '${mechanism}'`);
+    }
+    if (username === undefined || password === undefined) {
+      return this.refuseLogin(`malformed ${mechanism} response`);
+    }
+    const res = this.broker.authenticate(username, password, this.socket.remoteAddress);
+    if (typeof res === 'string') return this.refuseLogin(res, mechanism);
+    this.user = res;
+    this.state = 'tune';
+    this.sendMethod(0, { name: 'connection.tune', channelMax: this.config.channelMax, frameMax: this.config.frameMax, heartbeat: this.config.heartbeat });
+  }
+
+  private refuseLogin(why: string, mechanism = this.mechanism): void {
+    log.warn(`connection ${this.name}: login refused: ${why}`);
+    const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+    if (this.capability('authentication_failure_close')) {
+      this.sendMethod(0, { name: 'connection.close', replyCode: ReplyCode.ACCESS_REFUSED, replyText: text, classId: 10, methodId: 11 });
+      this.state = 'closing';
+      this.armCloseTimer();
+    } else {
+      this.out.flush();
+      this.destroy();
+    }
+  }
+
+  // ---- output -------------------------------------------------------------------------------------
+
+  sendMethod(channel: number, m: AnyMethod): void {
+    this.out.write(encodeMethodFrame(channel, m));
+  }
+
+  sendHeartbeat(): void {
+    this.out.write(HEARTBEAT_FRAME);
+    this.out.flush();
+  }
+
+  // ---- errors and closing -------------------------------------------------------------------------
+
+  private fail(e: unknown): void {
+    const err = toAmqpError(e);
+    if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) {
+      log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
+    }
+    this.closeWithError(err.code, err.replyText, 0, 0);
+  }
+
+  closeWithError(code: number, text: string, classId: number, methodId: number): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    log.warn(`closing AMQP connection ${this.name}: ${text}`);
+    this.teardownChannels();
+    if (this.state === 'header') { this.destroy(); return; }
+    this.sendMethod(0, { name: 'connection.close', replyCode: code, replyText: text, classId, methodId });
+    this.out.flush();
+    this.state = 'closing';
+    this.armCloseTimer();
+  }
+
+  // Server shutdown: connection.close 320 to every client.
+  shutdown(): void {
+    this.closeWithError(ReplyCode.CONNECTION_FORCED, 'CONNECTION_FORCED - broker shutting down', 0, 0);
+  }
+
+  private armCloseTimer(): void {
+    this.closeTimer = setTimeout(() => this.destroy(), 2000);
+    this.closeTimer.unref();
+  }
+
+  channelClosed(ch: Channel): void {
+    ch.teardown();
+    this.channels.delete(ch.id);
+    this.touched.delete(ch);
+  }
+
+  private teardownChannels(): void {
+    for (const ch of this.channels.values()) ch.teardown();
+    this.channels.clear();
+    this.touched.clear();
+    if (this.vhost) this.vhost.deleteExclusiveQueues(this);
+  }
+
+  destroy(): void {
+    if (this.state === 'closed') return;
+    this.teardownChannels();
+    this.state = 'closed';
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.out.flush();
+    this.out.kill();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.onGone(this);
+  }
+
+  private onSocketClose(): void {
+    if (this.state !== 'closed') {
+      log.info(`connection ${this.name}: client went away without closing the connection`);
+      this.teardownChannels();
+      this.state = 'closed';
+      this.out.kill();
+      if (this.closeTimer) clearTimeout(this.closeTimer);
+      this.onGone(this);
+    }
+  }
+
+  // Heartbeat bookkeeping, called about once a second by the server for every connection.
+  tick(now: number): void {
+    if (this.state === 'closed' || this.heartbeat === 0) return;
+    const hb = this.heartbeat * 1000;
+    if (now - this.lastRecv > hb * 2) {
+      log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
+      this.socket.destroy();
+      this.onSocketClose();
+      return;
+    }
+    const written = this.socket.bytesWritten;
+    if (written !== this.lastBytesWritten) { this.lastBytesWritten = written; this.lastSend = now; }
+    if (now - this.lastSend >= hb / 2) { this.sendHeartbeat(); this.lastSend = now; }
+  }
+  private lastBytesWritten = 0;
+
+  logError(msg: string): void {
+    log.error(`connection ${this.name}: ${msg}`);
+  }
+
+  // Permission checks against the user's configure/write/read patterns for the vhost.
+  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void {
+    const p = this.broker.permissions.find((x) => x.user === this.user!.name && x.vhost === this.vhost!.name);
+    const pattern = p ? p[kind] : '';
+    if (pattern === '.*') return;
+    if (pattern !== '' && new RegExp(`^(?:${pattern})$`).test(resource)) return;
+    throw new AmqpError(ReplyCode.ACCESS_REFUSED, `access to '${resource}' in vhost '${this.vhost!.name}' refused for user '${this.user!.name}'`);
+  }
+
+  get channelCount(): number { return this.channels.size; }
+}
+
+function toAmqpError(e: unknown): AmqpError {
+  if (e instanceof AmqpError) return e;
+  if (e instanceof ProtocolError) {
+    const err = new AmqpError(e.code, e.message);
+    return err;
+  }
+  return new AmqpError(ReplyCode.INTERNAL_ERROR, `internal error: ${(e as Error)?.message ?? e}`);
+}
+
+function methodIds(m: AnyMethod): [number, number] {
+  for (const [id, info] of METHOD_INFO) if (info.name === m.name) return [id >>> 16, id & 0xffff];
+  return [0, 0];
+}

@@ -1,0 +1,83 @@
+// The AMQP listener: accepts TCP connections on IPv4 and IPv6, drives heartbeats for all
+// connections from one timer, and closes everything on shutdown.
+import * as net from 'node:net';
+import type { Broker } from '../broker/broker';
+import { Connection, type ServerConfig } from './connection';
+import { log } from '../logger';
+
+export interface ServerOptions {
+  port: number;
+  host?: string;               // default: all addresses, IPv4 and IPv6
+  channelMax?: number;
+  frameMax?: number;
+  heartbeat?: number;
+}
+
+export const VERSION = '0.1.0';
+
+export class AmqpServer {
+  readonly connections = new Set<Connection>();
+  private servers: net.Server[] = [];
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly config: ServerConfig;
+
+  constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
+    this.config = {
+      channelMax: opts.channelMax ?? 2047,
+      frameMax: opts.frameMax ?? 131072,
+      heartbeat: opts.heartbeat ?? 60,
+      product: 'Warren',
+      version: VERSION,
+    };
+  }
+
+  async listen(): Promise<number> {
+    const hosts = this.opts.host ? [this.opts.host] : ['::'];
+    let port = this.opts.port;
+    for (const host of hosts) {
+      try {
+        port = await this.listenOn(host, port);
+      } catch (e) {
+        // No IPv6 on this machine: fall back to every IPv4 address.
+        if (!this.opts.host && (e as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') port = await this.listenOn('0.0.0.0', port);
+        else throw e;
+      }
+    }
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.connections) c.tick(now);
+    }, 1000);
+    this.ticker.unref();
+    return port;
+  }
+
+  private listenOn(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      srv.once('error', reject);
+      srv.listen({ host, port, ipv6Only: false }, () => {
+        srv.off('error', reject);
+        srv.on('error', (e) => log.error(`AMQP listener ${host}:${port}: ${e.message}`));
+        this.servers.push(srv);
+        const addr = srv.address() as net.AddressInfo;
+        log.info(`AMQP listener started on [${addr.address}]:${addr.port}`);
+        resolve(addr.port);
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    const c = new Connection(socket, this.broker, this.config, (gone) => this.connections.delete(gone));
+    this.connections.add(c);
+  }
+
+  async close(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const c of [...this.connections]) c.shutdown();
+    // Give clients a moment to answer close-ok, then drop what is left.
+    const deadline = Date.now() + 1000;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of [...this.connections]) c.destroy();
+  }
+}

@@ -1,0 +1,80 @@
+// A channel's unacknowledged deliveries, in delivery-tag order. Tags only grow, so lookups are
+// binary searches and multiple-acks walk from the front; settled slots are compacted lazily.
+import type { Queue } from '../broker/queue';
+
+export interface UnackedOwner {
+  unacked: number;
+}
+
+export class UnackedList {
+  private tags: number[] = [];
+  private ids: number[] = [];
+  private queues: Array<Queue | null> = [];
+  private owners: Array<UnackedOwner | null> = [];
+  private head = 0;
+  live = 0;
+
+  push(tag: number, msgId: number, q: Queue, owner: UnackedOwner | null): void {
+    this.tags.push(tag);
+    this.ids.push(msgId);
+    this.queues.push(q);
+    this.owners.push(owner);
+    this.live++;
+  }
+
+  private indexOf(tag: number): number {
+    let lo = this.head, hi = this.tags.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.tags[mid] < tag) lo = mid + 1; else hi = mid;
+    }
+    return lo < this.tags.length && this.tags[lo] === tag && this.queues[lo] !== null ? lo : -1;
+  }
+
+  has(tag: number): boolean { return this.indexOf(tag) >= 0; }
+
+  // Calls fn for each settled entry: one tag, or every live tag up to and including `tag`.
+  // Returns false when a single tag is unknown.
+  settle(tag: number, multiple: boolean, fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): boolean {
+    if (!multiple) {
+      const i = this.indexOf(tag);
+      if (i < 0) return false;
+      this.take(i, fn);
+      this.compact();
+      return true;
+    }
+    const n = this.tags.length;
+    for (let i = this.head; i < n && this.tags[i] <= tag; i++) {
+      if (this.queues[i] !== null) this.take(i, fn);
+    }
+    this.compact();
+    return true;
+  }
+
+  settleAll(fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): void {
+    for (let i = this.head; i < this.tags.length; i++) if (this.queues[i] !== null) this.take(i, fn);
+    this.compact();
+  }
+
+  private take(i: number, fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): void {
+    const q = this.queues[i]!;
+    const owner = this.owners[i];
+    this.queues[i] = null;
+    this.owners[i] = null;
+    this.live--;
+    if (owner) owner.unacked--;
+    fn(q, this.ids[i], owner);
+  }
+
+  private compact(): void {
+    while (this.head < this.tags.length && this.queues[this.head] === null) this.head++;
+    if (this.head === this.tags.length) {
+      this.tags.length = 0; this.ids.length = 0; this.queues.length = 0; this.owners.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.tags.length) {
+      this.tags.splice(0, this.head); this.ids.splice(0, this.head);
+      this.queues.splice(0, this.head); this.owners.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}

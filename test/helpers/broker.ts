@@ -1,0 +1,58 @@
+// Starts a real Warren broker as a child process on a free port with a temporary data
+// directory, for integration tests over TCP.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+export interface RunningBroker {
+  port: number;
+  url: string;
+  dataDir: string;
+  proc: ChildProcess;
+  logs: string[];
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export function tempDir(prefix = 'warren-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string } = {}): Promise<RunningBroker> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const proc = spawn(process.execPath, [MAIN, 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
+    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`broker did not start: ${logs.join('\n')}`)), 20000);
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (s: string) => {
+      out += s;
+      const m = /warren ready amqp_port=(\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`broker exited with ${code}: ${logs.join('\n')}`)); });
+  });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return {
+    port, dataDir, proc, logs,
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
