@@ -1,0 +1,131 @@
+import t from 'tap';
+import {
+  writeBasicDeliver,
+  basicDeliverSize,
+  writeBasicGetOk,
+  basicGetOkSize,
+  writeBasicAck,
+  writeBasicNack,
+  BASIC_ACK_FRAME_SIZE,
+  writeContentHeader,
+  contentHeaderSize,
+  writeBodyFrames,
+  bodyFramesSize,
+  encodeDelivery,
+  encodeMethodFrame,
+  encodeProperties,
+  decodeContentHeader,
+  decodeProperties,
+  FrameReader,
+  HEARTBEAT_FRAME,
+  FRAME_BODY,
+} from '../../src/protocol';
+import { throwsCode } from './fixtures/helpers';
+
+function at(size: number, write: (buf: Buffer, off: number) => number): Buffer {
+  // write at an offset into a dirty buffer, check the returned offset and that nothing else moved
+  const buf = Buffer.alloc(size + 10, 0xaa);
+  const end = write(buf, 5);
+  t.equal(end, 5 + size, 'returned offset = off + size');
+  t.equal(buf.subarray(0, 5).toString('hex'), 'aaaaaaaaaa');
+  t.equal(buf.subarray(end).toString('hex'), 'aaaaaaaaaa');
+  return buf.subarray(5, end);
+}
+
+t.test('writeBasicDeliver = generated encoder', async (t) => {
+  const cases: [string, number, boolean, string, string][] = [
+    ['ctag', 1, false, '', 'q'],
+    ['amq.ctag-ÄÖ', 2 ** 32 + 5, true, 'amq.topic', 'a.b.c'],
+    ['c'.repeat(255), Number.MAX_SAFE_INTEGER, true, 'e'.repeat(255), 'é'.repeat(127)],
+  ];
+  for (const [tag, dt, red, ex, rk] of cases) {
+    const size = basicDeliverSize(tag, ex, rk);
+    const got = at(size, (b, o) => writeBasicDeliver(b, o, 9, tag, dt, red, ex, rk));
+    const want = encodeMethodFrame(9, { name: 'basic.deliver', consumerTag: tag, deliveryTag: dt, redelivered: red, exchange: ex, routingKey: rk });
+    t.equal(got.toString('hex'), want.toString('hex'));
+  }
+});
+
+t.test('writeBasicGetOk = generated encoder', async (t) => {
+  for (const [dt, red, ex, rk, mc] of [[1, false, '', 'q', 0], [2 ** 40, true, 'x', 'ünï', 4294967295]] as [number, boolean, string, string, number][]) {
+    const got = at(basicGetOkSize(ex, rk), (b, o) => writeBasicGetOk(b, o, 65535, dt, red, ex, rk, mc));
+    const want = encodeMethodFrame(65535, { name: 'basic.get-ok', deliveryTag: dt, redelivered: red, exchange: ex, routingKey: rk, messageCount: mc });
+    t.equal(got.toString('hex'), want.toString('hex'));
+  }
+});
+
+t.test('writeBasicAck / writeBasicNack = generated encoder', async (t) => {
+  for (const dt of [0, 1, 2 ** 32, 2 ** 53 - 1]) {
+    for (const multiple of [false, true]) {
+      t.equal(
+        at(BASIC_ACK_FRAME_SIZE, (b, o) => writeBasicAck(b, o, 3, dt, multiple)).toString('hex'),
+        encodeMethodFrame(3, { name: 'basic.ack', deliveryTag: dt, multiple }).toString('hex'),
+      );
+      for (const requeue of [false, true]) {
+        t.equal(
+          at(BASIC_ACK_FRAME_SIZE, (b, o) => writeBasicNack(b, o, 3, dt, multiple, requeue)).toString('hex'),
+          encodeMethodFrame(3, { name: 'basic.nack', deliveryTag: dt, multiple, requeue }).toString('hex'),
+        );
+      }
+    }
+  }
+});
+
+t.test('writeContentHeader carries the raw property bytes', async (t) => {
+  const raw = encodeProperties({ contentType: 'application/json', headers: { a: 1 }, deliveryMode: 2 });
+  for (const bodySize of [0, 16, 2 ** 33]) {
+    const f = at(contentHeaderSize(raw), (b, o) => writeContentHeader(b, o, 4, 60, bodySize, raw));
+    t.equal(f[0], 2);
+    t.equal(f.readUInt16BE(1), 4);
+    t.equal(f.readUInt32BE(3), f.length - 8);
+    t.equal(f[f.length - 1], 0xce);
+    const h = decodeContentHeader(f.subarray(7, -1));
+    t.equal(h.classId, 60);
+    t.equal(h.weight, 0);
+    t.equal(h.bodySize, bodySize);
+    t.same(h.rawProps, raw);
+    t.same(decodeProperties(h.rawProps), { contentType: 'application/json', headers: { a: 1 }, deliveryMode: 2 });
+  }
+});
+
+t.test('writeBodyFrames splits at frameMax edges', async (t) => {
+  const frameMax = 4096;
+  const p = frameMax - 8;
+  for (const len of [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, 5 * p + 3]) {
+    const body = Buffer.alloc(len);
+    for (let i = 0; i < len; i++) body[i] = (i * 7) & 0xff;
+    const size = bodyFramesSize(len, frameMax);
+    const out = at(size, (b, o) => writeBodyFrames(b, o, 6, body, frameMax));
+    const frames: Buffer[] = [];
+    new FrameReader(frameMax).push(out, (type, ch, payload) => {
+      t.equal(type, FRAME_BODY);
+      t.equal(ch, 6);
+      frames.push(Buffer.from(payload));
+    });
+    t.equal(frames.length, Math.ceil(len / p), `len ${len}: frame count`);
+    for (const f of frames.slice(0, -1)) t.equal(f.length, p, 'full frames carry frameMax - 8 bytes');
+    for (const f of frames) t.ok(f.length + 8 <= frameMax);
+    t.same(Buffer.concat(frames), body, `len ${len}: reassembles`);
+  }
+  // frameMax 0 = unlimited: one frame
+  const big = Buffer.alloc(100000, 1);
+  t.equal(bodyFramesSize(big.length, 0), big.length + 8);
+  t.throws(() => bodyFramesSize(10, 8), RangeError);
+});
+
+t.test('encodeDelivery = deliver + header + body frames', async (t) => {
+  const raw = encodeProperties({ deliveryMode: 1 });
+  const body = Buffer.alloc(9000, 7);
+  const b = encodeDelivery(1, 'ct', 42, true, 'ex', 'rk', raw, body, 4096);
+  const types: number[] = [];
+  new FrameReader(4096).push(b, (type) => types.push(type));
+  t.same(types, [1, 2, 3, 3, 3]);
+});
+
+t.test('decodeContentHeader rejects short payloads', async (t) => {
+  throwsCode(t, () => decodeContentHeader(Buffer.alloc(13)), 502, 'short header');
+});
+
+t.test('heartbeat frame bytes', async (t) => {
+  t.equal(HEARTBEAT_FRAME.toString('hex'), '08000000000000ce');
+});
