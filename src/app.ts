@@ -11,6 +11,7 @@ export interface AppOptions {
   httpPort?: number;
   dataDir: string;
   heartbeat?: number;
+  diskFreeLimitBytes?: number;
 }
 
 export interface App {
@@ -24,7 +25,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
-  const broker = Broker.open({ dataDir });
+  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat });
   const port = await amqp.listen();

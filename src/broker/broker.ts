@@ -11,12 +11,15 @@ import { VHost, DEFAULT_EXCHANGES, hashName } from './vhost';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
+import { DiskMonitor } from './disk-monitor';
 
 export interface BrokerOptions {
   dataDir: string;
   // Users allowed only from loopback (RabbitMQ's loopback_users); defaults to ['guest'].
   loopbackUsers?: string[];
   flushIntervalMs?: number;
+  // Publishers are blocked while the data directory's filesystem has less free space.
+  diskFreeLimitBytes?: number;
   syncIntervalMs?: number;
 }
 
@@ -39,9 +42,11 @@ export class Broker {
   private syncTimer: NodeJS.Timeout | null = null;
   private loading = false;
   private closed = false;
+  readonly disk: DiskMonitor;
 
   private constructor(readonly opts: BrokerOptions) {
     this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
+    this.disk = new DiskMonitor(opts.dataDir, opts.diskFreeLimitBytes ?? 50_000_000);
   }
 
   get dataDir(): string { return this.opts.dataDir; }
@@ -51,6 +56,7 @@ export class Broker {
     const b = new Broker(opts);
     b.load();
     b.startTimers();
+    b.disk.start();
     return b;
   }
 
@@ -211,10 +217,14 @@ export class Broker {
   private startTimers(): void {
     const flushMs = this.opts.flushIntervalMs ?? 100;
     const syncMs = this.opts.syncIntervalMs ?? 1000;
-    this.flushTimer = setInterval(() => this.forEachQueue((q) => q.flush()), flushMs);
+    this.flushTimer = setInterval(() => this.forEachQueue((q) => {
+      try { q.flush(); } catch (e) { this.disk.reportWriteError(e); }
+    }), flushMs);
     this.flushTimer.unref();
     // Persistent messages published without confirms still reach the disk within a second.
-    this.syncTimer = setInterval(() => this.forEachQueue((q) => { if (q.durable) void q.sync().catch((e) => log.error(`sync of queue '${q.name}' failed: ${e}`)); }), syncMs);
+    this.syncTimer = setInterval(() => this.forEachQueue((q) => {
+      if (q.durable) void q.sync().catch((e) => this.disk.reportWriteError(e));
+    }), syncMs);
     this.syncTimer.unref();
   }
 
@@ -226,6 +236,7 @@ export class Broker {
     if (this.closed) return;
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.syncTimer) clearInterval(this.syncTimer);
+    this.disk.stop();
     this.saveDefinitions();
     this.closed = true;
     const all: Promise<void>[] = [];

@@ -12,6 +12,7 @@ import type { FieldTable } from '../protocol';
 import type { BindTarget } from './exchange';
 import { type Message, envelopeOf, isPersistent } from './message';
 import type { QueueArgs } from './queue-args';
+import { log as logger } from '../logger';
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -40,6 +41,8 @@ class Lane {
   head: LogRecord | undefined = undefined; // read from the cursor but not yet taken
   readonly requeued: number[] = [];        // offsets, ascending
   readonly bootOffset: number;             // records below this were written before the last start
+  redeliverBelow = 0;                      // records below this were delivered before the last stop
+  takenUpTo = 0;                           // one past the highest offset taken from the cursor
   constructor(readonly log: SegmentedLog) {
     this.cursor = log.cursor(log.startOffset);
     this.bootOffset = log.nextOffset;
@@ -93,6 +96,8 @@ export class Queue implements BindTarget {
   private hIndex = 0;
   private hRecord: LogRecord | undefined = undefined;
   private hRedelivered = false;
+  private hRequeued = false;
+  private savedMarks = '';
 
   // Statistics for management/metrics.
   publishCount = 0;
@@ -117,6 +122,7 @@ export class Queue implements BindTarget {
         if (fs.existsSync(this.laneDir(p))) this.openLane(p);
       }
     }
+    this.loadDeliveredMarks();
     for (const lane of this.lanes) {
       if (!lane) continue;
       this.ready += lane.log.liveCount;
@@ -130,7 +136,12 @@ export class Queue implements BindTarget {
   }
 
   private openLane(p: number): Lane {
-    const log = SegmentedLog.open(this.laneDir(p), { fsync: this.durable });
+    const what = `queue '${this.name}' in vhost '${this.vhost}'`;
+    const log = SegmentedLog.open(this.laneDir(p), {
+      fsync: this.durable,
+      onWarning: (m) => logger.warn(`${what}: ${m}`),
+      onProgress: (m) => logger.info(`${what}: ${m}`),
+    });
     const lane = new Lane(log);
     this.lanes[p] = lane;
     return lane;
@@ -218,14 +229,15 @@ export class Queue implements BindTarget {
         const off = lane.requeued[0];
         const rec = lane.log.read(off);
         if (rec && !lane.log.isAcked(off)) {
-          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true;
+          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true; this.hRequeued = true;
           return true;
         }
         lane.requeued.shift();
       }
       if (lane.head === undefined) lane.head = this.nextFromCursor(lane);
       if (lane.head !== undefined) {
-        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRedelivered = false;
+        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRequeued = false;
+        this.hRedelivered = lane.head.offset < lane.redeliverBelow;
         return true;
       }
     }
@@ -253,8 +265,11 @@ export class Queue implements BindTarget {
   private take(): number {
     const lane = this.hLane!;
     const rec = this.hRecord!;
-    if (this.hRedelivered) lane.requeued.shift();
-    else lane.head = undefined;
+    if (this.hRequeued) lane.requeued.shift();
+    else {
+      lane.head = undefined;
+      if (rec.offset >= lane.takenUpTo) lane.takenUpTo = rec.offset + 1;
+    }
     this.ready--;
     // Byte counts are approximate after a restart (seeded from file sizes); never let them go negative.
     this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
@@ -546,6 +561,42 @@ export class Queue implements BindTarget {
 
   flush(): void {
     for (const lane of this.lanes) lane?.log.flush();
+    if (this.durable) this.saveDeliveredMarks();
+  }
+
+  // How far each lane has been handed to consumers, so that after a restart the messages that
+  // were delivered but not acked come back with redelivered=true. Written without fsync on the
+  // flush timer: losing the last update only loses the redelivered hint, never a message.
+  private get marksFile(): string { return path.join(this.dir, 'delivered.json'); }
+
+  private loadDeliveredMarks(): void {
+    if (!this.durable) return;
+    let marks: Record<string, number> = {};
+    try {
+      marks = JSON.parse(fs.readFileSync(this.marksFile, 'utf8')) as Record<string, number>;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // Unreadable: assume everything recovered may have been delivered.
+        this.lanes.forEach((l) => { if (l) l.redeliverBelow = l.bootOffset; });
+        return;
+      }
+    }
+    this.lanes.forEach((l, p) => {
+      if (!l) return;
+      const m = Number(marks[p] ?? 0);
+      l.redeliverBelow = Math.min(m, l.bootOffset);
+      l.takenUpTo = l.redeliverBelow;
+    });
+    this.savedMarks = JSON.stringify(marks);
+  }
+
+  private saveDeliveredMarks(): void {
+    const marks: Record<string, number> = {};
+    this.lanes.forEach((l, p) => { if (l && l.takenUpTo > 0) marks[p] = l.takenUpTo; });
+    const text = JSON.stringify(marks);
+    if (text === this.savedMarks) return;
+    fs.writeFileSync(this.marksFile, text);
+    this.savedMarks = text;
   }
 
   // Consumers are told (basic.cancel) by their channels; the log directory goes away.
@@ -562,6 +613,7 @@ export class Queue implements BindTarget {
   async close(): Promise<void> {
     this.clearExpiry();
     this.clearExpires();
+    if (this.durable && !this.deleted) this.saveDeliveredMarks();
     for (const lane of this.lanes) if (lane) await lane.log.close();
   }
 }

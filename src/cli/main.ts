@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { startApp } from '../app';
 import { log, setLogLevel, type LogLevel } from '../logger';
 import { VERSION } from '../server/server';
+import { registerBench } from './bench-command';
 
 const program = new Command();
 program.name('warren').description('Warren: an AMQP 0-9-1 broker on a segmented log').version(VERSION);
@@ -15,10 +16,11 @@ program.command('start')
   .option('--host <address>', 'listen address (default: all IPv4 and IPv6 addresses)')
   .option('-d, --data-dir <dir>', 'data directory', './data')
   .option('--heartbeat <seconds>', 'heartbeat interval proposed to clients', '60')
+  .option('--disk-free-limit <bytes>', 'block publishers when free disk space falls below this', '50000000')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warning', 'error', 'none']).default('info'))
-  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; logLevel: LogLevel }) => {
+  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; diskFreeLimit: string; logLevel: LogLevel }) => {
     setLogLevel(o.logLevel);
-    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat) });
+    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), diskFreeLimitBytes: Number(o.diskFreeLimit) });
     // Tests and scripts read the port from this line.
     process.stdout.write(`warren ready amqp_port=${app.port}\n`);
     let signalled = false;
@@ -31,6 +33,8 @@ program.command('start')
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGINT', () => onSignal('SIGINT'));
   });
+
+registerBench(program);
 
 program.parseAsync(process.argv).catch((e) => {
   log.error(e instanceof Error ? e.stack ?? e.message : String(e));

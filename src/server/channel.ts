@@ -262,6 +262,7 @@ export class Channel implements ReplySink {
         return;
       }
       case 'basic.publish': {
+        this.conn.notePublisher();
         if (m.immediate) throw notImplemented(`immediate=true`);
         this.conn.checkPermission('write', m.exchange);
         const x = vh.getExchange(m.exchange);
@@ -411,7 +412,14 @@ export class Channel implements ReplySink {
     let rejected = false;
     let durable = false;
     for (const q of out) {
-      const res = q.enqueue(msg, priority < 0 ? 0 : priority);
+      let res: EnqueueResult;
+      try {
+        res = q.enqueue(msg, priority < 0 ? 0 : priority);
+      } catch (e) {
+        // A failed write (disk full, I/O error): never confirm, block publishers.
+        this.conn.broker.disk.reportWriteError(e);
+        res = EnqueueResult.Rejected;
+      }
       if (res === EnqueueResult.Rejected) rejected = true;
       else if (res === EnqueueResult.AcceptedDurable) {
         durable = true;

@@ -48,6 +48,8 @@ export class Connection {
   readonly name: string;
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
+  private isPublisher = false;
+  private alarmBlocked = false;   // connection.blocked sent and the socket paused
 
   constructor(
     readonly socket: Socket,
@@ -80,6 +82,28 @@ export class Connection {
     if (!this.blockedWaiting) return;
     this.blockedWaiting = false;
     for (const ch of this.channels.values()) ch.kickConsumers();
+  }
+
+  // RabbitMQ blocks only connections that publish: consumers keep draining during an alarm.
+  notePublisher(): void {
+    if (this.isPublisher) return;
+    this.isPublisher = true;
+    if (this.broker.disk.alarmed) this.setAlarm(true, 'low on disk');
+  }
+
+  setAlarm(active: boolean, reason: string): void {
+    if (this.state === 'closed') return;
+    if (active && this.isPublisher && !this.alarmBlocked) {
+      this.alarmBlocked = true;
+      if (this.capability('connection.blocked')) this.out.write(connectionBlockedFrame(reason));
+      this.out.flush();
+      this.socket.pause();
+    } else if (!active && this.alarmBlocked) {
+      this.alarmBlocked = false;
+      if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
+      this.out.flush();
+      this.socket.resume();
+    }
   }
 
   capability(name: string): boolean {
@@ -386,6 +410,7 @@ export class Connection {
   tick(now: number): void {
     if (this.state === 'closed' || this.heartbeat === 0) return;
     const hb = this.heartbeat * 1000;
+    if (this.alarmBlocked) this.lastRecv = now; // we stopped reading, so silence is ours
     if (now - this.lastRecv > hb * 2) {
       log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
       this.socket.destroy();
@@ -413,6 +438,23 @@ export class Connection {
 
   get channelCount(): number { return this.channels.size; }
 }
+
+// connection.blocked (10/60) and connection.unblocked (10/61) are RabbitMQ extensions that the
+// spec XML does not carry, so they are framed here.
+function connectionBlockedFrame(reason: string): Buffer {
+  const r = Buffer.from(reason.slice(0, 255));
+  const b = Buffer.alloc(7 + 4 + 1 + r.length + 1);
+  b[0] = 1;
+  b.writeUInt16BE(0, 1);
+  b.writeUInt32BE(4 + 1 + r.length, 3);
+  b.writeUInt16BE(10, 7);
+  b.writeUInt16BE(60, 9);
+  b[11] = r.length;
+  r.copy(b, 12);
+  b[b.length - 1] = 0xce;
+  return b;
+}
+const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);
 
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;

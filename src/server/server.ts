@@ -48,6 +48,9 @@ export class AmqpServer {
       for (const c of this.connections) c.tick(now);
     }, 1000);
     this.ticker.unref();
+    this.broker.disk.onChange((active, reason) => {
+      for (const c of this.connections) c.setAlarm(active, reason);
+    });
     return port;
   }
 
@@ -73,11 +76,14 @@ export class AmqpServer {
 
   async close(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // net.Server.close() only calls back once every connection has ended, so stop accepting
+    // first and wait for it after the connections are told to go.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const c of [...this.connections]) c.shutdown();
     // Give clients a moment to answer close-ok, then drop what is left.
     const deadline = Date.now() + 1000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of [...this.connections]) c.destroy();
+    await closed;
   }
 }
