@@ -11,6 +11,7 @@ export interface AppOptions {
   httpPort?: number;
   dataDir: string;
   heartbeat?: number;
+  consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
 }
 
@@ -27,7 +28,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   log.info(`starting Warren, data directory ${dataDir}`);
   const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
-  const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat });
+  const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
   const port = await amqp.listen();
   let stopping: Promise<void> | null = null;
   return {

@@ -1,5 +1,5 @@
 // Validation of queue.declare arguments, with RabbitMQ's wording for the 406 reply text.
-import type { FieldTable, FieldValue } from '../protocol';
+import { type FieldTable, type FieldValue, Typed, isDecimal } from '../protocol';
 import { preconditionFailed } from './errors';
 
 export type Overflow = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
@@ -19,6 +19,8 @@ export interface QueueArgs {
   queueType: QueueType;
 }
 
+// AMQP type names as RabbitMQ prints them in error texts. Integers decode to plain numbers, so
+// the exact wire width (byte, short, signedint) is not known here: they are reported as long.
 export function typeName(v: FieldValue): string {
   if (v === null || v === undefined) return 'void';
   if (typeof v === 'boolean') return 'bool';
@@ -28,13 +30,28 @@ export function typeName(v: FieldValue): string {
   if (Buffer.isBuffer(v)) return 'binary';
   if (v instanceof Date) return 'timestamp';
   if (Array.isArray(v)) return 'array';
+  if (v instanceof Typed) return TYPE_NAMES[v.type] ?? typeName(v.value);
+  if (isDecimal(v)) return 'decimal';
   return 'table';
 }
+
+const TYPE_NAMES: Record<string, string> = {
+  t: 'bool', b: 'byte', B: 'unsignedbyte', s: 'short', u: 'unsignedshort', I: 'signedint', i: 'unsignedint',
+  l: 'long', L: 'long', f: 'float', d: 'double', D: 'decimal', S: 'longstr', x: 'binary', A: 'array',
+  T: 'timestamp', F: 'table', V: 'void',
+};
+
+// RabbitMQ groups integer types into one class when comparing arguments on redeclare.
+export function typeClass(v: FieldValue): string {
+  const t = typeName(v);
+  return INTEGER_TYPES.has(t) ? 'integer' : t;
+}
+const INTEGER_TYPES = new Set(['byte', 'unsignedbyte', 'short', 'unsignedshort', 'signedint', 'unsignedint', 'long']);
 
 export function asInteger(v: FieldValue): number | undefined {
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   if (typeof v === 'bigint') return Number(v);
-  if (v && typeof v === 'object' && 'type' in v && 'value' in v) return asInteger((v as { value: FieldValue }).value);
+  if (v instanceof Typed) return asInteger(v.value);
   return undefined;
 }
 
@@ -44,6 +61,8 @@ export function asString(v: FieldValue): string | undefined {
   return undefined;
 }
 
+// Checks the arguments RabbitMQ checks, with its reply texts: "invalid arg 'x-message-ttl' for
+// queue 'q' in vhost '/': {value_negative,-1}".
 export function parseQueueArgs(queue: string, vhost: string, args: FieldTable): QueueArgs {
   const bad = (key: string, why: string) =>
     preconditionFailed(`invalid arg '${key}' for queue '${queue}' in vhost '${vhost}': ${why}`);
@@ -51,8 +70,9 @@ export function parseQueueArgs(queue: string, vhost: string, args: FieldTable): 
     const v = args[key];
     if (v === undefined) return null;
     const n = asInteger(v);
-    if (n === undefined) throw bad(key, `{unacceptable_type,${typeName(v)}}`);
-    if (n < min) throw bad(key, n < 0 ? `{value_negative,${n}}` : `{value_zero,${n}}`);
+    if (n === undefined) throw bad(key, `"expected integer, got ${typeName(v)}"`);
+    if (n < 0) throw bad(key, `{value_negative,${n}}`);
+    if (n < min) throw bad(key, `{value_zero,${n}}`);
     if (n > max) throw bad(key, `{value_too_large,${n},${max}}`);
     return n;
   };
@@ -63,6 +83,10 @@ export function parseQueueArgs(queue: string, vhost: string, args: FieldTable): 
     if (s === undefined) throw bad(key, `{unacceptable_type,${typeName(v)}}`);
     return s;
   };
+  const dlxValue = args['x-dead-letter-exchange'];
+  if (dlxValue !== undefined && asString(dlxValue) === undefined) {
+    throw preconditionFailed(`invalid type '${typeName(dlxValue)}' for arg 'x-dead-letter-exchange' in queue '${queue}' in vhost '${vhost}'`);
+  }
   const out: QueueArgs = {
     messageTtl: int('x-message-ttl', 0, 0xffffffff),
     expires: int('x-expires', 1, 0xffffffff),
@@ -71,36 +95,47 @@ export function parseQueueArgs(queue: string, vhost: string, args: FieldTable): 
     overflow: 'drop-head',
     deadLetterExchange: str('x-dead-letter-exchange'),
     deadLetterRoutingKey: str('x-dead-letter-routing-key'),
-    maxPriority: int('x-max-priority', 0, 255),
+    maxPriority: null,
     deliveryLimit: int('x-delivery-limit', 0),
     singleActiveConsumer: false,
     queueType: 'classic',
   };
+  const mp = int('x-max-priority', 0);
+  if (mp !== null && mp > MAX_PRIORITY) throw bad('x-max-priority', `{max_value_exceeded,${mp}}`);
+  out.maxPriority = mp;
   const ov = str('x-overflow');
   if (ov !== null) {
-    if (ov !== 'drop-head' && ov !== 'reject-publish' && ov !== 'reject-publish-dlx') {
-      throw bad('x-overflow', `{invalid_value,<<"${ov}">>}; expected drop-head, reject-publish or reject-publish-dlx`);
-    }
+    if (ov !== 'drop-head' && ov !== 'reject-publish' && ov !== 'reject-publish-dlx') throw bad('x-overflow', 'invalid_overflow');
     out.overflow = ov;
   }
   if (out.deadLetterRoutingKey !== null && out.deadLetterExchange === null) {
-    throw bad('x-dead-letter-routing-key', 'x-dead-letter-routing-key requires x-dead-letter-exchange');
+    throw bad('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
   const sac = args['x-single-active-consumer'];
   if (sac !== undefined) {
-    if (typeof sac !== 'boolean') throw bad('x-single-active-consumer', `{unacceptable_type,${typeName(sac)}}`);
-    out.singleActiveConsumer = sac;
+    const b = sac instanceof Typed ? sac.value : sac;
+    if (typeof b !== 'boolean') throw bad('x-single-active-consumer', `{unacceptable_type,${typeName(sac)}}`);
+    out.singleActiveConsumer = b;
   }
   const qt = str('x-queue-type');
   if (qt !== null) {
-    if (qt !== 'classic' && qt !== 'quorum' && qt !== 'stream') {
-      throw bad('x-queue-type', `{invalid_value,<<"${qt}">>}; expected classic, quorum or stream`);
-    }
+    if (qt !== 'classic' && qt !== 'quorum' && qt !== 'stream') throw bad('x-queue-type', `"unsupported queue type '${qt}'"`);
     out.queueType = qt;
   }
   const mode = str('x-queue-mode');
-  if (mode !== null && mode !== 'default' && mode !== 'lazy') {
-    throw bad('x-queue-mode', `{invalid_value,<<"${mode}">>}; expected default or lazy`);
-  }
+  if (mode !== null && mode !== 'default' && mode !== 'lazy') throw bad('x-queue-mode', `"unsupported queue mode '${mode}'"`);
   return out;
+}
+
+// Priorities 0..255 as RabbitMQ's classic queues support them.
+export const MAX_PRIORITY = 255;
+
+// The x-priority consume argument: any integer.
+export function parseConsumerPriority(queue: string, vhost: string, v: FieldValue | undefined): number {
+  if (v === undefined) return 0;
+  const n = asInteger(v);
+  if (n === undefined) {
+    throw preconditionFailed(`invalid arg 'x-priority' for queue '${queue}' in vhost '${vhost}': "expected integer, got ${typeName(v)}"`);
+  }
+  return n;
 }

@@ -129,6 +129,8 @@ export class Queue implements BindTarget {
       this.readyBytesApprox += lane.log.sizeBytes;
     }
     this.armExpires();
+    // TTLs count from the original publish time, also across a restart.
+    this.armExpiry();
   }
 
   private laneDir(p: number): string {
@@ -305,6 +307,8 @@ export class Queue implements BindTarget {
     return now >= rec.timestamp + ttl;
   }
 
+  // Expired messages leave from the head only (as in RabbitMQ, also with priorities: a message
+  // behind an unexpired one waits until it reaches the head, and is never delivered expired).
   private expireHead(now: number): void {
     while (this.peek() && this.headExpired(now)) this.dropHead('expired');
     this.armExpiry();

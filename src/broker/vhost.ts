@@ -5,11 +5,12 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { decodeProperties, encodeProperties, typed, type FieldTable, type FieldValue } from '../protocol';
+import { Typed, decodeProperties, typed, type BasicProperties, type FieldTable, type FieldValue } from '../protocol';
+import { editProperties } from './props-edit';
 import type { LogRecord } from '../store';
 import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
 import { Queue, type DeathReason, type QueueHost } from './queue';
-import { parseQueueArgs } from './queue-args';
+import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import { envelopeOf, isPersistent, newMessage } from './message';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
 import { log } from '../logger';
@@ -323,6 +324,10 @@ export class VHost implements QueueHost {
 
   // ---- dead-lettering ---------------------------------------------------------------------------
 
+  // Republishes a message through its queue's dead-letter exchange, with the headers RabbitMQ
+  // adds: x-death (one table per (queue, reason), newest first, count incremented on repeats),
+  // x-first-death-* (set once) and x-last-death-*; the expiration property is removed and
+  // recorded as original-expiration. Other properties and header entries keep their bytes.
   deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void {
     const dlxName = queue.args.deadLetterExchange;
     if (dlxName === null) return;
@@ -332,60 +337,119 @@ export class VHost implements QueueHost {
       return;
     }
     const env = envelopeOf(rec);
-    const props = decodeProperties(rec.props);
-    const headers: FieldTable = props.headers ?? {};
-    const routingKeys: FieldValue[] = [env[1]];
-    for (const k of ['CC', 'BCC']) {
-      const v = headers[k];
-      if (Array.isArray(v)) for (const rk of v) routingKeys.push(rk);
+    let props: BasicProperties;
+    try {
+      props = decodeProperties(rec.props);
+    } catch (e) {
+      log.warn(`vhost '${this.name}': cannot dead-letter a message of queue '${queue.name}': ${(e as Error).message}`);
+      return;
     }
-    delete headers['BCC'];
-    const deaths: FieldTable[] = Array.isArray(headers['x-death']) ? (headers['x-death'] as FieldTable[]) : [];
-    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
-    let entry = deaths.find((d) => d && d['queue'] === queue.name && d['reason'] === reason);
-    if (entry) {
-      deaths.splice(deaths.indexOf(entry), 1);
-      const prev = entry['count'];
-      const n = typeof prev === 'number' ? prev : typeof prev === 'bigint' ? Number(prev)
-        : prev && typeof prev === 'object' && 'value' in prev ? Number((prev as { value: unknown }).value) : 0;
-      entry['count'] = typed('l', n + 1);
+    const headers: FieldTable = props.headers ?? {};
+    const routingKeys: string[] = [env[1]];
+    const cc = headers['CC'];
+    if (Array.isArray(cc)) for (const k of cc) { const s = headerString(k); if (s !== undefined) routingKeys.push(s); }
+    const dlrk = queue.args.deadLetterRoutingKey;
+
+    const set: FieldTable = {};
+    const old = headers['x-death'];
+    const oldDeaths: FieldValue[] = Array.isArray(old) ? old : [];
+    const deaths: FieldTable[] = [];
+    let found: FieldTable | null = null;
+    for (const d of oldDeaths) {
+      if (!isTable(d)) continue;
+      const e: FieldTable = { ...d };
+      if (e['count'] !== undefined) e['count'] = typed('l', deathCount(e['count']));
+      if (found === null && headerString(e['queue']) === queue.name && headerString(e['reason']) === reason) found = e;
+      else deaths.push(e);
+    }
+    if (found !== null) {
+      found['count'] = typed('l', deathCount(found['count']) + 1);
+      deaths.unshift(sortTable(found));
     } else {
-      entry = {
+      const entry: FieldTable = {
         count: typed('l', 1),
         reason,
         queue: queue.name,
-        time: now,
+        time: new Date(Math.floor(Date.now() / 1000) * 1000),
         exchange: env[0],
         'routing-keys': routingKeys,
       };
       if (props.expiration !== undefined) entry['original-expiration'] = props.expiration;
+      deaths.unshift(entry);
     }
-    deaths.unshift(entry);
-    headers['x-death'] = deaths;
-    if (headers['x-first-death-reason'] === undefined) {
-      headers['x-first-death-reason'] = reason;
-      headers['x-first-death-queue'] = queue.name;
-      headers['x-first-death-exchange'] = env[0];
+    set['x-death'] = deaths;
+    if (!Array.isArray(old)) {
+      set['x-first-death-reason'] = reason;
+      set['x-first-death-queue'] = queue.name;
+      set['x-first-death-exchange'] = env[0];
     }
-    headers['x-last-death-reason'] = reason;
-    headers['x-last-death-queue'] = queue.name;
-    headers['x-last-death-exchange'] = env[0];
-    props.headers = headers;
-    delete props.expiration;
-    const rk = queue.args.deadLetterRoutingKey ?? env[1];
-    const msg = newMessage(dlxName, rk, encodeProperties(props), rec.body, isPersistent(rec), null);
+    set['x-last-death-reason'] = reason;
+    set['x-last-death-queue'] = queue.name;
+    set['x-last-death-exchange'] = env[0];
+    // BCC never reaches consumers; with a dead-letter routing key, CC no longer applies either.
+    const remove = dlrk !== null ? ['BCC', 'CC'] : ['BCC'];
+    let newProps: Buffer;
+    try {
+      newProps = editProperties(rec.props, { set, remove, dropExpiration: true });
+    } catch (e) {
+      log.warn(`vhost '${this.name}': cannot dead-letter a message of queue '${queue.name}': ${(e as Error).message}`);
+      return;
+    }
+    const newHeaders: FieldTable = { ...headers, ...set };
+    for (const k of remove) delete newHeaders[k];
+
+    const keys = dlrk !== null ? [dlrk] : routingKeys;
+    const msg = newMessage(dlxName, keys[0], newProps, rec.body, isPersistent(rec), null);
     const out = new Set<Queue>();
-    this.route(dlx, { routingKey: rk, headers: () => headers }, out);
-    // A message that comes back to a queue it already died in, with no rejection on the way,
-    // would cycle forever: drop it for that queue, as RabbitMQ does.
-    const rejectedOnTheWay = deaths.some((d) => d['reason'] === 'rejected');
+    const routable = { routingKey: '', headers: () => newHeaders };
+    for (const k of keys) {
+      routable.routingKey = k;
+      this.route(dlx, routable, out);
+    }
     const priority = props.priority ?? 0;
     for (const target of out) {
-      if (!rejectedOnTheWay && deaths.some((d) => d['queue'] === target.name)) continue;
+      if (reason !== 'rejected' && isDeathCycle(target.name, deaths)) {
+        log.warn(`vhost '${this.name}': message dropped: dead-letter cycle from queue '${queue.name}' back to queue '${target.name}' without a rejection`);
+        continue;
+      }
       target.enqueue(msg, priority);
       if (target.durable && isPersistent(msg)) void target.sync().catch(() => undefined);
     }
   }
+}
+
+// RabbitMQ's rule: a message that would return to a queue it already died in, where none of
+// the deaths since (that one included) was a rejection, is in an automatic cycle and dropped.
+function isDeathCycle(target: string, deaths: FieldTable[]): boolean {
+  for (const d of deaths) {
+    if (headerString(d['reason']) === 'rejected') return false;
+    if (headerString(d['queue']) === target) return true;
+  }
+  return false;
+}
+
+function isTable(v: FieldValue): v is FieldTable {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date) && !(v instanceof Typed);
+}
+
+function headerString(v: FieldValue): string | undefined {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString();
+  return undefined;
+}
+
+function deathCount(v: FieldValue): number {
+  if (v instanceof Typed) return deathCount(v.value);
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return 0;
+}
+
+// RabbitMQ sorts the keys of an x-death table when it updates it.
+function sortTable(t: FieldTable): FieldTable {
+  const out: FieldTable = {};
+  for (const k of Object.keys(t).sort()) out[k] = t[k];
+  return out;
 }
 
 export function hashName(name: string): string {
@@ -397,16 +461,30 @@ const EQUIV_ARGS = ['x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-
   'x-dead-letter-exchange', 'x-dead-letter-routing-key', 'x-max-priority', 'x-queue-type',
   'x-single-active-consumer', 'x-delivery-limit'];
 
+// Same type class (all integer widths are one class) and same value, as RabbitMQ compares them.
 function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string): void {
   for (const k of EQUIV_ARGS) {
     const a = cur[k];
     const b = got[k];
     if (a === undefined && b === undefined) continue;
     // x-queue-type classic is the default, so "absent" and "classic" are equivalent.
-    if (k === 'x-queue-type' && (a ?? 'classic') === (b ?? 'classic')) continue;
-    if (tableKey({ v: a }) !== tableKey({ v: b })) {
-      const fmt = (v: FieldValue | undefined) => (v === undefined ? 'none' : `the value '${String(v)}'`);
-      throw preconditionFailed(`inequivalent arg '${k}' for ${what}: received ${fmt(b)} but current is ${fmt(a)}`);
-    }
+    if (k === 'x-queue-type' && String(unwrapTyped(a) ?? 'classic') === String(unwrapTyped(b) ?? 'classic')) continue;
+    if (a !== undefined && b !== undefined && typeClass(a) === typeClass(b) && tableKey({ v: a }) === tableKey({ v: b })) continue;
+    const fmt = (v: FieldValue | undefined) => (v === undefined ? 'none' : `the value '${showArg(v)}' of type '${typeName(v)}'`);
+    const text = a !== undefined && b !== undefined
+      ? `received '${showArg(b)}' but current is '${showArg(a)}'`
+      : `received ${fmt(b)} but current is ${fmt(a)}`;
+    throw preconditionFailed(`inequivalent arg '${k}' for ${what}: ${text}`);
   }
+}
+
+function unwrapTyped(v: FieldValue | undefined): FieldValue | undefined {
+  return v instanceof Typed ? v.value : v;
+}
+
+function showArg(v: FieldValue): string {
+  const x = unwrapTyped(v);
+  if (Buffer.isBuffer(x)) return x.toString();
+  if (x !== null && typeof x === 'object' && !(x instanceof Date)) return tableKey({ v: x }).slice(5, -1);
+  return String(x);
 }

@@ -16,11 +16,12 @@ program.command('start')
   .option('--host <address>', 'listen address (default: all IPv4 and IPv6 addresses)')
   .option('-d, --data-dir <dir>', 'data directory', './data')
   .option('--heartbeat <seconds>', 'heartbeat interval proposed to clients', '60')
+  .option('--consumer-timeout <ms>', 'close a channel whose oldest unacked delivery is older than this (0: never)', '1800000')
   .option('--disk-free-limit <bytes>', 'block publishers when free disk space falls below this', '50000000')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warning', 'error', 'none']).default('info'))
-  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; diskFreeLimit: string; logLevel: LogLevel }) => {
+  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; consumerTimeout: string; diskFreeLimit: string; logLevel: LogLevel }) => {
     setLogLevel(o.logLevel);
-    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), diskFreeLimitBytes: Number(o.diskFreeLimit) });
+    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit) });
     // Tests and scripts read the port from this line.
     process.stdout.write(`warren ready amqp_port=${app.port}\n`);
     let signalled = false;
@@ -35,6 +36,12 @@ program.command('start')
   });
 
 registerBench(program);
+
+function parseConsumerTimeout(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--consumer-timeout: expected milliseconds (a non-negative integer), got '${v}'`);
+  return n;
+}
 
 program.parseAsync(process.argv).catch((e) => {
   log.error(e instanceof Error ? e.stack ?? e.message : String(e));

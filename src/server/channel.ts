@@ -3,21 +3,30 @@
 import * as crypto from 'node:crypto';
 import {
   type AnyMethod, type FieldTable, type PropertySummary,
-  decodeContentHeader, decodeProperties, encodeProperties, scanProperties,
+  decodeContentHeader, decodeProperties, encodeProperties, scanProperties, typed,
   writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack,
 } from '../protocol';
 import type { LogRecord } from '../store';
 import { AmqpError, ReplyCode, accessRefused, notAllowed, notImplemented, preconditionFailed, commandInvalid } from '../broker/errors';
 import { type Message, envelopeOf, newMessage, parseExpiration } from '../broker/message';
 import { type Queue, type QueueConsumer, EnqueueResult } from '../broker/queue';
-import { asInteger } from '../broker/queue-args';
+import { parseConsumerPriority } from '../broker/queue-args';
 import type { Exchange } from '../broker/exchange';
 import type { ReplySink, VHost } from '../broker/vhost';
+import { editProperties } from '../broker/props-edit';
 import { UnackedList, type UnackedOwner } from './unacked';
-import type { Connection } from './connection';
+import type { Connection, ServerConfig } from './connection';
 import { ZERO_COPY_THRESHOLD } from './out-buffer';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
+
+// Settings of the channel layer that travel with the server configuration.
+export interface ChannelConfig {
+  // An unacked delivery older than this closes its channel with 406, as RabbitMQ's
+  // consumer_timeout does (default 30 minutes; 0 turns the check off).
+  consumerTimeoutMs?: number;
+}
+export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
 const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
 class Consumer implements QueueConsumer, UnackedOwner {
@@ -100,7 +109,13 @@ export class Channel implements ReplySink {
     } };
   private readonly getOut = { msgId: 0, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
 
-  constructor(readonly conn: Connection, readonly id: number) {}
+  // Consumer timeout: one timer per channel, set for the oldest unacked delivery.
+  private readonly consumerTimeoutMs: number;
+  private timeoutTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly conn: Connection, readonly id: number) {
+    this.consumerTimeoutMs = (conn.config as ServerConfig & ChannelConfig).consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS;
+  }
 
   private get vhost(): VHost { return this.conn.vhost!; }
 
@@ -345,6 +360,7 @@ export class Channel implements ReplySink {
     for (const c of [...this.consumers.values()]) this.removeConsumer(c);
     this.stopReplyConsumer();
     this.requeueAll();
+    if (this.timeoutTimer) { clearTimeout(this.timeoutTimer); this.timeoutTimer = null; }
     this.state = 'closed';
   }
 
@@ -566,12 +582,7 @@ export class Channel implements ReplySink {
     if (q.consumers.some((c) => c.exclusive) || (exclusive && q.consumerCount > 0)) {
       throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
     }
-    let priority = 0;
-    if (args['x-priority'] !== undefined) {
-      const p = asInteger(args['x-priority']);
-      if (p === undefined) throw preconditionFailed(`invalid arg 'x-priority' for consumer '${tag}': must be an integer`);
-      priority = p;
-    }
+    const priority = parseConsumerPriority(q.name, this.vhost.name, args['x-priority']);
     const c = new Consumer(this, q, tag, noAck, exclusive, priority, this.prefetchConsumer);
     this.consumers.set(tag, c);
     if (!noWait) this.conn.sendMethod(this.id, { name: 'basic.consume-ok', consumerTag: tag });
@@ -606,8 +617,9 @@ export class Channel implements ReplySink {
   deliver(c: Consumer, q: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void {
     const tag = this.nextTag++;
     if (!c.noAck) {
-      this.unacked.push(tag, msgId, q, c);
+      this.unacked.push(tag, msgId, q, c, Date.now());
       c.unacked++;
+      if (this.timeoutTimer === null) this.armConsumerTimeout(this.consumerTimeoutMs);
     }
     const env = envelopeOf(rec);
     let props = rec.props;
@@ -650,7 +662,10 @@ export class Channel implements ReplySink {
     const rec = o.rec!;
     o.rec = undefined;
     const tag = this.nextTag++;
-    if (!noAck) this.unacked.push(tag, o.msgId, q, null);
+    if (!noAck) {
+      this.unacked.push(tag, o.msgId, q, null, Date.now());
+      if (this.timeoutTimer === null) this.armConsumerTimeout(this.consumerTimeoutMs);
+    }
     const env = envelopeOf(rec);
     let props = rec.props;
     if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
@@ -662,6 +677,29 @@ export class Channel implements ReplySink {
     let pos = writeBasicGetOk(b, out.pos, this.id, tag, o.redelivered, env[0], env[1], q.messageCount);
     pos = writeContentHeader(b, pos, this.id, 60, rec.body.length, props);
     out.commit(writeBodyFrames(b, pos, this.id, rec.body, fm));
+  }
+
+  // ---- consumer timeout ---------------------------------------------------------------------------
+
+  private armConsumerTimeout(ms: number): void {
+    if (this.consumerTimeoutMs <= 0 || this.state !== 'open') return;
+    this.timeoutTimer = setTimeout(() => this.checkConsumerTimeout(), ms);
+    this.timeoutTimer.unref();
+  }
+
+  private checkConsumerTimeout(): void {
+    this.timeoutTimer = null;
+    if (this.state !== 'open') return;
+    const oldest = this.unacked.oldestTime();
+    if (oldest === undefined) return;
+    const age = Date.now() - oldest;
+    if (age < this.consumerTimeoutMs) {
+      this.armConsumerTimeout(this.consumerTimeoutMs - age);
+      return;
+    }
+    const limit = this.consumerTimeoutMs;
+    this.conn.logError(`channel ${this.id}: consumer ack timed out (an unacked delivery is older than ${limit} ms); closing the channel`);
+    this.channelError(preconditionFailed(`delivery acknowledgement on channel ${this.id} timed out. Timeout value used: ${limit} ms. This timeout value can be configured, see consumers doc guide to learn more`), 0, 0);
   }
 
   // ---- settling ---------------------------------------------------------------------------------
@@ -701,8 +739,7 @@ function bodyFramesSize(len: number, frameMax: number): number {
 }
 
 // Quorum-queue style x-delivery-count header on redeliveries of queues with a delivery limit.
+// Other header entries keep their bytes; the count is a long, as in RabbitMQ.
 function withDeliveryCount(raw: Buffer, count: number): Buffer {
-  const p = decodeProperties(raw);
-  p.headers = { ...(p.headers ?? {}), 'x-delivery-count': count };
-  return encodeProperties(p);
+  return editProperties(raw, { set: { 'x-delivery-count': typed('l', count) } });
 }

@@ -3,6 +3,7 @@
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
+import { type ChannelConfig, DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 
 export interface ServerOptions {
@@ -11,6 +12,7 @@ export interface ServerOptions {
   channelMax?: number;
   frameMax?: number;
   heartbeat?: number;
+  consumerTimeoutMs?: number;  // unacked delivery age that closes a channel (default 30 min, 0 = off)
 }
 
 export const VERSION = '0.1.0';
@@ -19,13 +21,14 @@ export class AmqpServer {
   readonly connections = new Set<Connection>();
   private servers: net.Server[] = [];
   private ticker: NodeJS.Timeout | null = null;
-  private readonly config: ServerConfig;
+  private readonly config: ServerConfig & ChannelConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
     this.config = {
       channelMax: opts.channelMax ?? 2047,
       frameMax: opts.frameMax ?? 131072,
       heartbeat: opts.heartbeat ?? 60,
+      consumerTimeoutMs: opts.consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS,
       product: 'Warren',
       version: VERSION,
     };

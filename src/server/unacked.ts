@@ -11,11 +11,13 @@ export class UnackedList {
   private ids: number[] = [];
   private queues: Array<Queue | null> = [];
   private owners: Array<UnackedOwner | null> = [];
+  private times: number[] = [];   // when each was delivered (ms), for the consumer timeout
   private head = 0;
   live = 0;
 
-  push(tag: number, msgId: number, q: Queue, owner: UnackedOwner | null): void {
+  push(tag: number, msgId: number, q: Queue, owner: UnackedOwner | null, at: number): void {
     this.tags.push(tag);
+    this.times.push(at);
     this.ids.push(msgId);
     this.queues.push(q);
     this.owners.push(owner);
@@ -32,6 +34,11 @@ export class UnackedList {
   }
 
   has(tag: number): boolean { return this.indexOf(tag) >= 0; }
+
+  // Delivery time of the oldest unsettled entry (deliveries are pushed in time order).
+  oldestTime(): number | undefined {
+    return this.head < this.tags.length ? this.times[this.head] : undefined;
+  }
 
   // Calls fn for each settled entry: one tag, or every live tag up to and including `tag`.
   // Returns false when a single tag is unknown.
@@ -69,11 +76,11 @@ export class UnackedList {
   private compact(): void {
     while (this.head < this.tags.length && this.queues[this.head] === null) this.head++;
     if (this.head === this.tags.length) {
-      this.tags.length = 0; this.ids.length = 0; this.queues.length = 0; this.owners.length = 0;
+      this.tags.length = 0; this.ids.length = 0; this.queues.length = 0; this.owners.length = 0; this.times.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.tags.length) {
       this.tags.splice(0, this.head); this.ids.splice(0, this.head);
-      this.queues.splice(0, this.head); this.owners.splice(0, this.head);
+      this.queues.splice(0, this.head); this.owners.splice(0, this.head); this.times.splice(0, this.head);
       this.head = 0;
     }
   }

@@ -58,3 +58,23 @@ export async function drain(ch: amqp.Channel, queue: string, n: number, timeoutM
 export function uniq(prefix: string): string {
   return `${prefix}.${Math.random().toString(36).slice(2, 10)}`;
 }
+
+// Polls cond every 5 ms until it holds or ms have passed; resolves to whether it held.
+export function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const end = Date.now() + ms;
+    const tick = () => (cond() ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(tick, 5));
+    tick();
+  });
+}
+
+// One message from a queue with basic.get, polling until one arrives or timeoutMs pass.
+export async function getOne(ch: amqp.Channel, queue: string, opts: { noAck?: boolean; timeoutMs?: number } = {}): Promise<amqp.GetMessage | null> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 3000);
+  for (;;) {
+    const m = await ch.get(queue, { noAck: opts.noAck ?? false });
+    if (m !== false) return m;
+    if (Date.now() > deadline) return null;
+    await sleep(10);
+  }
+}

@@ -1,0 +1,202 @@
+// `warren bench`: runs one configuration or scenarios against a broker, or, with --compare,
+// the same scenarios against Warren and another broker alternately, and prints the tables.
+import { BenchConnection } from './client';
+import { startWarren, type StartedBroker } from './broker';
+import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne } from './runner';
+import { DEFAULTS, type RunConfig, SCENARIOS, parseScenarioList, scenarioRuns } from './scenarios';
+
+export interface BenchOptions {
+  url: string;
+  compare?: string;
+  scenario?: string;
+  startBroker: boolean;
+  brokerPid?: number;
+  otherPid?: number;
+  rounds: number;
+  json: boolean;
+  /** the run configuration from the flags (without scenario) */
+  base: RunConfig;
+  /** only the flags given on the command line: they override scenario presets */
+  explicit: Partial<RunConfig>;
+  out?: NodeJS.WritableStream;
+}
+
+interface Group {
+  name: string;
+  runs: RunConfig[];
+}
+
+export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
+  const out = o.out ?? process.stdout;
+  const rep = makeReporter(o.json, out);
+  const groups: Group[] = o.scenario
+    ? parseScenarioList(o.scenario).map((name) => ({ name, runs: scenarioRuns(name, o.base, o.explicit) }))
+    : [{ name: 'custom', runs: [o.base] }];
+
+  let started: StartedBroker | null = null;
+  const stopOnSignal = () => { void started?.stop().finally(() => process.exit(130)); };
+  try {
+    let warrenUrl = o.url;
+    let warrenPid = o.brokerPid;
+    if (o.startBroker) {
+      started = await startWarren();
+      process.once('SIGINT', stopOnSignal);
+      warrenUrl = started.url;
+      warrenPid = started.pid;
+      rep.info(`started Warren on ${warrenUrl} (pid ${started.pid}, data ${started.dataDir})`);
+    }
+    const targets: Target[] = [{ url: warrenUrl, name: await brokerName(warrenUrl, 'warren'), pid: warrenPid }];
+    if (o.compare) targets.push({ url: o.compare, name: await brokerName(o.compare, 'other'), pid: o.otherPid });
+    if (targets.length === 2 && targets[0].name === targets[1].name) { targets[0].name += '-A'; targets[1].name += '-B'; }
+
+    const results: RunResult[] = [];
+    const rounds = o.compare ? Math.max(1, o.rounds) : 1;
+    for (let round = 0; round < rounds; round++) {
+      for (const g of groups) {
+        // alternate which broker goes first, round by round
+        const order = round % 2 === 0 ? targets : [...targets].reverse();
+        for (const t of order) {
+          if (g.name !== 'custom') rep.info(`${t.name} ${g.name}: ${SCENARIOS[g.name].title}` + (rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''));
+          for (const cfg of g.runs) {
+            const r = await runOne(cfg, t, rep);
+            results.push(r);
+            if (o.json) out.write(JSON.stringify({ type: 'result', round: round + 1, ...r }) + '\n');
+            else out.write(resultLine(r) + '\n');
+          }
+        }
+      }
+    }
+    if (!o.json) {
+      out.write('\n' + resultTable(results) + '\n');
+    }
+    if (o.compare) {
+      const rows = compareRows(results, targets[0].name, targets[1].name);
+      if (o.json) for (const r of rows) out.write(JSON.stringify({ type: 'compare', ...r }) + '\n');
+      else out.write('\n' + compareTable(rows, targets[0].name, targets[1].name) + '\n');
+    }
+    return results;
+  } finally {
+    process.off('SIGINT', stopOnSignal);
+    if (started) await started.stop();
+  }
+}
+
+async function brokerName(url: string, fallback: string): Promise<string> {
+  try {
+    const c = await BenchConnection.connect(url, { connectionName: 'bench-probe', timeoutMs: 10000 });
+    const p = String(c.serverProperties['product'] ?? fallback).toLowerCase().replace(/[^a-z0-9]+/g, '');
+    await c.close();
+    return p || fallback;
+  } catch (e) {
+    throw new Error(`cannot connect to ${redact(url)}: ${(e as Error).message}`);
+  }
+}
+
+// ------------------------------------------------------------------------------------- tables
+
+function latencyText(r: RunResult): string {
+  const l = r.latency;
+  return l ? `latency p50 ${fmtMs(l.p50)} p95 ${fmtMs(l.p95)} p99 ${fmtMs(l.p99)} max ${fmtMs(l.max)} ms` : '';
+}
+
+/** The one-line summary of a run. */
+export function resultLine(r: RunResult): string {
+  const c = r.config;
+  const parts = [`${r.label} ${r.broker}:`];
+  if (c.publishOnly) parts.push(`published ${fmtInt(r.sent)} in ${r.seconds.toFixed(2)} s = ${fmtInt(r.send_rate)} msg/s`);
+  else if (c.consumeOnly) parts.push(`drained ${fmtInt(r.received)} in ${r.seconds.toFixed(2)} s = ${fmtInt(r.recv_rate)} msg/s`);
+  else parts.push(`sent ${fmtInt(r.send_rate)} msg/s, received ${fmtInt(r.recv_rate)} msg/s`);
+  if (c.confirm > 0) parts.push(`confirmed ${fmtInt(r.confirm_rate)} msg/s`);
+  parts[parts.length - 1] += ` (${r.mb_s.toFixed(1)} MB/s of bodies)`;
+  const lat = latencyText(r);
+  if (lat) parts.push(lat);
+  if (r.confirm_latency) parts.push(`confirm p50 ${fmtMs(r.confirm_latency.p50)} p99 ${fmtMs(r.confirm_latency.p99)} ms`);
+  if (r.kib_per_conn !== undefined) parts.push(`${r.kib_per_conn.toFixed(1)} KiB broker RSS per idle connection`);
+  if (r.queued > 0) parts.push(`${fmtInt(r.queued)} still queued after the drain`);
+  if (r.missing > 0) parts.push(`MISSING ${fmtInt(r.missing)} messages`);
+  if (r.nacked > 0) parts.push(`NACKED ${fmtInt(r.nacked)}`);
+  return parts.join(', ').replace(':,', ':');
+}
+
+function table(head: string[], rows: string[][], rightFrom = 2): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i >= rightFrom ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
+  return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
+export function resultTable(results: RunResult[]): string {
+  const head = ['run', 'broker', 'sent/s', 'recv/s', 'confirmed/s', 'MB/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'missing', 'KiB/conn'];
+  const rows = results.map((r) => [
+    r.label, r.broker, r.config.consumeOnly ? '-' : fmtInt(r.send_rate), r.config.publishOnly ? '-' : fmtInt(r.recv_rate),
+    r.config.confirm > 0 ? fmtInt(r.confirm_rate) : '-', r.mb_s.toFixed(1),
+    fmtMs(r.latency?.p50), fmtMs(r.latency?.p95), fmtMs(r.latency?.p99), fmtMs(r.latency?.max),
+    r.config.publishOnly ? '-' : fmtInt(r.missing), r.kib_per_conn !== undefined ? r.kib_per_conn.toFixed(1) : '-',
+  ]);
+  return table(head, rows);
+}
+
+export interface CompareRow {
+  run: string;
+  metric: string;
+  warren: number;
+  other: number;
+  /** how many times better Warren is (> 1: Warren better) */
+  ratio: number;
+  better: 'higher' | 'lower';
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function metricsOf(r: RunResult): { metric: string; value: number; better: 'higher' | 'lower' }[] {
+  const c = r.config;
+  const m: { metric: string; value: number; better: 'higher' | 'lower' }[] = [];
+  if (c.publishOnly) m.push({ metric: 'publish msg/s', value: r.send_rate, better: 'higher' });
+  else if (c.consumeOnly) m.push({ metric: 'drain msg/s', value: r.recv_rate, better: 'higher' });
+  else if (c.connections > 0) {
+    m.push({ metric: 'KiB per idle conn', value: r.kib_per_conn ?? NaN, better: 'lower' });
+    m.push({ metric: 'connect s', value: r.connect_s ?? NaN, better: 'lower' });
+    m.push({ metric: 'p99 ms', value: r.latency?.p99 ?? NaN, better: 'lower' });
+  } else if (c.rate > 0) {
+    m.push({ metric: 'recv msg/s', value: r.recv_rate, better: 'higher' });
+    m.push({ metric: 'p50 ms', value: r.latency?.p50 ?? NaN, better: 'lower' });
+    m.push({ metric: 'p99 ms', value: r.latency?.p99 ?? NaN, better: 'lower' });
+  } else {
+    m.push({ metric: 'recv msg/s', value: r.recv_rate, better: 'higher' });
+    if (c.confirm > 0) m.push({ metric: 'confirmed msg/s', value: r.confirm_rate, better: 'higher' });
+  }
+  return m;
+}
+
+export function compareRows(results: RunResult[], warren: string, other: string): CompareRow[] {
+  const labels = [...new Set(results.map((r) => r.label))];
+  const rows: CompareRow[] = [];
+  for (const label of labels) {
+    const w = results.filter((r) => r.label === label && r.broker === warren);
+    const o = results.filter((r) => r.label === label && r.broker === other);
+    if (w.length === 0 || o.length === 0) continue;
+    const names = metricsOf(w[0]);
+    for (let i = 0; i < names.length; i++) {
+      const wv = median(w.map((r) => metricsOf(r)[i].value));
+      const ov = median(o.map((r) => metricsOf(r)[i].value));
+      const better = names[i].better;
+      const ratio = better === 'higher' ? wv / ov : ov / wv;
+      rows.push({ run: label, metric: names[i].metric, warren: wv, other: ov, ratio, better });
+    }
+  }
+  return rows;
+}
+
+export function compareTable(rows: CompareRow[], warren: string, other: string): string {
+  const f = (v: number, metric: string) => (!Number.isFinite(v) ? '-' : metric.includes('msg/s') ? fmtInt(v) : metric.includes('KiB') ? v.toFixed(1) : fmtMs(v));
+  const body = rows.map((r) => [r.run, r.metric, f(r.warren, r.metric), f(r.other, r.metric), Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '-']);
+  return table(['run', 'metric', warren, other, `${warren} advantage`], body) +
+    `\n(advantage = ${warren}/${other} for rates, ${other}/${warren} for latency, time and memory: above 1 means ${warren} is better)`;
+}
+
+export { DEFAULTS, SCENARIOS };
+export type { Reporter };

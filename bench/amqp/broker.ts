@@ -1,0 +1,56 @@
+// Start a Warren broker for the bench (`warren bench --start-broker`): a child process on a free
+// port with a temporary data directory, stopped with SIGTERM afterwards.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { repoRoot } from './runner';
+
+export interface StartedBroker {
+  url: string;
+  port: number;
+  pid: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[] } = {}): Promise<StartedBroker> {
+  const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
+    '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('warren did not print "warren ready" within 60 s')); }, 60000);
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (s: string) => {
+      out += s;
+      const m = /warren ready amqp_port=(\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`warren exited with code ${code} before it was ready`)); });
+  });
+  proc.stdout!.resume();
+  let stopped: Promise<void> | null = null;
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    port,
+    pid: proc.pid!,
+    dataDir,
+    stop() {
+      stopped ??= (async () => {
+        if (proc.exitCode === null && proc.signalCode === null) {
+          proc.kill('SIGTERM');
+          const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+          await exited;
+          clearTimeout(t);
+        }
+        if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}

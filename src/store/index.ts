@@ -1,0 +1,5 @@
+// Public API of the store: the segmented log (see ../../docs and ARCHITECTURE.md "The log").
+export { SegmentedLog, CACHE_RECORD_OVERHEAD } from './log';
+export type { LogOptions, LogCursor, SegmentStat } from './log';
+export { CorruptRecordError, HEADER_SIZE, MAX_RECORD_SIZE } from './record';
+export type { LogRecord, LogRecordInput } from './record';
