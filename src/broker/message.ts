@@ -13,17 +13,18 @@ export interface Message extends LogRecordInput {
   envelope: Envelope;
   props: Buffer;
   body: Buffer;
+  // Set by the log on append. Declared up front so every message object has one shape.
+  offset: number | undefined;
+  size: number;
 }
 
 export function newMessage(exchange: string, routingKey: string, props: Buffer, body: Buffer,
   persistent: boolean, expirationMs: number | null, timestamp = Date.now()): Message {
-  return {
-    timestamp,
-    flags: persistent ? FLAG_PERSISTENT : 0,
-    envelope: [exchange, routingKey, expirationMs],
-    props,
-    body,
-  };
+  return newMessageWith([exchange, routingKey, expirationMs], props, body, persistent, timestamp);
+}
+
+export function newMessageWith(envelope: Envelope, props: Buffer, body: Buffer, persistent: boolean, timestamp = Date.now()): Message {
+  return { timestamp, flags: persistent ? FLAG_PERSISTENT : 0, envelope, props, body, offset: undefined, size: 0 };
 }
 
 export function envelopeOf(rec: LogRecord | LogRecordInput): Envelope {

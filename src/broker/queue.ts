@@ -174,8 +174,8 @@ export class Queue implements BindTarget {
     const lane = this.lanes[p] ?? this.openLane(p);
     // The log stamps its offset on the record it keeps in its tail cache, so a message routed
     // to several queues needs one record object per queue.
-    if ((msg as Partial<LogRecord>).offset !== undefined) {
-      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body };
+    if (msg.offset !== undefined) {
+      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, size: 0 };
     }
     lane.log.append(msg);
     this.dirtyLanes.add(lane);

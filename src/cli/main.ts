@@ -5,6 +5,7 @@ import { startApp } from '../app';
 import { log, setLogLevel, type LogLevel } from '../logger';
 import { VERSION } from '../server/server';
 import { registerBench } from './bench-command';
+import { registerLog } from './log-command';
 
 const program = new Command();
 program.name('warren').description('Warren: an AMQP 0-9-1 broker on a segmented log').version(VERSION);
@@ -36,6 +37,7 @@ program.command('start')
   });
 
 registerBench(program);
+registerLog(program);
 
 function parseConsumerTimeout(v: string): number {
   const n = Number(v);

@@ -22,6 +22,8 @@ const FRAME_HEARTBEAT = 8;
 const FRAME_END = 0xce;
 
 export type FrameHandler = (type: number, channel: number, payload: Buffer) => void;
+/** Like FrameHandler, but the payload is buf[start, end): no subarray is created per frame. */
+export type FrameRangeHandler = (type: number, channel: number, buf: Buffer, start: number, end: number) => void;
 
 export class FrameReader {
   private maxFrameSize: number;
@@ -55,6 +57,11 @@ export class FrameReader {
   }
 
   push(chunk: Buffer, onFrame: FrameHandler): void {
+    this.pushRange(chunk, (type, channel, buf, start, end) => onFrame(type, channel, buf.subarray(start, end)));
+  }
+
+  /** The allocation-free form of push(), for the server's hot path. */
+  pushRange(chunk: Buffer, onFrame: FrameRangeHandler): void {
     if (this.error) throw this.error;
     try {
       this.consume(chunk, onFrame);
@@ -64,7 +71,7 @@ export class FrameReader {
     }
   }
 
-  private consume(chunk: Buffer, onFrame: FrameHandler): void {
+  private consume(chunk: Buffer, onFrame: FrameRangeHandler): void {
     const len = chunk.length;
     let pos = 0;
 
@@ -81,7 +88,7 @@ export class FrameReader {
       this.partialLen = 0;
       const end = buf.length - 1;
       if (buf[end] !== FRAME_END) throw badEnd(buf[end], this.partialType, this.partialChannel);
-      onFrame(this.partialType, this.partialChannel, buf.subarray(0, end));
+      onFrame(this.partialType, this.partialChannel, buf, 0, end);
     }
 
     // 2. finish a split header
@@ -100,9 +107,9 @@ export class FrameReader {
       this.checkHeader(type, channel, size);
       if (pos + size + 1 <= len) {
         if (chunk[pos + size] !== FRAME_END) throw badEnd(chunk[pos + size], type, channel);
-        const payload = chunk.subarray(pos, pos + size);
+        const start = pos;
         pos += size + 1;
-        onFrame(type, channel, payload);
+        onFrame(type, channel, chunk, start, start + size);
       } else {
         this.startPartial(type, channel, size, chunk, pos);
         return;
@@ -120,7 +127,7 @@ export class FrameReader {
       if (endPos < len) {
         if (chunk[endPos] !== FRAME_END) throw badEnd(chunk[endPos], type, channel);
         pos = endPos + 1;
-        onFrame(type, channel, chunk.subarray(start, endPos));
+        onFrame(type, channel, chunk, start, endPos);
       } else {
         this.startPartial(type, channel, size, chunk, start);
         return;

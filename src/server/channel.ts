@@ -3,12 +3,14 @@
 import * as crypto from 'node:crypto';
 import {
   type AnyMethod, type FieldTable, type PropertySummary,
-  decodeContentHeader, decodeProperties, encodeProperties, scanProperties, typed,
-  writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack,
+  decodeContentHeader, decodeMethod, decodeProperties, encodeProperties, typed,
 } from '../protocol';
+// Hot-path writers come from their modules directly: the index's re-exports are getters.
+import { writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack } from '../protocol/frames';
+import { scanProperties } from '../protocol/properties';
 import type { LogRecord } from '../store';
 import { AmqpError, ReplyCode, accessRefused, notAllowed, notImplemented, preconditionFailed, commandInvalid } from '../broker/errors';
-import { type Message, envelopeOf, newMessage, parseExpiration } from '../broker/message';
+import { type Envelope, type Message, envelopeOf, newMessageWith, parseExpiration } from '../broker/message';
 import { type Queue, type QueueConsumer, EnqueueResult } from '../broker/queue';
 import { parseConsumerPriority } from '../broker/queue-args';
 import type { Exchange } from '../broker/exchange';
@@ -19,6 +21,27 @@ import type { Connection, ServerConfig } from './connection';
 import { ZERO_COPY_THRESHOLD } from './out-buffer';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
+const REPLY_TO_PREFIX = REPLY_TO + '.';
+const EMPTY = Buffer.alloc(0);
+
+// Decodes a short string, returning the previous string object when the bytes are the same.
+class ShortStrCache {
+  private bytes = Buffer.alloc(256);
+  private len = -1;
+  private str = '';
+  get(buf: Buffer, start: number, len: number): string {
+    if (len === this.len) {
+      const b = this.bytes;
+      let i = 0;
+      while (i < len && b[i] === buf[start + i]) i++;
+      if (i === len) return this.str;
+    }
+    buf.copy(this.bytes, 0, start, start + len);
+    this.len = len;
+    this.str = buf.toString('utf8', start, start + len);
+    return this.str;
+  }
+}
 
 // Settings of the channel layer that travel with the server configuration.
 export interface ChannelConfig {
@@ -70,6 +93,7 @@ interface TxSettle { kind: 'ack' | 'nack' | 'reject'; tag: number; multiple: boo
 
 export class Channel implements ReplySink {
   state: 'open' | 'closing' | 'closed' = 'open';
+  touched = false;
   private nextTag = 1;
   private readonly unacked = new UnackedList();
   private readonly consumers = new Map<string, Consumer>();
@@ -140,26 +164,73 @@ export class Channel implements ReplySink {
     this.handle(m);
   }
 
-  onHeader(payload: Buffer): void {
+  // Content header: class-id(2) weight(2) body-size(8) property flags and list.
+  onHeader(buf: Buffer, start: number, end: number): void {
     if (this.state === 'closing') return;
     if (!this.pending || this.pendingProps) {
       throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected content header frame on channel ${this.id}`);
     }
-    const h = decodeContentHeader(payload);
-    if (h.classId !== 60) {
-      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content header for class ${h.classId} does not match method class 60`);
+    if (end - start < 14) decodeContentHeader(buf.subarray(start, end)); // throws the syntax error with its text
+    const classId = buf.readUInt16BE(start);
+    if (classId !== 60) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content header for class ${classId} does not match method class 60`);
     }
-    if (h.bodySize > MAX_MESSAGE_SIZE) {
+    const bodySize = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
+    if (bodySize > MAX_MESSAGE_SIZE) {
       const p = this.pending;
       this.pending = null;
-      this.channelError(preconditionFailed(`message size ${h.bodySize} is larger than configured max size ${MAX_MESSAGE_SIZE}`), p.classId, p.methodId);
+      this.channelError(preconditionFailed(`message size ${bodySize} is larger than configured max size ${MAX_MESSAGE_SIZE}`), p.classId, p.methodId);
       return;
     }
-    this.pendingProps = h.rawProps;
-    this.bodySize = h.bodySize;
+    this.pendingProps = buf.subarray(start + 12, end);
+    this.bodySize = bodySize;
     this.bodyReceived = 0;
-    if (h.bodySize === 0) this.completePublish(Buffer.alloc(0));
+    if (bodySize === 0) this.completePublish(EMPTY);
   }
+
+  // basic.publish without going through the generic decoder: ticket(2) exchange(shortstr)
+  // routing-key(shortstr) bits(mandatory, immediate). Publishing is the hottest method, and
+  // producers repeat the same exchange and key, so the strings are reused when the bytes match.
+  onPublish(buf: Buffer, start: number, end: number): void {
+    if (this.state === 'closing') return;
+    if (this.pending) {
+      throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got non content header frame instead`);
+    }
+    let p = start + 6;
+    const xl = buf[p++];
+    if (p + xl + 1 > end) { this.handle(decodeMethod(buf.subarray(start, end))); return; }
+    const xname = this.exchangeStr.get(buf, p, xl);
+    p += xl;
+    const rl = buf[p++];
+    if (p + rl + 1 !== end) { this.handle(decodeMethod(buf.subarray(start, end))); return; }
+    const rk = this.routingKeyStr.get(buf, p, rl);
+    p += rl;
+    const bits = buf[p];
+    this.publishMethod(xname, rk, (bits & 1) !== 0, (bits & 2) !== 0);
+  }
+
+  private publishMethod(exchange: string, routingKey: string, mandatory: boolean, immediate: boolean): void {
+    this.conn.notePublisher();
+    if (immediate) throw notImplemented(`immediate=true`);
+    let x = this.lastExchange;
+    if (x === null || x.name !== exchange || this.vhost.exchanges.get(exchange) !== x) {
+      this.conn.checkPermission('write', exchange);
+      x = this.vhost.getExchange(exchange);
+      if (x.internal) throw accessRefused(`cannot publish to internal exchange '${exchange}' in vhost '${this.vhost.name}'`);
+      this.lastExchange = x;
+    }
+    const pp = this.pendingBuf;
+    pp.exchange = x;
+    pp.routingKey = routingKey;
+    pp.mandatory = mandatory;
+    this.pending = pp;
+    this.pendingProps = null;
+  }
+  private lastExchange: Exchange | null = null;
+  private readonly pendingBuf: PendingPublish = { exchange: null as unknown as Exchange, routingKey: '', mandatory: false, classId: 60, methodId: 40 };
+  private readonly exchangeStr = new ShortStrCache();
+  private readonly routingKeyStr = new ShortStrCache();
+  private lastEnvelope: Envelope | null = null;
 
   onBody(payload: Buffer): void {
     if (this.state === 'closing') return;
@@ -276,16 +347,9 @@ export class Channel implements ReplySink {
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'basic.cancel-ok', consumerTag: m.consumerTag });
         return;
       }
-      case 'basic.publish': {
-        this.conn.notePublisher();
-        if (m.immediate) throw notImplemented(`immediate=true`);
-        this.conn.checkPermission('write', m.exchange);
-        const x = vh.getExchange(m.exchange);
-        if (x.internal) throw accessRefused(`cannot publish to internal exchange '${m.exchange}' in vhost '${vh.name}'`);
-        this.pending = { exchange: x, routingKey: m.routingKey, mandatory: m.mandatory, classId: 60, methodId: 40 };
-        this.pendingProps = null;
+      case 'basic.publish':
+        this.publishMethod(m.exchange, m.routingKey, m.mandatory, m.immediate);
         return;
-      }
       case 'basic.get':
         this.basicGet(this.queueName(m.queue), m.noAck);
         return;
@@ -387,7 +451,12 @@ export class Channel implements ReplySink {
     else if (s.hasHeaders || s.deliveryMode === 0) {
       // nothing to rewrite; headers stay as raw bytes
     }
-    const msg = newMessage(p.exchange.name, p.routingKey, propsOut, body, s.deliveryMode === 2, expiration);
+    let env = this.lastEnvelope;
+    if (env === null || env[0] !== p.exchange.name || env[1] !== p.routingKey || env[2] !== expiration) {
+      env = [p.exchange.name, p.routingKey, expiration];
+      this.lastEnvelope = env;
+    }
+    const msg = newMessageWith(env, propsOut, body, s.deliveryMode === 2);
     if (this.txMode) {
       this.txPublishes.push({ exchange: p.exchange, routingKey: p.routingKey, mandatory: p.mandatory, msg, summary: { ...s } });
       return;
@@ -406,12 +475,31 @@ export class Channel implements ReplySink {
   private routeAndStore(x: Exchange, routingKey: string, mandatory: boolean, msg: Message, priority: number): Set<Queue> | null {
     const vh = this.vhost;
     const seq = this.confirmMode ? ++this.publishSeq : 0;
-    if (x.name === '' && routingKey.startsWith(REPLY_TO + '.')) {
+    if (x.name === '' && routingKey.startsWith(REPLY_TO_PREFIX)) {
       const sink = vh.replySinks.get(routingKey);
       if (sink) sink.deliverReply(x.name, routingKey, msg.props, msg.body);
       else if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
       if (seq) this.confirmNow(seq, true);
       return null;
+    }
+    if (x.name === '') {
+      // The default exchange: at most one queue, found by name, no set needed.
+      const q = vh.queues.get(routingKey);
+      if (q === undefined) {
+        if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+        if (seq) this.confirmNow(seq, true);
+        return null;
+      }
+      const res = this.enqueueOne(q, msg, priority, seq);
+      if (seq) {
+        if (res === EnqueueResult.Rejected) this.confirmNow(seq, false);
+        else if (res === EnqueueResult.AcceptedDurable) this.addToBatch(seq);
+        else this.confirmNow(seq, true);
+      }
+      const single = this.routed;
+      single.clear();
+      single.add(q);
+      return single;
     }
     const out = this.routed;
     out.clear();
@@ -428,19 +516,9 @@ export class Channel implements ReplySink {
     let rejected = false;
     let durable = false;
     for (const q of out) {
-      let res: EnqueueResult;
-      try {
-        res = q.enqueue(msg, priority < 0 ? 0 : priority);
-      } catch (e) {
-        // A failed write (disk full, I/O error): never confirm, block publishers.
-        this.conn.broker.disk.reportWriteError(e);
-        res = EnqueueResult.Rejected;
-      }
+      const res = this.enqueueOne(q, msg, priority, seq);
       if (res === EnqueueResult.Rejected) rejected = true;
-      else if (res === EnqueueResult.AcceptedDurable) {
-        durable = true;
-        if (seq) (this.batchQueues ??= new Set()).add(q);
-      }
+      else if (res === EnqueueResult.AcceptedDurable) durable = true;
     }
     if (seq) {
       if (rejected) this.confirmNow(seq, false);
@@ -448,6 +526,19 @@ export class Channel implements ReplySink {
       else this.confirmNow(seq, true);
     }
     return out;
+  }
+
+  private enqueueOne(q: Queue, msg: Message, priority: number, seq: number): EnqueueResult {
+    let res: EnqueueResult;
+    try {
+      res = q.enqueue(msg, priority < 0 ? 0 : priority);
+    } catch (e) {
+      // A failed write (disk full, I/O error): never confirm, block publishers.
+      this.conn.broker.disk.reportWriteError(e);
+      return EnqueueResult.Rejected;
+    }
+    if (res === EnqueueResult.AcceptedDurable && seq) (this.batchQueues ??= new Set()).add(q);
+    return res;
   }
 
   private basicReturn(code: number, text: string, exchange: string, routingKey: string, msg: Message): void {

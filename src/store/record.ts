@@ -124,9 +124,18 @@ export function readU64(b: Uint8Array, p: number): number {
 
 const packr = new Packr({ useRecords: false });
 
-/** msgpackr encoding of an envelope; the result is valid only until the next call. */
+// Producers usually publish run after run with the same exchange and routing key, and the broker
+// hands the log the same (immutable) envelope object for them: remember the last encoding.
+let lastEnvelope: unknown = undefined;
+let lastPacked: Buffer | undefined = undefined;
+
+/** msgpackr encoding of an envelope. Envelopes must not be mutated after they are appended. */
 export function packEnvelope(envelope: unknown): Buffer {
-  return packr.pack(envelope);
+  if (envelope === lastEnvelope && lastPacked !== undefined) return lastPacked;
+  const packed = Buffer.from(packr.pack(envelope));
+  lastEnvelope = envelope;
+  lastPacked = packed;
+  return packed;
 }
 
 export function unpackEnvelope(bytes: Uint8Array): unknown {
