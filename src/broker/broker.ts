@@ -12,6 +12,7 @@ import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
+import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -57,6 +58,7 @@ export class Broker {
     b.load();
     b.startTimers();
     b.disk.start();
+    startLoadMonitor();
     return b;
   }
 
@@ -237,6 +239,7 @@ export class Broker {
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.syncTimer) clearInterval(this.syncTimer);
     this.disk.stop();
+    stopLoadMonitor();
     this.saveDefinitions();
     this.closed = true;
     const all: Promise<void>[] = [];

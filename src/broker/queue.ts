@@ -13,6 +13,7 @@ import type { BindTarget } from './exchange';
 import { type Message, envelopeOf, isPersistent } from './message';
 import type { QueueArgs } from './queue-args';
 import { log as logger } from '../logger';
+import { loopSaturated } from './load-monitor';
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -35,6 +36,12 @@ export interface QueueHost {
 export const enum EnqueueResult { Rejected = 0, Accepted = 1, AcceptedDurable = 2 }
 
 const LANE_FACTOR = 256;
+const FLOW_HIGH = 4000;
+const FLOW_LOW = 1000;
+
+export interface FlowWaiter {
+  flowReleased(): void;
+}
 
 class Lane {
   readonly cursor: LogCursor;
@@ -150,6 +157,30 @@ export class Queue implements BindTarget {
   }
 
   get messageCount(): number { return this.ready; }
+
+  // ---- publisher flow control -------------------------------------------------------------------
+  // A publisher adding to a backlog that consumers are draining, while the event loop is
+  // saturated, is paused (its socket stops being read, TCP pushes back) until the backlog is
+  // back under FLOW_LOW or a short time has passed.
+  private flowWaiters: Set<FlowWaiter> | null = null;
+
+  shouldThrottle(): boolean {
+    return this.ready > FLOW_HIGH && this.consumers.length > 0 && loopSaturated();
+  }
+
+  addFlowWaiter(w: FlowWaiter): void {
+    (this.flowWaiters ??= new Set()).add(w);
+  }
+
+  removeFlowWaiter(w: FlowWaiter): void {
+    this.flowWaiters?.delete(w);
+  }
+
+  private releaseFlow(): void {
+    const ws = this.flowWaiters!;
+    this.flowWaiters = null;
+    for (const w of ws) w.flowReleased();
+  }
   get unackedCount(): number { return this.unacked; }
   get consumerCount(): number { return this.consumers.length; }
   get readyBytes(): number { return this.readyBytesApprox; }
@@ -273,6 +304,7 @@ export class Queue implements BindTarget {
       if (rec.offset >= lane.takenUpTo) lane.takenUpTo = rec.offset + 1;
     }
     this.ready--;
+    if (this.flowWaiters !== null && this.ready <= FLOW_LOW) this.releaseFlow();
     // Byte counts are approximate after a restart (seeded from file sizes); never let them go negative.
     this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
     return rec.offset * LANE_FACTOR + this.hIndex;
@@ -355,6 +387,7 @@ export class Queue implements BindTarget {
     const i = this.consumers.indexOf(c);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (this.consumers.length === 0 && this.flowWaiters !== null) this.releaseFlow();
     if (this.rr > i) this.rr--;
     if (this.consumers.length === 0) {
       if (this.autoDelete && this.hadConsumer) {
@@ -611,6 +644,7 @@ export class Queue implements BindTarget {
     this.clearExpires();
     const cs = this.consumers.splice(0);
     for (const c of cs) c.cancelByServer(this);
+    if (this.flowWaiters !== null) this.releaseFlow();
     for (const lane of this.lanes) lane?.log.destroy();
   }
 

@@ -538,6 +538,7 @@ export class Channel implements ReplySink {
       return EnqueueResult.Rejected;
     }
     if (res === EnqueueResult.AcceptedDurable && seq) (this.batchQueues ??= new Set()).add(q);
+    if (res !== EnqueueResult.Rejected && q.shouldThrottle()) this.conn.throttle(q);
     return res;
   }
 

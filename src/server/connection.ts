@@ -7,6 +7,7 @@ import {
 } from '../protocol';
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
+import type { Queue } from '../broker/queue';
 import type { User } from '../broker/users';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
@@ -24,6 +25,7 @@ export interface ServerConfig {
 const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
 // Stop dispatching to this connection's consumers while this much output is unsent.
 const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
+const FLOW_PAUSE_MS = 50;
 
 type State = 'header' | 'start' | 'secure' | 'tune' | 'open-wait' | 'open' | 'closing' | 'closed';
 
@@ -107,6 +109,27 @@ export class Connection {
       this.socket.resume();
     }
   }
+
+  // Publisher flow control (see Queue.shouldThrottle): stop reading this socket until the
+  // queue's backlog shrinks, for FLOW_PAUSE_MS at most.
+  throttle(q: Queue): void {
+    if (this.flowQueue !== null || this.state === 'closed') return;
+    this.flowQueue = q;
+    q.addFlowWaiter(this);
+    this.socket.pause();
+    this.flowTimer = setTimeout(() => this.flowReleased(), FLOW_PAUSE_MS);
+  }
+
+  flowReleased(): void {
+    if (this.flowQueue === null) return;
+    this.flowQueue.removeFlowWaiter(this);
+    this.flowQueue = null;
+    if (this.flowTimer) clearTimeout(this.flowTimer);
+    this.flowTimer = null;
+    if (!this.alarmBlocked && this.state !== 'closed') this.socket.resume();
+  }
+  private flowQueue: Queue | null = null;
+  private flowTimer: NodeJS.Timeout | null = null;
 
   capability(name: string): boolean {
     return this.capabilities[name] === true;
@@ -397,6 +420,7 @@ export class Connection {
 
   destroy(): void {
     if (this.state === 'closed') return;
+    this.flowReleased();
     this.teardownChannels();
     this.state = 'closed';
     if (this.closeTimer) clearTimeout(this.closeTimer);
@@ -408,6 +432,7 @@ export class Connection {
   }
 
   private onSocketClose(): void {
+    this.flowReleased();
     if (this.state !== 'closed') {
       log.info(`connection ${this.name}: client went away without closing the connection`);
       this.teardownChannels();

@@ -340,36 +340,28 @@ function* scanSegment(
       nextOffset: sf.base, firstTimestamp: 0, lastTimestamp: 0, indexEntries: 0, acked: 0, newest,
     };
 
-    // ---- index entries, checked for order here and against the records during the walk
-    const idxRel: number[] = [];
-    const idxPos: number[] = [];
-    const idxSlot: number[] = []; // entry number in the file, for messages
+    // ---- index entries: matched against the records during the walk (sorted by position),
+    // their order checked after it
+    let idxRel: number[] = [];
+    let idxPos: number[] = [];
+    let idxSlot: number[] = []; // entry number in the file, for messages
+    let entryBad = new Uint8Array(0); // by entry number: already reported
     if (idxBuf !== null) {
       const n = idxBuf.length >> 3;
       s.indexEntries = n;
+      entryBad = new Uint8Array(n);
       if (idxBuf.length & 7)
         yield problem({
           severity: 'warning', kind: 'index', file: sf.idxPath, position: n * 8,
           message: `${idxBuf.length & 7} torn bytes after the last whole entry (the index is rebuilt when invalid)`,
         });
-      let prevRel = 0;
-      let prevPos = 0;
-      for (let k = 0; k < n; k++) {
-        const rel = idxBuf.readUInt32LE(k * 8);
-        const pos = idxBuf.readUInt32LE(k * 8 + 4);
-        if (rel <= prevRel || pos <= prevPos) {
-          yield problem({
-            severity: 'error', kind: 'index', file: sf.idxPath, position: k * 8, offset: sf.base + rel,
-            message: `entry ${k} (relative offset ${rel} at byte ${pos}) does not follow the previous one (relative offset ${prevRel} at byte ${prevPos}): entries must increase`,
-          });
-          continue;
-        }
-        idxRel.push(rel);
-        idxPos.push(pos);
-        idxSlot.push(k);
-        prevRel = rel;
-        prevPos = pos;
-      }
+      const order = Array.from({ length: n }, (_, k) => k);
+      const relAt = (k: number) => (idxBuf as Buffer).readUInt32LE(k * 8);
+      const posAt = (k: number) => (idxBuf as Buffer).readUInt32LE(k * 8 + 4);
+      order.sort((a, b) => posAt(a) - posAt(b) || a - b);
+      idxRel = order.map(relAt);
+      idxPos = order.map(posAt);
+      idxSlot = order;
     }
 
     // ---- ack entries
@@ -541,7 +533,7 @@ function* scanSegment(
         yield problem({
           severity: 'error', kind: 'unreadable', file: sf.logPath, position: at, offset: expected(),
           message: `${reason} at offset ${expected()}${inFrame}: ${plural(next.pos - at, 'byte')} unreadable up to byte ${next.pos}` +
-            (lost > 0 ? `, offsets ${expected()}..${next.offset - 1} lost (${plural(lost, 'record')})` : '') +
+            (lost === 1 ? `, offset ${expected()} lost` : lost > 1 ? `, offsets ${expected()}..${next.offset - 1} lost (${lost} records)` : '') +
             `; resumed at offset ${next.offset}`,
         });
         badRanges.push([at, next.pos]);
@@ -556,6 +548,7 @@ function* scanSegment(
       if (s.records === 0) s.firstTimestamp = ts;
       if (ts > s.lastTimestamp) s.lastTimestamp = ts;
       while (k < idxPos.length && idxPos[k] < pos) {
+        entryBad[idxSlot[k]] = 1;
         if (!inBad(idxPos[k]))
           yield problem({
             severity: 'error', kind: 'index', file: sf.idxPath, position: idxSlot[k] * 8, offset: sf.base + idxRel[k],
@@ -563,12 +556,14 @@ function* scanSegment(
           });
         k++;
       }
-      if (k < idxPos.length && idxPos[k] === pos) {
-        if (idxRel[k] !== rel)
+      while (k < idxPos.length && idxPos[k] === pos) {
+        if (idxRel[k] !== rel) {
+          entryBad[idxSlot[k]] = 1;
           yield problem({
             severity: 'error', kind: 'index', file: sf.idxPath, position: idxSlot[k] * 8, offset: sf.base + idxRel[k],
             message: `entry ${idxSlot[k]} says relative offset ${idxRel[k]} (offset ${sf.base + idxRel[k]}) at byte ${pos}, but the record there is offset ${sf.base + rel}`,
           });
+        }
         k++;
       }
       const offset = sf.base + rel;
@@ -593,6 +588,7 @@ function* scanSegment(
     // index entries beyond the last record matched
     for (; k < idxPos.length; k++) {
       const p = idxPos[k];
+      entryBad[idxSlot[k]] = 1;
       if (tailBad >= 0 && p >= tailBad) {
         if (newest)
           yield problem({
@@ -608,6 +604,28 @@ function* scanSegment(
           ? `entry ${idxSlot[k]} (relative offset ${idxRel[k]}) points at byte ${p}, past the end of the segment (${size} bytes)`
           : `entry ${idxSlot[k]} (relative offset ${idxRel[k]}) points at byte ${p}, which is not the start of a record`,
       });
+    }
+
+    // entries that each point at the right record but are not in increasing order
+    if (idxBuf !== null) {
+      let prevRel = 0;
+      let prevPos = 0;
+      let prevOk = true;
+      for (let e = 0; e < entryBad.length; e++) {
+        const rel = idxBuf.readUInt32LE(e * 8);
+        const pos = idxBuf.readUInt32LE(e * 8 + 4);
+        const ok = entryBad[e] === 0;
+        if (ok && prevOk && (rel <= prevRel || pos <= prevPos))
+          yield problem({
+            severity: 'error', kind: 'index', file: sf.idxPath, position: e * 8, offset: sf.base + rel,
+            message: e === 0 && rel === 0
+              ? 'entry 0 is for the first record, which is implicit and never stored'
+              : `entry ${e} (relative offset ${rel} at byte ${pos}) does not come after entry ${e - 1} (relative offset ${prevRel} at byte ${prevPos}): entries must increase`,
+          });
+        prevRel = rel;
+        prevPos = pos;
+        prevOk = ok;
+      }
     }
 
     // ack entries naming records the segment does not have
