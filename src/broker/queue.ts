@@ -628,6 +628,7 @@ export class Queue implements BindTarget {
   }
 
   private saveDeliveredMarks(): void {
+    if (this.deleted) return; // the directory is gone; writing would leave an orphan
     const marks: Record<string, number> = {};
     this.lanes.forEach((l, p) => { if (l && l.takenUpTo > 0) marks[p] = l.takenUpTo; });
     const text = JSON.stringify(marks);
@@ -646,6 +647,7 @@ export class Queue implements BindTarget {
     for (const c of cs) c.cancelByServer(this);
     if (this.flowWaiters !== null) this.releaseFlow();
     for (const lane of this.lanes) lane?.log.destroy();
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {

@@ -112,10 +112,10 @@ function laneDir(qdir: string, lane: number): string {
 }
 
 /** The log directories the command works on. */
-function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queues: number } {
+function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queues: number; orphans: string[] } {
   if (o.logDir !== undefined) {
     if (!fs.existsSync(o.logDir)) throw new UserError(`--log-dir ${o.logDir}: no such directory`);
-    return { targets: [{ queue: null, vhost: null, lane: o.lane ?? 0, dir: o.logDir, label: `log ${o.logDir}` }], root: path.dirname(o.logDir), queues: 0 };
+    return { targets: [{ queue: null, vhost: null, lane: o.lane ?? 0, dir: o.logDir, label: `log ${o.logDir}` }], root: path.dirname(o.logDir), queues: 0, orphans: [] };
   }
   const root = o.dataDir;
   if (!fs.existsSync(root)) throw new UserError(`--data-dir ${root}: no such directory`);
@@ -147,7 +147,7 @@ function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queu
     if (!known && !fs.existsSync(dir)) throw new UserError(`${queueLabel(o.queue, o.vhost)} is not a durable queue of ${root}`);
     addQueue(o.queue, o.vhost, dir, queueLabel(o.queue, o.vhost));
     if (targets.length === 0 && o.lane !== undefined) throw new UserError(`${queueLabel(o.queue, o.vhost)} has no lane ${o.lane}`);
-    return { targets, root, queues: 1 };
+    return { targets, root, queues: 1, orphans: [] };
   }
   const seen = new Set<string>();
   for (const q of queues) {
@@ -156,17 +156,17 @@ function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queu
     addQueue(q.name, q.vhost, dir, queueLabel(q.name, q.vhost));
   }
   // queue directories no definition names (a declare that never completed, a deleted queue)
-  let orphans = 0;
+  const orphans: string[] = [];
   const vroot = path.join(root, 'vhosts');
   for (const v of safeReaddir(vroot)) {
     for (const q of safeReaddir(path.join(vroot, v, 'queues'))) {
       const dir = path.join(vroot, v, 'queues', q);
       if (seen.has(dir)) continue;
-      orphans++;
-      addQueue(null, null, dir, `orphaned queue directory ${path.relative(root, dir)} (removed at the next start)`);
+      orphans.push(dir);
+      addQueue(null, null, dir, `orphaned queue directory ${path.relative(root, dir)}`);
     }
   }
-  return { targets, root, queues: queues.length + orphans };
+  return { targets, root, queues: queues.length, orphans };
 }
 
 function safeReaddir(p: string): string[] {
@@ -283,7 +283,10 @@ function err(line: string): void {
 // ------------------------------------------------------------------------------------ verify
 
 function runVerify(o: CommonFlags): number {
-  const { targets, root, queues } = resolveTargets(o);
+  const { targets, root, queues, orphans } = resolveTargets(o);
+  if (!o.json)
+    for (const d of orphans)
+      out(`info: orphaned queue directory ${path.relative(root, d)}: no durable queue definition names it (the broker removes it at its next start)`);
   const reports: { target: Target; report: LogReport }[] = [];
   const total = { segments: 0, records: 0, acked: 0, bytes: 0, errors: 0, warnings: 0, lost: 0 };
   for (const t of targets) {
@@ -308,7 +311,7 @@ function runVerify(o: CommonFlags): number {
   const ok = total.errors === 0;
   if (o.json) {
     out(JSON.stringify({
-      ok, ...total, queues, logs: targets.length,
+      ok, ...total, queues, logs: targets.length, orphaned_queue_dirs: orphans.map((d) => path.relative(root, d)),
       logs_detail: reports.map(({ target, report }) => ({ queue: target.queue, vhost: target.vhost, lane: target.lane, ...report })),
     }, null, 1));
   } else {
@@ -343,10 +346,17 @@ function rangeOf(o: RangeFlags): Range {
 /** Offset ranges only make sense within one lane: each priority lane has its own offsets. */
 function checkLanes(targets: Target[], range: Range): void {
   if (!range.offsets) return;
-  const byQueue = new Map<string, number>();
-  for (const t of targets) byQueue.set(t.label.replace(/ lane \d+$/, ''), (byQueue.get(t.label.replace(/ lane \d+$/, '')) ?? 0) + 1);
-  for (const [q, n] of byQueue)
-    if (n > 1) throw new UserError(`${q} has ${n} priority lanes, each with its own offsets: choose one with --lane for --from/--to`);
+  const lanes = new Map<string, Target[]>(); // by queue directory
+  for (const t of targets) {
+    const q = path.dirname(t.dir);
+    lanes.set(q, [...(lanes.get(q) ?? []), t]);
+  }
+  for (const ts of lanes.values()) {
+    if (ts.length > 1 && ts[0].queue !== null) {
+      throw new UserError(`${queueLabel(ts[0].queue, ts[0].vhost as string)} has ${ts.length} priority lanes (${ts.map((x) => x.lane).join(', ')}), ` +
+        'each with its own offsets: choose one with --lane for --from/--to');
+    }
+  }
 }
 
 /** Records of one log in the range (problems go to onProblem), in offset order. */

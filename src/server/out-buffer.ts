@@ -8,6 +8,7 @@ const CHUNK = 256 * 1024;
 export const ZERO_COPY_THRESHOLD = 64 * 1024;
 
 const pending = new Set<OutBuffer>();
+const EMPTY = Buffer.alloc(0);
 let scheduled = false;
 
 function flushAll(): void {
@@ -16,11 +17,26 @@ function flushAll(): void {
   pending.clear();
 }
 
+// Chunks whose bytes the kernel has taken are reused: allocating a fresh 256 KiB chunk for every
+// few milliseconds of output keeps V8's external-memory accounting busy and brings on full GCs.
+const free: Buffer[] = [];
+const MAX_FREE = 32;
+
+function takeChunk(min: number): Buffer {
+  if (min <= CHUNK) {
+    const b = free.pop();
+    if (b !== undefined) return b;
+  }
+  return Buffer.allocUnsafeSlow(min > CHUNK ? min : CHUNK);
+}
+
 export class OutBuffer {
-  buf: Buffer = Buffer.allocUnsafe(CHUNK);
+  buf: Buffer = EMPTY;
   pos = 0;
   private start = 0;
   private dead = false;
+  private inflight = 0;   // socket writes from the current chunk not yet handed to the kernel
+  private readonly retired = new Map<Buffer, number>();
 
   constructor(private readonly socket: Socket) {}
 
@@ -28,7 +44,8 @@ export class OutBuffer {
   reserve(n: number): Buffer {
     if (this.buf.length - this.pos < n) {
       this.push();
-      this.buf = Buffer.allocUnsafe(n > CHUNK ? n : CHUNK);
+      this.retire();
+      this.buf = takeChunk(n);
       this.pos = 0;
       this.start = 0;
     }
@@ -60,16 +77,41 @@ export class OutBuffer {
 
   private push(): void {
     if (this.pos > this.start) {
-      if (!this.dead) this.socket.write(this.buf.subarray(this.start, this.pos));
+      if (!this.dead) {
+        const chunk = this.buf;
+        this.inflight++;
+        this.socket.write(chunk.subarray(this.start, this.pos), () => this.written(chunk));
+      }
       this.start = this.pos;
     }
+  }
+
+  private written(chunk: Buffer): void {
+    if (chunk === this.buf) { this.inflight--; return; }
+    const left = (this.retired.get(chunk) ?? 1) - 1;
+    if (left > 0) { this.retired.set(chunk, left); return; }
+    this.retired.delete(chunk);
+    if (free.length < MAX_FREE && chunk.length === CHUNK) free.push(chunk);
+  }
+
+  // The current chunk is done with: recycle it once the socket has written all of it.
+  private retire(): void {
+    const chunk = this.buf;
+    if (chunk === EMPTY) return;
+    if (this.inflight === 0) {
+      if (free.length < MAX_FREE && chunk.length === CHUNK && !this.dead) free.push(chunk);
+    } else {
+      this.retired.set(chunk, this.inflight);
+    }
+    this.inflight = 0;
   }
 
   flush(): void {
     this.push();
     // Reuse the tail of the chunk only when there is a useful amount of it left.
     if (this.buf.length - this.pos < 4096) {
-      this.buf = Buffer.allocUnsafe(CHUNK);
+      this.retire();
+      this.buf = EMPTY;
       this.pos = 0;
       this.start = 0;
     }

@@ -137,7 +137,7 @@ t.test('dump: offsets, time, exchange, routing key, properties, body size, acked
   t.match(pq.stdout, /# queue 'tools\.pq' \(vhost '\/'\) lane 0: .*\n(offset=\d .*\n){2}# queue 'tools\.pq' \(vhost '\/'\) lane 5: .*\n(offset=\d .*\n){3}$/);
   const ambiguous = await warren('dump', '--data-dir', dataDir, '--queue', 'tools.pq', '--from', '1');
   t.equal(ambiguous.code, 2);
-  t.match(ambiguous.stderr, /2 priority lanes, each with its own offsets: choose one with --lane/);
+  t.match(ambiguous.stderr, /2 priority lanes \(0, 5\), each with its own offsets: choose one with --lane/);
   const lane = await warren('dump', '--data-dir', dataDir, '--queue', 'tools.pq', '--lane', '5', '--from', '1', '--body');
   t.match(lane.stdout, /offset=1 .*body="p3"\noffset=2 .*body="p4"\n$/);
 });
