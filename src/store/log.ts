@@ -110,7 +110,7 @@ function scanBuffer(): Buffer {
   return sharedScanBuf;
 }
 
-function readFully(fd: number, buf: Buffer, off: number, len: number, pos: number): number {
+export function readFully(fd: number, buf: Buffer, off: number, len: number, pos: number): number {
   let done = 0;
   while (done < len) {
     const n = fs.readSync(fd, buf, off + done, len - done, pos + done);

@@ -138,8 +138,26 @@ export function packEnvelope(envelope: unknown): Buffer {
   return packed;
 }
 
+// Reading back a run of records with the same envelope bytes decodes them once. Envelopes are
+// treated as immutable by every reader, so sharing the decoded object is safe.
+const lastUnpackedBytes = Buffer.alloc(256);
+let lastUnpackedLen = -1;
+let lastUnpacked: unknown = undefined;
+
 export function unpackEnvelope(bytes: Uint8Array): unknown {
-  return packr.unpack(bytes);
+  const n = bytes.length;
+  if (n === lastUnpackedLen) {
+    let i = 0;
+    while (i < n && lastUnpackedBytes[i] === bytes[i]) i++;
+    if (i === n) return lastUnpacked;
+  }
+  const v = packr.unpack(bytes);
+  if (n <= lastUnpackedBytes.length) {
+    lastUnpackedBytes.set(bytes, 0);
+    lastUnpackedLen = n;
+    lastUnpacked = v;
+  }
+  return v;
 }
 
 // Scratch for the CRC-covered header part, so the CRC can be computed without creating a view

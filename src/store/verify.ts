@@ -36,6 +36,7 @@ import {
   readU32,
 } from './record';
 import { SEGMENT_NAME_RE } from './segment';
+import { readFully } from './log';
 
 /** 'error': data is damaged (verify fails); 'warning': what recovery repairs by design; 'info': remarks. */
 export type Severity = 'error' | 'warning' | 'info';
@@ -138,16 +139,6 @@ export interface ScanOptions {
 const MARKER = 'clean-shutdown';
 const RECOVERY_POINT = 'recovery-point';
 const DEFAULT_CHUNK = 4 * 1024 * 1024;
-
-function readFully(fd: number, buf: Buffer, off: number, len: number, pos: number): number {
-  let done = 0;
-  while (done < len) {
-    const n = fs.readSync(fd, buf, off + done, len - done, pos + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
 
 function readIfExists(p: string): Buffer | null {
   try {

@@ -1,15 +1,7 @@
 import t from 'tap';
 import type * as amqp from 'amqplib';
 import { startBroker } from '../helpers/broker';
-import { channel, confirmChannel, connect, drain, sleep, uniq } from '../helpers/amqp';
-
-function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const end = Date.now() + ms;
-    const tick = () => (cond() ? resolve(true) : Date.now() > end ? resolve(false) : setTimeout(tick, 5));
-    tick();
-  });
-}
+import { channel, confirmChannel, connect, drain, sleep, uniq, waitFor } from '../helpers/amqp';
 
 t.test('consuming, acknowledging, redelivery', async (t) => {
   const b = await startBroker();
