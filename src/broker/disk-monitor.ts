@@ -6,10 +6,16 @@ import { log } from '../logger';
 
 export type AlarmListener = (active: boolean, reason: string) => void;
 
+// After a failed write, free space must be at least this (or the limit, if larger) before the
+// alarm clears: with a limit of 0, "free >= 0" would unblock publishers on a still-full disk,
+// only for their next write to fail again.
+const WRITE_ERROR_HEADROOM = 1024 * 1024;
+
 export class DiskMonitor {
   private timer: NodeJS.Timeout | null = null;
   private active = false;
   private ioErrorUntil = 0;
+  private writeError = false;   // a write failed since the alarm was last clear
   private readonly listeners: AlarmListener[] = [];
 
   constructor(private readonly dir: string, private readonly limitBytes: number, private readonly intervalMs = 1000) {}
@@ -34,10 +40,12 @@ export class DiskMonitor {
     return s.bavail * s.bsize;
   }
 
-  // A failed write: alarm now, and keep it for a few checks even if statfs looks fine (an
-  // EIO is not about free space).
+  // A failed write: alarm now, and keep it while writes keep failing (the broker retries its
+  // buffered writes every 100 ms), for a few checks after the last failure, and until there is
+  // room again (an EIO is not about free space, so it clears once writes stop failing).
   reportWriteError(err: unknown): void {
-    log.error(`write to ${this.dir} failed: ${(err as Error)?.message ?? err}; blocking publishers`);
+    if (!this.writeError) log.error(`write to ${this.dir} failed: ${(err as Error)?.message ?? err}; blocking publishers`);
+    this.writeError = true;
     this.ioErrorUntil = Date.now() + 3 * this.intervalMs;
     this.set(true, 'write error');
   }
@@ -51,8 +59,15 @@ export class DiskMonitor {
       return;
     }
     const low = free < this.limitBytes;
-    if (low) this.set(true, `free disk space ${free} bytes is below the limit of ${this.limitBytes} bytes`);
-    else if (Date.now() >= this.ioErrorUntil) this.set(false, `free disk space ${free} bytes`);
+    if (low) {
+      this.set(true, `free disk space ${free} bytes is below the limit of ${this.limitBytes} bytes`);
+      return;
+    }
+    if (this.writeError) {
+      if (Date.now() < this.ioErrorUntil || free < Math.max(this.limitBytes, WRITE_ERROR_HEADROOM)) return;
+      this.writeError = false;
+    }
+    this.set(false, `free disk space ${free} bytes`);
   }
 
   private set(active: boolean, reason: string): void {
@@ -60,6 +75,8 @@ export class DiskMonitor {
     this.active = active;
     if (active) log.warn(`disk alarm set: ${reason}`);
     else log.info(`disk alarm cleared: ${reason}`);
-    for (const fn of this.listeners) fn(active, active ? 'low on disk' : reason);
+    // A listener can change the state again (unblocking replays held publishes, whose write can
+    // fail and raise the alarm): later listeners get the state as it is by then.
+    for (const fn of this.listeners) fn(this.active, this.active ? 'low on disk' : reason);
   }
 }

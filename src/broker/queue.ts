@@ -150,6 +150,7 @@ export class Queue implements BindTarget {
       fsync: this.durable,
       onWarning: (m) => logger.warn(`${what}: ${m}`),
       onProgress: (m) => logger.info(`${what}: ${m}`),
+      onSyncFailed: (from, to, err) => this.dropUnsynced(lane, from, to, err),
     });
     const lane = new Lane(log);
     this.lanes[p] = lane;
@@ -240,6 +241,28 @@ export class Queue implements BindTarget {
     if (a.maxLength !== null && this.ready > a.maxLength) return true;
     if (a.maxLengthBytes !== null && this.readyBytesApprox > a.maxLengthBytes) return true;
     return false;
+  }
+
+  // A sync failed (disk full, I/O error) before records [from, to) of a lane reached the disk.
+  // Its waiters are about to be rejected, so publishers waiting for confirms get basic.nack: the
+  // persistent messages among them must then never be delivered or recovered. They are acked in
+  // the log (which still writes them, and the acks, once it can) and leave the ready count.
+  // Messages a consumer already has are left alone; transient ones (and everything in a
+  // non-durable queue) were confirmed on arrival and are kept.
+  private dropUnsynced(lane: Lane, from: number, to: number, err: Error): void {
+    if (!this.durable) return; // confirmed on arrival: they stay buffered until they can be written
+    let n = 0;
+    for (let off = Math.max(from, lane.takenUpTo); off < to; off++) {
+      if (lane.log.isAcked(off)) continue;
+      const rec = lane.log.read(off);
+      if (rec === undefined || !isPersistent(rec)) continue;
+      lane.log.ack(off);
+      if (lane.head !== undefined && lane.head.offset === off) lane.head = undefined;
+      this.ready--;
+      this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
+      n++;
+    }
+    if (n > 0) logger.warn(`queue '${this.name}' in vhost '${this.vhost}': ${n} persistent message(s) dropped, not written (${err.message}); publishers get basic.nack`);
   }
 
   // Resolves when every durable record appended so far is on disk.
@@ -633,7 +656,10 @@ export class Queue implements BindTarget {
     this.lanes.forEach((l, p) => { if (l && l.takenUpTo > 0) marks[p] = l.takenUpTo; });
     const text = JSON.stringify(marks);
     if (text === this.savedMarks) return;
-    fs.writeFileSync(this.marksFile, text);
+    // Through a temporary file: a write that fails (disk full) must not leave an empty file,
+    // which would make every recovered message look redelivered after a restart.
+    fs.writeFileSync(this.marksFile + '.tmp', text);
+    fs.renameSync(this.marksFile + '.tmp', this.marksFile);
     this.savedMarks = text;
   }
 

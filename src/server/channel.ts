@@ -612,6 +612,9 @@ export class Channel implements ReplySink {
       b.done = true;
       b.failed = true;
       this.conn.logError(`fsync for publisher confirms failed: ${err instanceof Error ? err.message : err}`);
+      // Disk full or an I/O error: these confirms become nacks, and publishers are blocked
+      // (connection.blocked) until the disk monitor sees writes can succeed again.
+      this.conn.broker.disk.reportWriteError(err);
     }).then(() => this.drainBatches());
   }
 
@@ -650,6 +653,7 @@ export class Channel implements ReplySink {
     Promise.all(syncs).then(() => {
       if (this.state === 'open') this.conn.sendMethod(this.id, { name: 'tx.commit-ok' });
     }, (err) => {
+      this.conn.broker.disk.reportWriteError(err);
       this.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `commit failed: ${err}`), 90, 20);
     });
   }

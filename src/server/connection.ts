@@ -54,6 +54,9 @@ export class Connection {
   private blockedWaiting = false;
   private isPublisher = false;
   private alarmBlocked = false;   // connection.blocked sent and the socket paused
+  // Channel frames read while blocked (the rest of the chunk that was being processed): they are
+  // handled when the alarm clears. Not null exactly while alarmBlocked.
+  private held: Array<[number, number, Buffer]> | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -95,10 +98,14 @@ export class Connection {
     if (this.broker.disk.alarmed) this.setAlarm(true, 'low on disk');
   }
 
+  // While blocked nothing more is read from the socket, and channel frames already read (the
+  // rest of the current chunk, from the publish that found the alarm on) are held, so a publish
+  // made while blocked is neither stored nor confirmed until the alarm clears.
   setAlarm(active: boolean, reason: string): void {
     if (this.state === 'closed') return;
     if (active && this.isPublisher && !this.alarmBlocked) {
       this.alarmBlocked = true;
+      this.held = [];
       if (this.capability('connection.blocked')) this.out.write(connectionBlockedFrame(reason));
       this.out.flush();
       this.socket.pause();
@@ -106,8 +113,22 @@ export class Connection {
       this.alarmBlocked = false;
       if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
       this.out.flush();
-      this.socket.resume();
+      this.replayHeld();
+      if (!this.alarmBlocked && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
     }
+  }
+
+  private replayHeld(): void {
+    const frames = this.held;
+    this.held = null;
+    if (frames === null || frames.length === 0) return;
+    try {
+      // Frames after an alarm raised again during the replay are held again (see onFrame).
+      for (const [type, channel, payload] of frames) this.onFrame(type, channel, payload, 0, payload.length);
+    } catch (e) {
+      this.fail(e);
+    }
+    this.endChunk();
   }
 
   // Publisher flow control (see Queue.shouldThrottle): stop reading this socket until the
@@ -161,6 +182,10 @@ export class Connection {
     } catch (e) {
       this.fail(e);
     }
+    this.endChunk();
+  }
+
+  private endChunk(): void {
     const touched = this.touched;
     for (let i = 0; i < touched.length; i++) { touched[i].touched = false; touched[i].endOfChunk(); }
     touched.length = 0;
@@ -181,6 +206,12 @@ export class Connection {
       if (this.state === 'closing') return;
       throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
+    if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
+    // The first publish of a connection makes it a publisher: blocked at once if an alarm is on.
+    if (!this.isPublisher && type === FRAME_METHOD && end - start >= 4 && buf.readUInt32BE(start) === 0x003c0028) {
+      this.notePublisher();
+      if (this.hold(type, channel, buf, start, end)) return;
+    }
     let ch = this.channelsById[channel];
     if (ch !== undefined && !ch.touched) { ch.touched = true; this.touched.push(ch); }
     if (type === FRAME_METHOD) {
@@ -196,7 +227,8 @@ export class Connection {
       const m = decodeMethod(buf.subarray(start, end));
       if (!ch) {
         if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
-        if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} exceeds negotiated channel_max ${this.channelMax}`);
+        // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
+        if (channel > this.channelMax) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         ch = new Channel(this, channel);
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
@@ -220,10 +252,17 @@ export class Connection {
     }
   };
 
+  private hold(type: number, channel: number, buf: Buffer, start: number, end: number): boolean {
+    if (this.held === null) return false;
+    this.held.push([type, channel, Buffer.from(buf.subarray(start, end))]);
+    return true;
+  }
+
   private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
     const err = toAmqpError(e);
-    if (err.hard) throw err;
     const ids = m ? methodIds(m) : [60, 40];
+    // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
+    if (err.hard) throw e instanceof ProtocolError ? e : new ProtocolError(err.code, err.text, ids[0], ids[1]);
     log.debug(`connection ${this.name}, channel ${ch.id}: ${err.replyText}`);
     ch.channelError(err, ids[0], ids[1]);
   }
@@ -283,9 +322,12 @@ export class Connection {
       case 'connection.tune-ok': {
         if (this.state !== 'tune') break;
         const c = this.config;
-        if (m.frameMax !== 0 && m.frameMax < 4096) throw new AmqpError(ReplyCode.NOT_ALLOWED, `frame_max=${m.frameMax} < 4096 min size`);
-        if (m.frameMax > c.frameMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `frame_max=${m.frameMax} > ${c.frameMax} max size`);
-        if (m.channelMax > c.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel_max=${m.channelMax} > ${c.channelMax} max`);
+        // As RabbitMQ words it (rabbit_reader:validate_negotiated_integer_value), naming connection.tune.
+        const refuse = (field: string, v: number, how: string, limit: number) => new ProtocolError(ReplyCode.NOT_ALLOWED,
+          `negotiated ${field} = ${v} is ${how === 'min' ? 'lower than the minimum' : 'higher than the maximum'} allowed value (${limit})`, 10, 30);
+        if (m.frameMax !== 0 && m.frameMax < 4096) throw refuse('frame_max', m.frameMax, 'min', 4096);
+        if (m.frameMax > c.frameMax) throw refuse('frame_max', m.frameMax, 'max', c.frameMax);
+        if (m.channelMax > c.channelMax) throw refuse('channel_max', m.channelMax, 'max', c.channelMax);
         this.frameMax = m.frameMax === 0 ? c.frameMax : m.frameMax;
         this.channelMax = m.channelMax === 0 ? c.channelMax : m.channelMax;
         this.heartbeat = m.heartbeat;
@@ -381,7 +423,8 @@ export class Connection {
     if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) {
       log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
     }
-    this.closeWithError(err.code, err.replyText, 0, 0);
+    if (e instanceof ProtocolError) this.closeWithError(err.code, err.replyText, e.classId, e.methodId);
+    else this.closeWithError(err.code, err.replyText, 0, 0);
   }
 
   closeWithError(code: number, text: string, classId: number, methodId: number): void {
@@ -420,6 +463,7 @@ export class Connection {
 
   destroy(): void {
     if (this.state === 'closed') return;
+    this.held = null;
     this.flowReleased();
     this.teardownChannels();
     this.state = 'closed';
@@ -432,6 +476,7 @@ export class Connection {
   }
 
   private onSocketClose(): void {
+    this.held = null;
     this.flowReleased();
     if (this.state !== 'closed') {
       log.info(`connection ${this.name}: client went away without closing the connection`);
@@ -456,7 +501,13 @@ export class Connection {
     }
     const written = this.socket.bytesWritten;
     if (written !== this.lastBytesWritten) { this.lastBytesWritten = written; this.lastSend = now; }
-    if (now - this.lastSend >= hb / 2) { this.sendHeartbeat(); this.lastSend = now; }
+    if (now - this.lastSend >= hb / 2) {
+      this.sendHeartbeat();
+      this.lastSend = now;
+      // Our own heartbeat is not traffic: without this the next tick saw "output" and skipped
+      // one, so a 1 s heartbeat went out every 2 s.
+      this.lastBytesWritten = this.socket.bytesWritten;
+    }
   }
   private lastBytesWritten = 0;
 

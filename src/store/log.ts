@@ -59,6 +59,13 @@ export interface LogOptions {
   onProgress?: (msg: string) => void;
   /** what recovery truncated/dropped, with segment file and byte position; background sync errors */
   onWarning?: (msg: string) => void;
+  /**
+   * A sync round could not write the buffered records [from, to) (disk full, I/O error); its
+   * waiters are rejected right after this call. The records stay buffered and are written later
+   * at the same file position; the owner decides whether they still count (the broker acks the
+   * persistent ones, whose publishers get basic.nack, so they never come back).
+   */
+  onSyncFailed?: (from: number, to: number, err: Error) => void;
 }
 
 export interface LogCursor {
@@ -182,6 +189,7 @@ export class SegmentedLog {
   private readonly syncIntervalMs: number;
   private readonly onProgress?: (msg: string) => void;
   private readonly onWarning?: (msg: string) => void;
+  private readonly onSyncFailed?: (from: number, to: number, err: Error) => void;
 
   private state: State = State.Open;
   private failed: Error | null = null;
@@ -230,6 +238,7 @@ export class SegmentedLog {
     this.syncIntervalMs = opts.syncIntervalMs ?? 1000;
     this.onProgress = opts.onProgress;
     this.onWarning = opts.onWarning;
+    this.onSyncFailed = opts.onSyncFailed;
     this.wbuf = Buffer.allocUnsafe(this.writeBufferBytes + 64 * 1024);
   }
 
@@ -320,14 +329,32 @@ export class SegmentedLog {
     r.size = size;
     this.cachePush(r, size);
 
-    if (this.bufLen >= this.writeBufferBytes) this.flush();
-    else if (this.timer === null) this.armTimer();
+    if (this.bufLen >= this.writeBufferBytes) {
+      // The record is appended (offset taken, cached): a failed write must not make append throw,
+      // or the caller would treat a record the log holds as refused. It stays buffered, the write
+      // is retried at the same file position, and sync() reports the failure to its waiters.
+      try {
+        this.flush();
+      } catch (e) {
+        this.warn(`flush failed, will retry: ${(e as Error).message}`);
+        if (this.timer === null) this.armTimer();
+      }
+    } else if (this.timer === null) this.armTimer();
     return offset;
   }
 
-  /** Write the buffer (and pending index entries and acks) to the files; no fsync. */
+  /**
+   * Write the buffer (and pending index entries and acks) to the files; no fsync. On a write
+   * error (ENOSPC, EIO) it throws and nothing advances: the data is rewritten at the same file
+   * position next time, over whatever part of it the failed write left past the end.
+   */
   flush(): void {
     if (this.state === State.Closed) return;
+    this.flushData();
+    this.flushMeta();
+  }
+
+  private flushData(): void {
     const seg = this.open_;
     if (this.bufLen > 0) {
       writeFully(seg.fd, this.wbuf, 0, this.bufLen, seg.size);
@@ -336,33 +363,58 @@ export class SegmentedLog {
       this.bufLen = 0;
     }
     this.flushedNext = this.next;
-    if (seg.idxWritten < seg.idxLen) this.writeIndexTail(seg);
-    this.flushAcks();
     this.cacheEvict();
   }
 
+  private flushMeta(): void {
+    const seg = this.open_;
+    if (seg.idxWritten < seg.idxLen) this.writeIndexTail(seg);
+    this.flushAcks();
+  }
+
+  // Positional: the .idx file holds exactly idxWritten entries, so a failed (or short) write is
+  // redone at the same place instead of appending after a torn entry.
   private writeIndexTail(seg: Segment): void {
-    if (seg.idxFd < 0) seg.idxFd = fs.openSync(seg.idxPath, 'a');
+    if (seg.idxFd < 0) seg.idxFd = fs.openSync(seg.idxPath, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
     const bytes = seg.indexBytes(seg.idxWritten);
-    fs.writeSync(seg.idxFd, bytes, 0, bytes.length);
+    writeFully(seg.idxFd, bytes, 0, bytes.length, seg.idxWritten * 8);
     seg.idxWritten = seg.idxLen;
   }
 
+  // Acks are appended at the file's end; a failed write is cut off again (the file stays a whole
+  // number of entries, so later appends stay aligned) and the acks stay pending for the next flush.
   private flushAcks(): void {
     const dirty = this.ackDirty;
     if (dirty.length === 0) return;
     this.ackDirty = [];
-    for (const seg of dirty) {
+    for (let k = 0; k < dirty.length; k++) {
+      const seg = dirty[k];
       const pending = seg.ackPending;
-      seg.ackPending = null;
-      if (pending === null || pending.length === 0 || seg.deleted) continue;
+      if (pending === null || pending.length === 0 || seg.deleted) {
+        seg.ackPending = null;
+        continue;
+      }
       const b = Buffer.allocUnsafe(pending.length * 4);
       for (let i = 0; i < pending.length; i++) b.writeUInt32LE(pending[i], i * 4);
-      const fd = fs.openSync(seg.ackPath, 'a');
+      let fd = -1;
+      let end = -1;
       try {
-        fs.writeSync(fd, b, 0, b.length);
+        fd = fs.openSync(seg.ackPath, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+        end = fs.fstatSync(fd).size & ~3;
+        writeFully(fd, b, 0, b.length, end);
+        seg.ackPending = null;
+      } catch (e) {
+        if (fd >= 0 && end >= 0) {
+          try {
+            fs.ftruncateSync(fd, end);
+          } catch {
+            /* shrinking does not need space; nothing better to do */
+          }
+        }
+        this.ackDirty = dirty.slice(k).concat(this.ackDirty);
+        throw e;
       } finally {
-        fs.closeSync(fd);
+        if (fd >= 0) closeQuiet(fd);
       }
     }
   }
@@ -435,10 +487,25 @@ export class SegmentedLog {
       return;
     }
     try {
-      this.flush();
+      this.flushData();
     } catch (e) {
+      // Nothing of [flushedNext, next) is known to be on disk: tell the owner, then the waiters.
+      if (this.onSyncFailed && this.flushedNext < this.next) {
+        try {
+          this.onSyncFailed(this.flushedNext, this.next, e as Error);
+        } catch (e2) {
+          this.warn(`onSyncFailed: ${(e2 as Error).message}`);
+        }
+      }
       d.reject(e as Error);
       return;
+    }
+    try {
+      this.flushMeta();
+    } catch (e) {
+      // The index is derived data and acks do not need the fdatasync: the data is what this round
+      // is for. Both stay pending and are written by a later flush.
+      this.warn(`writing index or acks failed, will retry: ${(e as Error).message}`);
     }
     this.lastSyncAt = Date.now();
     if (!this.fsyncEnabled) {
