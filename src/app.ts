@@ -1,14 +1,15 @@
-// Wires the layers together for `warren start`: broker (with its store), AMQP listener, and the
-// clean shutdown path used by SIGTERM/SIGINT.
+// Wires the layers together for `warren start`: broker (with its store), AMQP listener, HTTP
+// management listener, and the clean shutdown path used by SIGTERM/SIGINT.
 import * as path from 'node:path';
 import { Broker } from './broker/broker';
 import { AmqpServer } from './server/server';
+import { HttpServer } from './management/http-server';
 import { log } from './logger';
 
 export interface AppOptions {
   port: number;
   host?: string;
-  httpPort?: number;
+  httpPort?: number;           // default 15672; 0 picks a free port
   dataDir: string;
   heartbeat?: number;
   consumerTimeoutMs?: number;
@@ -18,7 +19,9 @@ export interface AppOptions {
 export interface App {
   broker: Broker;
   amqp: AmqpServer;
+  http: HttpServer;
   port: number;
+  httpPort: number;
   stop(): Promise<void>;
 }
 
@@ -30,12 +33,23 @@ export async function startApp(opts: AppOptions): Promise<App> {
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
   const port = await amqp.listen();
+  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
+  let httpPort: number;
+  try {
+    httpPort = await http.listen();
+  } catch (e) {
+    await http.close();
+    await amqp.close();
+    await broker.close();
+    throw e;
+  }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, port,
+    broker, amqp, http, port, httpPort,
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');
+        await http.close();
         await amqp.close();
         await broker.close();
         log.info('Warren stopped');

@@ -305,7 +305,14 @@ export class Queue implements BindTarget {
     for (;;) {
       const rec = lane.cursor.next();
       if (rec === undefined) return undefined;
-      if (lane.log.isAcked(rec.offset)) continue;
+      if (lane.log.isAcked(rec.offset)) {
+        // Skip the rest of an acked run through the ack bitmap, without reading each record
+        // (after a restart the cursor starts at the log's first segment, which consumers may
+        // have acked most of: decoding those cost ~1.5 us per record, 1 s per 64 MiB of 16 B).
+        const to = lane.log.nextUnacked(rec.offset + 1);
+        if (to > rec.offset + 1) lane.cursor.seek(to);
+        continue;
+      }
       if (rec.offset < lane.bootOffset && this.durable && !isPersistent(rec)) {
         // Transient messages do not survive a restart, as in RabbitMQ.
         lane.log.ack(rec.offset);
@@ -371,7 +378,6 @@ export class Queue implements BindTarget {
 
   private armExpiry(): void {
     if (this.deleted || this.ready === 0) return this.clearExpiry();
-    if (this.args.messageTtl === null && !this.hasPerMessageTtlPossible()) return;
     if (!this.peek()) return this.clearExpiry();
     const at = this.deadlineOf(this.hRecord!);
     if (at === Infinity) return this.clearExpiry();
@@ -385,9 +391,6 @@ export class Queue implements BindTarget {
     }, Math.max(0, at - Date.now()) + 1);
     this.expiryTimer.unref?.();
   }
-
-  // Per-message expiration can appear on any message; only check when the head has one.
-  private hasPerMessageTtlPossible(): boolean { return true; }
 
   private clearExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);

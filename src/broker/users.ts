@@ -33,3 +33,22 @@ export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
+
+const compiled = new Map<string, RegExp | null>();
+
+// Whether a user may act on a resource: RabbitMQ matches the permission's regular expression
+// anywhere in the name (re:run semantics, so "^orders\." and ".*" both work); an empty
+// pattern, or one that does not compile, grants nothing.
+export function permits(broker: { permissions: Permission[] }, user: string, vhost: string,
+  kind: 'configure' | 'write' | 'read', resource: string): boolean {
+  const p = broker.permissions.find((x) => x.user === user && x.vhost === vhost);
+  const pattern = p ? p[kind] : '';
+  if (pattern === '') return false;
+  if (pattern === '.*') return true;
+  let re = compiled.get(pattern);
+  if (re === undefined) {
+    try { re = new RegExp(pattern); } catch { re = null; }
+    compiled.set(pattern, re);
+  }
+  return re !== null && re.test(resource);
+}

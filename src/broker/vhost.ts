@@ -220,8 +220,14 @@ export class VHost implements QueueHost {
       if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
     }
     q.delete();
+    this.removedQueueTotals.publish += q.publishCount;
+    this.removedQueueTotals.deliver += q.deliverCount;
+    this.removedQueueTotals.ack += q.ackCount;
     if (q.durable) this.ctx.definitionsChanged();
   }
+
+  // For the management API's broker-wide counters: what removed queues had counted.
+  readonly removedQueueTotals = { publish: 0, deliver: 0, ack: 0 };
 
   purgeQueue(name: string, owner: object | null): number {
     return this.getQueue(name, owner).purge();

@@ -25,6 +25,7 @@ program.command('start')
     const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit) });
     // Tests and scripts read the port from this line.
     process.stdout.write(`warren ready amqp_port=${app.port}\n`);
+    process.stdout.write(`warren http_port=${app.httpPort}\n`);
     let signalled = false;
     const onSignal = (sig: string) => {
       if (signalled) return;

@@ -448,9 +448,6 @@ export class Channel implements ReplySink {
     }
     let propsOut = props;
     if (this.replyToken !== null) propsOut = this.rewriteReplyTo(props);
-    else if (s.hasHeaders || s.deliveryMode === 0) {
-      // nothing to rewrite; headers stay as raw bytes
-    }
     let env = this.lastEnvelope;
     if (env === null || env[0] !== p.exchange.name || env[1] !== p.routingKey || env[2] !== expiration) {
       env = [p.exchange.name, p.routingKey, expiration];
@@ -826,6 +823,18 @@ export class Channel implements ReplySink {
     this.unacked.settleAll((q, id) => { q.requeue(id); touched.add(q); });
     for (const q of touched) q.scheduleDispatch();
   }
+
+  // ---- read-only view for the management API (src/management) ----------------------------------
+  get info(): ChannelInfo {
+    return {
+      consumers: this.consumers.size, unacked: this.unacked.live, prefetch: this.prefetchConsumer,
+      globalPrefetch: this.prefetchChannel, confirm: this.confirmMode, transactional: this.txMode,
+    };
+  }
+}
+
+export interface ChannelInfo {
+  consumers: number; unacked: number; prefetch: number; globalPrefetch: number; confirm: boolean; transactional: boolean;
 }
 
 function bodyFramesSize(len: number, frameMax: number): number {

@@ -8,7 +8,7 @@ import {
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
-import type { User } from '../broker/users';
+import { type User, permits } from '../broker/users';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import { OutBuffer } from './out-buffer';
@@ -517,14 +517,15 @@ export class Connection {
 
   // Permission checks against the user's configure/write/read patterns for the vhost.
   checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void {
-    const p = this.broker.permissions.find((x) => x.user === this.user!.name && x.vhost === this.vhost!.name);
-    const pattern = p ? p[kind] : '';
-    if (pattern === '.*') return;
-    if (pattern !== '' && new RegExp(`^(?:${pattern})$`).test(resource)) return;
+    if (permits(this.broker, this.user!.name, this.vhost!.name, kind, resource)) return;
     throw new AmqpError(ReplyCode.ACCESS_REFUSED, `access to '${resource}' in vhost '${this.vhost!.name}' refused for user '${this.user!.name}'`);
   }
 
   get channelCount(): number { return this.channels.size; }
+
+  // ---- read-only view for the management API (src/management) ----------------------------------
+  get openChannels(): Channel[] { return [...this.channels.values()]; }
+  get connectionState(): string { return this.state; }
 }
 
 // connection.blocked (10/60) and connection.unblocked (10/61) are RabbitMQ extensions that the

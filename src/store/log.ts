@@ -802,6 +802,38 @@ export class SegmentedLog {
     return seg.isAckedRel(offset - seg.base);
   }
 
+  /**
+   * The first offset >= `from` that is stored and not acked, else max(from, nextOffset). Looks only at the
+   * ack bitmaps (a fully acked byte skips 8 records at once), never at the files: a cursor
+   * behind a long acked run (e.g. a restart after consumers acked part of a segment) can seek
+   * past it instead of reading and decoding every record.
+   */
+  nextUnacked(from: number): number {
+    let off = Math.max(from, this.startOffset);
+    if (off >= this.next) return off;
+    while (off < this.next) {
+      const seg = this._segmentAtOrAfter(off);
+      if (seg === undefined) return this.next;
+      if (off < seg.base) off = seg.base;
+      const a = seg.acked;
+      if (a === null) return off;
+      const count = seg.count;
+      let rel = off - seg.base;
+      while (rel < count) {
+        const byte = rel >> 3;
+        if (byte >= a.length) return seg.base + rel;
+        if ((rel & 7) === 0 && a[byte] === 0xff) {
+          rel += 8;
+          continue;
+        }
+        if ((a[byte] & (1 << (rel & 7))) === 0) return seg.base + rel;
+        rel++;
+      }
+      off = seg.next;
+    }
+    return this.next;
+  }
+
   segmentStats(): SegmentStat[] {
     return this.segments.map((s) => ({
       baseOffset: s.base,

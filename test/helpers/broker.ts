@@ -10,6 +10,7 @@ export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export interface RunningBroker {
   port: number;
+  httpPort: number;
   url: string;
   dataDir: string;
   proc: ChildProcess;
@@ -24,25 +25,26 @@ export function tempDir(prefix = 'warren-test-'): string {
 
 export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string } = {}): Promise<RunningBroker> {
   const dataDir = opts.dataDir ?? tempDir();
-  const proc = spawn(process.execPath, [MAIN, 'start', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
+  const proc = spawn(process.execPath, [MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
     '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
-  const port = await new Promise<number>((resolve, reject) => {
+  const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`broker did not start: ${logs.join('\n')}`)), 20000);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (s: string) => {
       out += s;
       const m = /warren ready amqp_port=(\d+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      const h = /warren http_port=(\d+)/.exec(out);
+      if (m && h) { clearTimeout(timer); resolve([Number(m[1]), Number(h[1])]); }
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`broker exited with ${code}: ${logs.join('\n')}`)); });
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
-    port, dataDir, proc, logs,
+    port, httpPort, dataDir, proc, logs,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

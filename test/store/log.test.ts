@@ -241,6 +241,44 @@ t.test('acks, liveCount, segment deletion; cursor and read skip deleted segments
   await again.close();
 });
 
+t.test('nextUnacked agrees with isAcked: runs, bitmap bytes, deleted segments, after a restart', async (t) => {
+  const dir = tempDir();
+  cleanup(t, dir);
+  const opts: LogOptions = { segmentBytes: 560 * 4, tailCacheBytes: 0 }; // 40 records of 56 B per segment
+  const log = SegmentedLog.open(dir, opts);
+  const N = 205;
+  for (let i = 0; i < N; i++) log.append(fixed(i));
+  // a fully acked segment (40..79, deleted), runs crossing bitmap bytes and segments, scattered acks
+  const acked = new Set<number>();
+  const ack = (i: number): void => { log.ack(i); acked.add(i); };
+  for (let i = 40; i < 80; i++) ack(i);
+  for (let i = 3; i < 29; i++) ack(i);
+  for (let i = 100; i < 137; i++) ack(i);
+  for (let i = 150; i < N; i += 3) ack(i);
+  ack(204);
+  const check = (l: SegmentedLog, what: string): void => {
+    let bad = 0;
+    for (let from = -2; from <= N + 2; from++) {
+      let want = Math.max(from, l.startOffset);
+      while (want < l.nextOffset && l.isAcked(want)) want++;
+      if (l.nextUnacked(from) !== want) {
+        if (bad++ < 5) t.fail(`${what}: nextUnacked(${from}) = ${l.nextUnacked(from)}, expected ${want}`);
+      }
+    }
+    t.equal(bad, 0, `${what}: every start position`);
+  };
+  t.same(log.segmentStats().map((s) => s.baseOffset), [0, 80, 120, 160, 200]);
+  check(log, 'live');
+  t.equal(log.nextUnacked(40), 80, 'jumps over the deleted segment');
+  t.equal(log.nextUnacked(100), 137, 'run across a segment boundary');
+  await log.close();
+  const again = SegmentedLog.open(dir, opts);
+  check(again, 'after a restart');
+  for (let i = 0; i < N; i++) if (!again.isAcked(i)) again.ack(i);
+  t.equal(again.nextUnacked(0), N, 'everything acked: nextOffset');
+  await again.close();
+});
+
 t.test('ack file entries past the data are dropped at recovery', async (t) => {
   const dir = tempDir();
   cleanup(t, dir);

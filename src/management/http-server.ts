@@ -1,0 +1,164 @@
+// The HTTP listener of the management plugin: the API under /api (api.ts), Prometheus metrics at
+// /metrics (metrics.ts) and the web console at / (console.ts). Listens like the AMQP listener:
+// on every IPv4 and IPv6 address unless a host is given; port 0 picks a free port.
+import * as http from 'node:http';
+import type * as net from 'node:net';
+import type { Broker } from '../broker/broker';
+import type { AmqpServer } from '../server/server';
+import { log } from '../logger';
+import { type ApiReply, type ApiRequest, HttpError, type ManagementContext, handleApi, nodeName } from './api';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
+import { CONSOLE_HTML } from './console';
+import { StatsTracker } from './stats';
+
+export interface HttpServerOptions {
+  port: number;
+  host?: string;          // default: all addresses, IPv4 and IPv6
+  amqpPort: number;       // for the listeners shown in /api/overview
+  maxBodyBytes?: number;  // request bodies (definitions) larger than this get 413
+}
+
+const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
+
+export class HttpServer {
+  private servers: http.Server[] = [];
+  private readonly ctx: ManagementContext;
+  private readonly stats: StatsTracker;
+  private readonly maxBody: number;
+
+  constructor(broker: Broker, amqp: AmqpServer, private readonly opts: HttpServerOptions) {
+    this.stats = new StatsTracker(broker);
+    this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.ctx = {
+      broker, amqp, stats: this.stats, node: nodeName(),
+      listeners: [{ protocol: 'amqp', ip_address: opts.host ?? '::', port: opts.amqpPort }],
+    };
+  }
+
+  async listen(): Promise<number> {
+    const hosts = this.opts.host ? [this.opts.host] : ['::'];
+    let port = this.opts.port;
+    for (const host of hosts) {
+      try {
+        port = await this.listenOn(host, port);
+      } catch (e) {
+        // No IPv6 on this machine: fall back to every IPv4 address.
+        if (!this.opts.host && (e as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') port = await this.listenOn('0.0.0.0', port);
+        else throw e;
+      }
+    }
+    this.ctx.listeners.push({ protocol: 'http', ip_address: this.opts.host ?? '::', port });
+    this.stats.start();
+    return port;
+  }
+
+  private listenOn(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const srv = http.createServer((req, res) => { void this.handle(req, res); });
+      srv.keepAliveTimeout = 5000;
+      srv.headersTimeout = 20000;
+      srv.requestTimeout = 60000;
+      srv.once('error', reject);
+      srv.listen({ host, port, ipv6Only: false }, () => {
+        srv.off('error', reject);
+        srv.on('error', (e) => log.error(`HTTP listener ${host}:${port}: ${e.message}`));
+        this.servers.push(srv);
+        const addr = srv.address() as net.AddressInfo;
+        log.info(`HTTP management listener started on [${addr.address}]:${addr.port}`);
+        resolve(addr.port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stats.stop();
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.servers) s.closeAllConnections();
+    await closed;
+    this.servers = [];
+  }
+
+  // ---- requests -----------------------------------------------------------------------------------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const raw = url.pathname;
+      if (raw === '/metrics') {
+        if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
+        return send(res, 200, renderMetrics(this.ctx), { 'Content-Type': METRICS_CONTENT_TYPE });
+      }
+      if (raw === '/' || raw === '/index.html') {
+        if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
+        return send(res, 200, CONSOLE_HTML, {
+          'Content-Type': 'text/html; charset=utf-8',
+          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+          'X-Frame-Options': 'DENY',
+        });
+      }
+      // Split before decoding, so an encoded "/" (the vhost "/" is "%2F") stays inside its segment.
+      const segments = raw.split('/').slice(1);
+      if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop();
+      if (segments[0] !== 'api') throw new HttpError(404, 'Object Not Found', 'Not Found');
+      let path: string[];
+      try {
+        path = segments.map((s) => decodeURIComponent(s));
+      } catch {
+        throw new HttpError(400, 'bad_request', 'malformed percent-encoding in the path');
+      }
+      const apiReq: ApiRequest = {
+        method, path, query: url.searchParams, headers: req.headers, remoteAddress: req.socket.remoteAddress,
+        readBody: () => readBody(req, this.maxBody),
+      };
+      const reply = await handleApi(this.ctx, apiReq);
+      return sendReply(res, reply);
+    } catch (e) {
+      if (e instanceof HttpError) {
+        if (e.status >= 500) log.error(`HTTP ${method} ${req.url}: ${e.message}`);
+        return sendReply(res, { status: e.status, body: { error: e.error, reason: e.reason }, headers: e.headers });
+      }
+      log.error(`HTTP ${method} ${req.url}: internal error: ${(e as Error)?.stack ?? e}`);
+      return sendReply(res, { status: 500, body: { error: 'internal_error', reason: (e as Error)?.message ?? String(e) } });
+    } finally {
+      // A body the handler did not read must not be left in the socket of a kept-alive connection.
+      if (!req.readableEnded) req.resume();
+    }
+  }
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendReply(res: http.ServerResponse, r: ApiReply): void {
+  const headers: Record<string, string> = { 'Cache-Control': 'no-cache', ...r.headers };
+  if (r.body === undefined) return send(res, r.status, '', headers);
+  send(res, r.status, JSON.stringify(r.body), { 'Content-Type': 'application/json', ...headers });
+}
+
+function send(res: http.ServerResponse, status: number, body: string, headers: Record<string, string>): void {
+  if (res.headersSent) { res.end(); return; }
+  if (status === 204) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  const buf = Buffer.from(body);
+  res.writeHead(status, { ...headers, 'Content-Length': String(buf.length) });
+  res.end(buf);
+}
