@@ -10,6 +10,7 @@ import { type ApiReply, type ApiRequest, HttpError, type ManagementContext, hand
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
 import { CONSOLE_HTML } from './console';
 import { StatsTracker } from './stats';
+import { listenOnDefault } from '../server/listen';
 
 export interface HttpServerOptions {
   port: number;
@@ -36,17 +37,7 @@ export class HttpServer {
   }
 
   async listen(): Promise<number> {
-    const hosts = this.opts.host ? [this.opts.host] : ['::'];
-    let port = this.opts.port;
-    for (const host of hosts) {
-      try {
-        port = await this.listenOn(host, port);
-      } catch (e) {
-        // No IPv6 on this machine: fall back to every IPv4 address.
-        if (!this.opts.host && (e as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') port = await this.listenOn('0.0.0.0', port);
-        else throw e;
-      }
-    }
+    const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     this.ctx.listeners.push({ protocol: 'http', ip_address: this.opts.host ?? '::', port });
     this.stats.start();
     return port;

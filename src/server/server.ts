@@ -5,6 +5,7 @@ import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
 import { type ChannelConfig, DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
+import { listenOnDefault } from './listen';
 
 export interface ServerOptions {
   port: number;
@@ -35,17 +36,7 @@ export class AmqpServer {
   }
 
   async listen(): Promise<number> {
-    const hosts = this.opts.host ? [this.opts.host] : ['::'];
-    let port = this.opts.port;
-    for (const host of hosts) {
-      try {
-        port = await this.listenOn(host, port);
-      } catch (e) {
-        // No IPv6 on this machine: fall back to every IPv4 address.
-        if (!this.opts.host && (e as NodeJS.ErrnoException).code === 'EAFNOSUPPORT') port = await this.listenOn('0.0.0.0', port);
-        else throw e;
-      }
-    }
+    const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     this.ticker = setInterval(() => {
       const now = Date.now();
       for (const c of this.connections) c.tick(now);
