@@ -33,6 +33,9 @@ _rabbitmq_env() {
   export RABBITMQ_CONFIG_FILE=$RMQ_BASE/rabbitmq # .conf is appended
   export RABBITMQ_ADVANCED_CONFIG_FILE=$RMQ_BASE/advanced.config
   export RABBITMQ_PID_FILE=$RMQ_BASE/rabbitmq.pid
+  # Erlang schedulers spin while idle by default; on a 2-core machine shared with Warren and the
+  # load generator that spinning would take CPU from whichever broker is being measured.
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-+sbwt none +sbwtdcpu none +sbwtdio none}"
   export ERL_CRASH_DUMP=$RMQ_BASE/erl_crash.dump # not in the current directory
 }
 
