@@ -23,6 +23,9 @@ import { ZERO_COPY_THRESHOLD } from './out-buffer';
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 const REPLY_TO_PREFIX = REPLY_TO + '.';
 const EMPTY = Buffer.alloc(0);
+// Header names as they appear in a field table (length-prefixed shortstr).
+const CC_NAME = Buffer.from('\x02CC', 'latin1');
+const BCC_NAME = Buffer.from('\x03BCC', 'latin1');
 
 // Decodes a short string, returning the previous string object when the bytes are the same.
 class ShortStrCache {
@@ -479,7 +482,8 @@ export class Channel implements ReplySink {
       if (seq) this.confirmNow(seq, true);
       return null;
     }
-    if (x.name === '') {
+    const extraKeys = (msg.props[0] & 0x20) !== 0 ? this.senderSelectedKeys(msg) : null;
+    if (x.name === '' && extraKeys === null) {
       // The default exchange: at most one queue, found by name, no set needed.
       const q = vh.queues.get(routingKey);
       if (q === undefined) {
@@ -505,6 +509,10 @@ export class Channel implements ReplySink {
     r.props = msg.props;
     r.decoded = null;
     vh.route(x, r, out);
+    if (extraKeys !== null) {
+      for (const k of extraKeys) { r.routingKey = k; vh.route(x, r, out); }
+      r.routingKey = routingKey;
+    }
     if (out.size === 0) {
       if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
       if (seq) this.confirmNow(seq, true);
@@ -523,6 +531,28 @@ export class Channel implements ReplySink {
       else this.confirmNow(seq, true);
     }
     return out;
+  }
+
+  // Sender-selected distribution, as RabbitMQ does it: routing keys in the CC and BCC headers
+  // (arrays of strings) route the message too, and BCC is removed before anyone sees it.
+  // Returns null when there are no extra keys; looks for the header names in the raw bytes
+  // before decoding anything.
+  private senderSelectedKeys(msg: Message): string[] | null {
+    const raw = msg.props;
+    if (raw.indexOf(CC_NAME) < 0 && raw.indexOf(BCC_NAME) < 0) return null;
+    const h = decodeProperties(raw).headers;
+    if (!h) return null;
+    const keys: string[] = [];
+    for (const name of ['CC', 'BCC']) {
+      const v = h[name];
+      if (!Array.isArray(v)) continue;
+      for (const k of v) {
+        if (typeof k === 'string') keys.push(k);
+        else if (Buffer.isBuffer(k)) keys.push(k.toString());
+      }
+    }
+    if (Object.prototype.hasOwnProperty.call(h, 'BCC')) msg.props = editProperties(raw, { remove: ['BCC'] });
+    return keys.length > 0 ? keys : null;
   }
 
   private enqueueOne(q: Queue, msg: Message, priority: number, seq: number): EnqueueResult {

@@ -134,6 +134,31 @@ t.test('routing through every exchange type', async (t) => {
     t.same((await drain(ch, qae, 1)).map((m) => m.content.toString()), ['alt']);
   });
 
+  t.test('sender-selected distribution: CC and BCC headers add routing keys, BCC is hidden', async (t) => {
+    const x = uniq('x.cc');
+    await ch.assertExchange(x, 'direct', { autoDelete: true });
+    const qs: Record<string, string> = {};
+    for (const k of ['to', 'cc', 'bcc', 'other']) {
+      qs[k] = (await ch.assertQueue('', { exclusive: true })).queue;
+      await ch.bindQueue(qs[k], x, k);
+    }
+    ch.publish(x, 'to', Buffer.from('memo'), { headers: { CC: ['cc'], BCC: ['bcc'], keep: 1 } });
+    for (const k of ['to', 'cc', 'bcc']) {
+      const [m] = await drain(ch, qs[k], 1);
+      t.equal(m?.content.toString(), 'memo', `queue bound to '${k}' got it`);
+      t.equal(m?.fields.routingKey, 'to', 'delivered with the original routing key');
+      t.same(m?.properties.headers?.CC, ['cc'], 'CC stays');
+      t.notOk(m && 'BCC' in (m.properties.headers ?? {}), 'BCC is removed');
+      t.equal(m?.properties.headers?.keep, 1, 'other headers untouched');
+    }
+    await sleep(30);
+    t.equal(await ch.get(qs.other, { noAck: true }), false, 'unrelated binding got nothing');
+    // On the default exchange the extra keys are queue names.
+    ch.sendToQueue(qs.to, Buffer.from('both'), { headers: { CC: [qs.other] } });
+    t.equal((await drain(ch, qs.to, 1))[0]?.content.toString(), 'both');
+    t.equal((await drain(ch, qs.other, 1))[0]?.content.toString(), 'both');
+  });
+
   t.test('mandatory unroutable message comes back as basic.return', async (t) => {
     const x = uniq('x.mand');
     await ch.assertExchange(x, 'direct', { autoDelete: false });
