@@ -56,13 +56,10 @@ t.test('kill -9 torture: no confirmed message is lost', async (t) => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    if (process.env.TORTURE_DEBUG) console.error("cycle", cycle, "running");
     await sleep(200 + rnd() * 800);
     await b.kill();
     running = false;
-    if (process.env.TORTURE_DEBUG) console.error('killed');
     await publishing;
-    if (process.env.TORTURE_DEBUG) console.error('publisher stopped');
     await pubConn.close().catch(() => undefined);
     await subConn.close().catch(() => undefined);
   }
