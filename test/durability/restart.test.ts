@@ -29,6 +29,9 @@ t.test('durable definitions and persistent messages survive a clean restart', as
   await ch.bindQueue('ae.q', 'ae.x', '');
   await ch.bindExchange('dur.x2', 'dur.x', 'e2e.*');
   await ch.bindQueue('dur.q', 'dur.x2', 'e2e.k');
+  await ch.assertExchange('dur.h', 'headers', { durable: true });
+  await ch.assertQueue('dur.hq', { durable: true, arguments: { 'x-max-priority': 5 } });
+  await ch.bindQueue('dur.hq', 'dur.h', '', { 'x-match': 'all', kind: 'invoice' });
   for (let i = 0; i < 10; i++) ch.publish('dur.x', 'a.b', Buffer.from(`p${i}`), { persistent: true });
   for (let i = 0; i < 5; i++) ch.publish('dur.x', 'a.b', Buffer.from(`t${i}`), { persistent: false });
   ch.sendToQueue('tmp.q', Buffer.from('gone'), { persistent: true });
@@ -72,6 +75,14 @@ t.test('durable definitions and persistent messages survive a clean restart', as
   const routed = await drain(ch2, 'dur.q', 2);
   t.same(routed.map((m) => m.content.toString()).sort(), ['via-binding', 'via-e2e']);
   t.same((await drain(ch2, 'ae.q', 1)).map((m) => m.content.toString()), ['via-ae']);
+  // A headers binding keeps its arguments, and a priority queue its x-max-priority.
+  ch2.publish('dur.h', '', Buffer.from('low'), { headers: { kind: 'invoice' }, priority: 1 });
+  ch2.publish('dur.h', '', Buffer.from('high'), { headers: { kind: 'invoice' }, priority: 5 });
+  ch2.publish('dur.h', '', Buffer.from('no-match'), { headers: { kind: 'receipt' } });
+  await sleep(50);
+  t.same((await drain(ch2, 'dur.hq', 2)).map((m) => m.content.toString()), ['high', 'low'],
+    'headers binding arguments and x-max-priority restored');
+  t.equal(await ch2.get('dur.hq', { noAck: true }), false, 'non-matching headers not routed');
 });
 
 t.test('kill -9 loses no confirmed persistent message', async (t) => {
