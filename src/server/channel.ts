@@ -6,7 +6,10 @@ import {
   decodeContentHeader, decodeMethod, decodeProperties, encodeProperties, typed,
 } from '../protocol';
 // Hot-path writers come from their modules directly: the index's re-exports are getters.
-import { writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack } from '../protocol/frames';
+import {
+  writeBasicDeliver, writeBasicGetOk, writeContentHeader, writeBodyFrames, writeBasicAck, writeBasicNack,
+  basicGetOkSize, bodyFramesSize, contentHeaderSize,
+} from '../protocol/frames';
 import { scanProperties } from '../protocol/properties';
 import type { LogRecord } from '../store';
 import { AmqpError, ReplyCode, accessRefused, notAllowed, notImplemented, preconditionFailed, commandInvalid } from '../broker/errors';
@@ -578,7 +581,7 @@ export class Channel implements ReplySink {
     const out = this.conn.out;
     const fm = this.conn.frameMax;
     const zeroCopy = body.length >= ZERO_COPY_THRESHOLD;
-    const need = 22 + props.length + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
+    const need = contentHeaderSize(props) + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
     const b = out.reserve(need);
     let pos = writeContentHeader(b, out.pos, this.id, 60, body.length, props);
     if (!zeroCopy) {
@@ -762,7 +765,7 @@ export class Channel implements ReplySink {
     const fm = this.conn.frameMax;
     const zeroCopy = body.length >= ZERO_COPY_THRESHOLD;
     const methodSize = 7 + 4 + 1 + ctagBytes + 8 + 1 + 1 + Buffer.byteLength(exchange) + 1 + Buffer.byteLength(routingKey) + 1;
-    const need = methodSize + 22 + props.length + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
+    const need = methodSize + contentHeaderSize(props) + (zeroCopy ? 0 : bodyFramesSize(body.length, fm));
     const b = out.reserve(need);
     let pos = writeBasicDeliver(b, out.pos, this.id, ctag, tag, redelivered, exchange, routingKey);
     pos = writeContentHeader(b, pos, this.id, 60, body.length, props);
@@ -794,8 +797,7 @@ export class Channel implements ReplySink {
     if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
     const out = this.conn.out;
     const fm = this.conn.frameMax;
-    const size = 7 + 4 + 8 + 1 + 1 + Buffer.byteLength(env[0]) + 1 + Buffer.byteLength(env[1]) + 4 + 1
-      + 22 + props.length + bodyFramesSize(rec.body.length, fm);
+    const size = basicGetOkSize(env[0], env[1]) + contentHeaderSize(props) + bodyFramesSize(rec.body.length, fm);
     const b = out.reserve(size);
     let pos = writeBasicGetOk(b, out.pos, this.id, tag, o.redelivered, env[0], env[1], q.messageCount);
     pos = writeContentHeader(b, pos, this.id, 60, rec.body.length, props);
@@ -865,12 +867,6 @@ export class Channel implements ReplySink {
 
 export interface ChannelInfo {
   consumers: number; unacked: number; prefetch: number; globalPrefetch: number; confirm: boolean; transactional: boolean;
-}
-
-function bodyFramesSize(len: number, frameMax: number): number {
-  if (len === 0) return 0;
-  const max = frameMax - 8;
-  return len + Math.ceil(len / max) * 8;
 }
 
 // Quorum-queue style x-delivery-count header on redeliveries of queues with a delivery limit.
