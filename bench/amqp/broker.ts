@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from './runner';
+import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
 
 export interface StartedBroker {
   url: string;
@@ -19,7 +20,7 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
+  const proc = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
     '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {

@@ -258,6 +258,9 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
     let prevT = t0, prevSent = 0, prevRecv = 0, prevConf = 0;
     const countMode = cfg.count > 0 && (cfg.publishOnly || cfg.consumeOnly);
     let lastProgressRecv = 0, lastProgressAt = t0;
+    // the measurement starts after the warm-up (timed runs only)
+    const warmTicks = countMode ? 0 : Math.max(0, Math.round(cfg.warmup));
+    let tMeasure = t0, sent0 = 0, recv0 = 0, conf0 = 0;
     for (let tick = 1; ; tick++) {
       // sleep to the next whole second, waking early when a count-mode run completes
       const wake = t0 + tick * 1000;
@@ -287,12 +290,17 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
         (nProd > 0 && nCons > 0 ? `  backlog ${fmtInt(sent * (fanout ? nQueues : 1) - recv).padStart(9)}` : '') +
         (sec.n ? `  latency p50 ${fmtMs(line.p50)} p99 ${fmtMs(line.p99)} ms` : ''));
       prevT = now; prevSent = sent; prevRecv = recv; prevConf = conf;
+      if (tick === warmTicks) {
+        total.reset(); confirmTotal.reset();
+        tMeasure = now; sent0 = sent; recv0 = recv; conf0 = conf;
+        rep.info(`  ${target.name} ${cfg.label}: warm-up over, measuring`);
+      }
       if (recv > lastProgressRecv) { lastProgressRecv = recv; lastProgressAt = now; }
       if (countMode) {
         if (countReached(cfg, producers, consumers)) break;
         // consume-only from a backlog that runs dry before the count: stop after 5 s without progress
         if (cfg.consumeOnly && now - lastProgressAt > 5000) { rep.info(`  ${cfg.label}: no message for 5 s, stopping at ${fmtInt(recv)}`); break; }
-      } else if (now - t0 >= cfg.duration * 1000 - 5) break;
+      } else if (now - tMeasure >= cfg.duration * 1000 - 5 && tick >= warmTicks) break;
     }
 
     // stop: producers stop and report, consumers report what they had at this instant
@@ -333,7 +341,7 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
     }
 
     // the measurement window
-    let seconds = (tEnd - t0) / 1000;
+    let seconds = (tEnd - tMeasure) / 1000;
     if (cfg.publishOnly && cfg.count > 0) {
       const end = Math.max(...finals.map((s) => (s.doneAt > 0 ? s.doneAt : s.lastAt)));
       seconds = (end - t0) / 1000;
@@ -347,10 +355,10 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
       seconds, sent, confirmed, nacked, received,
       missing: consumers.length > 0 && !cfg.publishOnly ? Math.max(0, expected - received - queued) : 0,
       queued,
-      send_rate: sent / seconds,
-      confirm_rate: cfg.confirm > 0 ? confirmed / seconds : 0,
-      recv_rate: recvCounted / seconds,
-      mb_s: ((cfg.publishOnly ? sent : recvCounted) * cfg.size) / seconds / 1e6,
+      send_rate: (sent - sent0) / seconds,
+      confirm_rate: cfg.confirm > 0 ? (confirmed - conf0) / seconds : 0,
+      recv_rate: (recvCounted - recv0) / seconds,
+      mb_s: ((cfg.publishOnly ? sent - sent0 : recvCounted - recv0) * cfg.size) / seconds / 1e6,
       latency: summarize(total),
       confirm_latency: summarize(confirmTotal),
       ...result,

@@ -9,8 +9,14 @@ export interface RunConfig {
   queues: number;
   /** message body bytes */
   size: number;
-  /** seconds (timed runs) */
+  /** measured seconds (timed runs) */
   duration: number;
+  /**
+   * seconds run before the measurement starts (timed runs): new client processes and a broker
+   * meeting a new workload JIT-compile and size their heaps then, which would otherwise dominate
+   * the latency tail of short runs. Applied the same way to every broker compared.
+   */
+  warmup: number;
   persistent: boolean;
   /** declare the queues (and exchange) durable; defaults to persistent */
   durable: boolean;
@@ -47,6 +53,7 @@ export const DEFAULTS: RunConfig = {
   queues: 1,
   size: 16,
   duration: 10,
+  warmup: 1,
   persistent: false,
   durable: false,
   confirm: 0,

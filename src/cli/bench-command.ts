@@ -26,6 +26,7 @@ interface Flags {
   queues: number;
   size: number;
   duration: number;
+  warmup: number;
   persistent?: boolean;
   confirm?: number;
   prefetch: number;
@@ -50,6 +51,7 @@ interface Flags {
 // flag name -> RunConfig field it sets
 const FIELDS: [keyof Flags, keyof RunConfig][] = [
   ['producers', 'producers'], ['consumers', 'consumers'], ['queues', 'queues'], ['size', 'size'], ['duration', 'duration'],
+  ['warmup', 'warmup'],
   ['persistent', 'persistent'], ['confirm', 'confirm'], ['prefetch', 'prefetch'], ['autoAck', 'autoAck'], ['rate', 'rate'],
   ['publishOnly', 'publishOnly'], ['consumeOnly', 'consumeOnly'], ['count', 'count'], ['fanout', 'fanout'],
   ['connections', 'connections'], ['slowRate', 'slowRate'], ['queuePrefix', 'queuePrefix'],
@@ -65,6 +67,7 @@ export function registerBench(program: Command): void {
     .option('--queues <n>', 'queues (producer i publishes to queue i % n)', int('--queues', 1), DEFAULTS.queues)
     .option('-s, --size <bytes>', 'message body size', int('--size'), DEFAULTS.size)
     .option('-z, --duration <seconds>', 'run time of timed runs', num('--duration'), DEFAULTS.duration)
+    .option('--warmup <seconds>', 'timed runs: run this long before measuring (rates and latencies exclude it)', num('--warmup'), DEFAULTS.warmup)
     .option('--persistent', 'persistent messages (delivery-mode 2) to durable queues')
     .option('-c, --confirm <window>', 'publisher confirms with this many unconfirmed messages at most', int('--confirm', 1))
     .option('-q, --prefetch <n>', 'consumer prefetch (manual acks, one multiple-ack per read)', int('--prefetch'), DEFAULTS.prefetch)

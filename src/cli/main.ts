@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 // `warren` command line.
 import { Command, Option } from 'commander';
 import { startApp } from '../app';

@@ -87,6 +87,27 @@ t.test('tail cache: evicts flushed records beyond its budget, never unflushed on
   await big.close();
 });
 
+t.test('tail cache: records a cursor has read leave it once flushed, and read back from disk', async (t) => {
+  for (const dropReadFromCache of [true, false]) {
+    const dir = tempDir();
+    cleanup(t, dir);
+    const log = SegmentedLog.open(dir, { dropReadFromCache, writeBufferBytes: 1 << 20 });
+    const ins: LogRecordInput[] = [];
+    for (let i = 0; i < 10; i++) { ins.push(fixed(i)); log.append(ins[i]); }
+    const cur = log.cursor(0);
+    for (let i = 0; i < 5; i++) t.equal(cur.next(), ins[i], 'the cursor gets the cached instance');
+    t.equal(log.read(2), ins[2], 'not flushed yet: still the cached instance');
+    log.flush();
+    const again = log.read(2);
+    if (dropReadFromCache) t.not(again, ins[2], 'read and flushed: gone from the cache');
+    else t.equal(again, ins[2], 'kept when the log has many readers');
+    t.equal(again?.body.toString(), String(2).padStart(16, '0'), 'the record reads back intact (a requeue)');
+    t.equal(log.read(7), ins[7], 'records the cursor has not reached stay cached');
+    t.equal(cur.next(), ins[5], 'the cursor goes on from the cache');
+    await log.close();
+  }
+});
+
 t.test('segment roll and index lookups at every boundary', async (t) => {
   const dir = tempDir();
   cleanup(t, dir);

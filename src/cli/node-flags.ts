@@ -1,0 +1,11 @@
+// V8 flags the broker runs with. They are fixed when the process starts, so they are written out
+// three times: here (for `warren bench --start-broker`), in the shebang of src/cli/main.ts (the
+// `warren` command) and in package.json's start script; test/tools/node-flags.test.ts keeps them equal.
+//
+// --initial-old-space-size: V8 sizes the old generation's first limits from its live size (about
+// 10 MiB for an idle broker) and starts incremental marking when the room left under that limit
+// is smaller than the young generation (16 MiB). A broker moving 10 MB/s then ran a full
+// mark-compact every 400-700 ms, each stopping the loop for 5-15 ms: that was most of the p99
+// latency of benchmark S5. Starting the limit at 64 MiB leaves room for the young generation, so
+// V8 collects with scavenges (under 1 ms) and marks only when old data really grows.
+export const BROKER_NODE_FLAGS = ['--initial-old-space-size=64'];
