@@ -5,6 +5,12 @@
 // Memory does not grow with queue depth: messages stay in the log, the queue only keeps
 // offsets of requeued messages and counters. A message inside the queue is named by a msgId,
 // offset * 256 + lane, so channels can track deliveries with plain numbers.
+//
+// Direct delivery: a message that needs no durability in this queue (transient, or any message
+// in a non-durable queue) and arrives while nothing is ready and a consumer has credit goes
+// straight to that consumer without touching the log, as RabbitMQ's classic queues do. It is
+// held in memory only while unacked (bounded by prefetch) under a negative msgId. If it is
+// requeued it takes its place in order: ahead of every log record appended after it arrived.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SegmentedLog, type LogCursor, type LogRecord } from '../store';
@@ -36,8 +42,20 @@ export interface QueueHost {
 export const enum EnqueueResult { Rejected = 0, Accepted = 1, AcceptedDurable = 2 }
 
 const LANE_FACTOR = 256;
-const FLOW_HIGH = 4000;
-const FLOW_LOW = 1000;
+// Direct deliveries held unacked per queue, at most (beyond, messages go through the log even
+// when a consumer has credit): consumers without a prefetch limit must not pin unbounded memory.
+const MEM_MAX_COUNT = 10_000;
+const MEM_MAX_BYTES = 16 * 1024 * 1024;
+const FLOW_HIGH = 100;
+const FLOW_LOW = 0;
+
+// A direct delivery held while unacked (or requeued): `key` is the lane-0 offset the message
+// would have had, so a requeued one sorts ahead of log records appended after it.
+interface MemEntry {
+  readonly msgId: number; // negative; -msgId grows with arrival
+  readonly key: number;
+  readonly rec: LogRecord;
+}
 
 export interface FlowWaiter {
   flowReleased(): void;
@@ -104,7 +122,14 @@ export class Queue implements BindTarget {
   private hRecord: LogRecord | undefined = undefined;
   private hRedelivered = false;
   private hRequeued = false;
+  private hMem = false;
   private savedMarks = '';
+
+  // Direct deliveries (see the top of this file).
+  private memSeq = 0;
+  private readonly mem = new Map<number, MemEntry>();
+  private memRequeued: MemEntry[] = [];
+  private memBytes = 0;
 
   // Statistics for management/metrics.
   publishCount = 0;
@@ -148,6 +173,7 @@ export class Queue implements BindTarget {
     const what = `queue '${this.name}' in vhost '${this.vhost}'`;
     const log = SegmentedLog.open(this.laneDir(p), {
       fsync: this.durable,
+      ephemeral: !this.durable,
       onWarning: (m) => logger.warn(`${what}: ${m}`),
       onProgress: (m) => logger.info(`${what}: ${m}`),
       onSyncFailed: (from, to, err) => this.dropUnsynced(lane, from, to, err),
@@ -162,7 +188,11 @@ export class Queue implements BindTarget {
   // ---- publisher flow control -------------------------------------------------------------------
   // A publisher adding to a backlog that consumers are draining, while the event loop is
   // saturated, is paused (its socket stops being read, TCP pushes back) until the backlog is
-  // back under FLOW_LOW or a short time has passed.
+  // drained or a short time has passed. The threshold is low on purpose: a saturated broker does
+  // best by keeping consumers fed and the queue empty, because a message that arrives at an empty
+  // queue with a consumer that has credit goes straight out without the log (direct delivery).
+  // Measured (warren bench S2 / S7, msg/s, two rounds): pause above 4000 ready until 1000:
+  // 179k-216k / 259k-267k; above 100 until empty: 267k-282k / 531k-579k.
   private flowWaiters: Set<FlowWaiter> | null = null;
 
   shouldThrottle(): boolean {
@@ -201,6 +231,14 @@ export class Queue implements BindTarget {
       this.host.deadLetter(this, asRecord(msg), 'expired');
       return EnqueueResult.Accepted;
     }
+    if (this.ready === 0 && this.consumers.length > 0 && a.maxPriority === null && !(this.durable && isPersistent(msg))
+      && this.nothingPending() && this.mem.size < MEM_MAX_COUNT && this.memBytes < MEM_MAX_BYTES) {
+      const c = this.pickConsumer();
+      if (c !== null) {
+        this.deliverDirect(c, msg);
+        return EnqueueResult.Accepted;
+      }
+    }
     let p = 0;
     if (a.maxPriority !== null && priority > 0) p = priority > a.maxPriority ? a.maxPriority : priority;
     const lane = this.lanes[p] ?? this.openLane(p);
@@ -227,6 +265,35 @@ export class Queue implements BindTarget {
       this.armExpiry();
     }
     return this.durable && isPersistent(msg) ? EnqueueResult.AcceptedDurable : EnqueueResult.Accepted;
+  }
+
+  // Nothing waits in lane 0: no requeued message and the cursor is at the log's end (stricter
+  // than ready === 0, which is approximate after a restart), so a direct delivery keeps order.
+  private nothingPending(): boolean {
+    const lane = this.lanes[0]!;
+    return this.memRequeued.length === 0 && lane.requeued.length === 0 && lane.head === undefined
+      && lane.cursor.position >= lane.log.nextOffset;
+  }
+
+  private memDelete(msgId: number): void {
+    const e = this.mem.get(msgId);
+    if (e === undefined) return;
+    this.mem.delete(msgId);
+    this.memBytes -= e.rec.body.length;
+  }
+
+  private deliverDirect(c: QueueConsumer, msg: Message): void {
+    const rec = msg as unknown as LogRecord;
+    const msgId = -++this.memSeq;
+    this.publishCount++;
+    this.deliverCount++;
+    if (c.noAck) this.ackCount++;
+    else {
+      this.mem.set(msgId, { msgId, key: this.lanes[0]!.log.nextOffset, rec });
+      this.memBytes += rec.body.length;
+      this.unacked++;
+    }
+    c.deliver(this, msgId, rec, false, 0);
   }
 
   private wouldOverflow(bytes: number): boolean {
@@ -281,24 +348,34 @@ export class Queue implements BindTarget {
     for (let p = this.lanes.length - 1; p >= 0; p--) {
       const lane = this.lanes[p];
       if (!lane) continue;
+      const memFirst = p === 0 ? this.memRequeued[0] : undefined;
       while (lane.requeued.length > 0) {
         const off = lane.requeued[0];
         const rec = lane.log.read(off);
         if (rec && !lane.log.isAcked(off)) {
-          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true; this.hRequeued = true;
+          if (memFirst !== undefined && memFirst.key <= off) return this.peekMem(lane, memFirst);
+          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true; this.hRequeued = true; this.hMem = false;
           return true;
         }
         lane.requeued.shift();
       }
+      // a requeued direct delivery precedes every record still behind the cursor (they were
+      // appended after it arrived: it was delivered directly only when nothing was pending)
+      if (memFirst !== undefined) return this.peekMem(lane, memFirst);
       if (lane.head === undefined) lane.head = this.nextFromCursor(lane);
       if (lane.head !== undefined) {
-        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRequeued = false;
+        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRequeued = false; this.hMem = false;
         this.hRedelivered = lane.head.offset < lane.redeliverBelow;
         return true;
       }
     }
     this.hLane = null; this.hRecord = undefined;
     return false;
+  }
+
+  private peekMem(lane: Lane, e: MemEntry): true {
+    this.hLane = lane; this.hIndex = 0; this.hRecord = e.rec; this.hRedelivered = true; this.hRequeued = false; this.hMem = true;
+    return true;
   }
 
   private nextFromCursor(lane: Lane): LogRecord | undefined {
@@ -328,7 +405,9 @@ export class Queue implements BindTarget {
   private take(): number {
     const lane = this.hLane!;
     const rec = this.hRecord!;
-    if (this.hRequeued) lane.requeued.shift();
+    let memId = 0;
+    if (this.hMem) memId = this.memRequeued.shift()!.msgId;
+    else if (this.hRequeued) lane.requeued.shift();
     else {
       lane.head = undefined;
       if (rec.offset >= lane.takenUpTo) lane.takenUpTo = rec.offset + 1;
@@ -337,7 +416,13 @@ export class Queue implements BindTarget {
     if (this.flowWaiters !== null && this.ready <= FLOW_LOW) this.releaseFlow();
     // Byte counts are approximate after a restart (seeded from file sizes); never let them go negative.
     this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
-    return rec.offset * LANE_FACTOR + this.hIndex;
+    return memId !== 0 ? memId : rec.offset * LANE_FACTOR + this.hIndex;
+  }
+
+  // The message taken as msgId is gone for good (acked on delivery, dead-lettered, dropped).
+  private settleTaken(lane: Lane, rec: LogRecord, msgId: number): void {
+    if (msgId < 0) this.memDelete(msgId);
+    else lane.log.ack(rec.offset);
   }
 
   private dropHead(reason: DeathReason): void {
@@ -345,7 +430,7 @@ export class Queue implements BindTarget {
     const lane = this.hLane!;
     const msgId = this.take();
     this.host.deadLetter(this, rec, reason);
-    lane.log.ack(rec.offset);
+    this.settleTaken(lane, rec, msgId);
     this.deliveryCounts?.delete(msgId);
   }
 
@@ -481,7 +566,7 @@ export class Queue implements BindTarget {
       const msgId = this.take();
       const count = this.deliveryCounts?.get(msgId) ?? 0;
       if (c.noAck) {
-        lane.log.ack(rec.offset);
+        this.settleTaken(lane, rec, msgId);
         this.deliveryCounts?.delete(msgId);
         this.ackCount++;
       } else {
@@ -507,7 +592,7 @@ export class Queue implements BindTarget {
       out.rec = rec;
       out.count = this.deliveryCounts?.get(out.msgId) ?? 0;
       if (noAck) {
-        lane.log.ack(rec.offset);
+        this.settleTaken(lane, rec, out.msgId);
         this.deliveryCounts?.delete(out.msgId);
         this.ackCount++;
       } else {
@@ -525,8 +610,8 @@ export class Queue implements BindTarget {
 
   ack(msgId: number): void {
     if (this.deleted) return;
-    const lane = this.lanes[msgId % LANE_FACTOR];
-    lane?.log.ack(Math.floor(msgId / LANE_FACTOR));
+    if (msgId < 0) this.memDelete(msgId);
+    else this.lanes[msgId % LANE_FACTOR]?.log.ack(Math.floor(msgId / LANE_FACTOR));
     this.deliveryCounts?.delete(msgId);
     this.unacked--;
     this.ackCount++;
@@ -535,6 +620,7 @@ export class Queue implements BindTarget {
   // Returns an unacked message to the queue ahead of the cursor, in offset order.
   requeue(msgId: number): void {
     if (this.deleted) return;
+    if (msgId < 0) return this.requeueMem(msgId);
     const p = msgId % LANE_FACTOR;
     const offset = Math.floor(msgId / LANE_FACTOR);
     const lane = this.lanes[p];
@@ -566,9 +652,47 @@ export class Queue implements BindTarget {
     else this.armExpiry();
   }
 
+  private requeueMem(msgId: number): void {
+    this.unacked--;
+    const e = this.mem.get(msgId);
+    if (e === undefined) return;
+    if (this.deliveryCounts) {
+      const n = (this.deliveryCounts.get(msgId) ?? 0) + 1;
+      if (n >= this.args.deliveryLimit! + 1) {
+        this.memDelete(msgId);
+        this.deliveryCounts.delete(msgId);
+        this.host.deadLetter(this, e.rec, 'delivery_limit');
+        return;
+      }
+      this.deliveryCounts.set(msgId, n);
+    }
+    // in arrival order: by key, then by sequence (-msgId)
+    const rq = this.memRequeued;
+    const before = (a: MemEntry): boolean => a.key < e.key || (a.key === e.key && a.msgId > msgId);
+    let i = rq.length;
+    if (i === 0 || before(rq[i - 1])) rq.push(e);
+    else {
+      let lo = 0, hi = i;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (before(rq[mid])) lo = mid + 1; else hi = mid; }
+      rq.splice(lo, 0, e);
+    }
+    this.ready++;
+    this.readyBytesApprox += e.rec.body.length;
+    if (this.consumers.length > 0) this.scheduleDispatch();
+    else this.armExpiry();
+  }
+
   // reject/nack with requeue=false: dead-letter (when configured) and drop.
   discard(msgId: number): void {
     if (this.deleted) return;
+    if (msgId < 0) {
+      this.unacked--;
+      const e = this.mem.get(msgId);
+      this.memDelete(msgId);
+      this.deliveryCounts?.delete(msgId);
+      if (e !== undefined) this.host.deadLetter(this, e.rec, 'rejected');
+      return;
+    }
     const lane = this.lanes[msgId % LANE_FACTOR];
     const offset = Math.floor(msgId / LANE_FACTOR);
     this.unacked--;
@@ -581,6 +705,8 @@ export class Queue implements BindTarget {
 
   purge(): number {
     const n = this.ready;
+    for (const e of this.memRequeued) this.memDelete(e.msgId);
+    this.memRequeued = [];
     for (const lane of this.lanes) {
       if (!lane) continue;
       for (const off of lane.requeued) if (!lane.log.isAcked(off)) lane.log.ack(off);
@@ -675,6 +801,9 @@ export class Queue implements BindTarget {
     const cs = this.consumers.splice(0);
     for (const c of cs) c.cancelByServer(this);
     if (this.flowWaiters !== null) this.releaseFlow();
+    this.mem.clear();
+    this.memBytes = 0;
+    this.memRequeued = [];
     for (const lane of this.lanes) lane?.log.destroy();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

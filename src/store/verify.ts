@@ -204,7 +204,7 @@ function listSegments(dir: string): { segs: SegFile[]; stray: string[] } {
   const stray: string[] = [];
   for (const n of names) {
     const m = /^(\d{20})\.(idx|ack)$/.exec(n);
-    if ((m && !stems.has(m[1])) || n.endsWith('.tmp')) stray.push(n);
+    if ((m && !stems.has(m[1])) || n.endsWith('.tmp') || n.endsWith('.deleted')) stray.push(n);
   }
   segs.sort((a, b) => a.base - b.base);
   return { segs, stray };

@@ -7,6 +7,7 @@ import {
   crc32,
   crc32IsNative,
   crc32Js,
+  crc32Simd,
   decodeFrame,
   encodeInto,
   frameSize,
@@ -15,8 +16,10 @@ import {
 } from '../../src/store/record';
 import { prng } from '../fixtures/store-helpers';
 
-t.test('zlib.crc32 and the crc-32 package compute the same CRC, also chained', (t) => {
-  t.ok(crc32IsNative, 'Node 20 provides zlib.crc32');
+t.test('@node-rs/crc32, zlib.crc32 and the crc-32 package compute the same CRC, also chained', (t) => {
+  t.ok(crc32IsNative, 'a native CRC is available');
+  t.ok(crc32Simd, '@node-rs/crc32 loaded (prebuilt for this platform)');
+  const simd = crc32Simd!;
   const r = prng(42);
   for (const size of [0, 1, 3, 15, 16, 17, 255, 256, 257, 1000, 4096, 65536, 100_003]) {
     const b = Buffer.allocUnsafe(size);
@@ -29,6 +32,9 @@ t.test('zlib.crc32 and the crc-32 package compute the same CRC, also chained', (
     t.equal(chained, js, `chained crc32 for ${size} bytes`);
     t.equal(zlib.crc32(b.subarray(cut), CRC32.buf(b.subarray(0, cut)) >>> 0), js, `mixed chaining for ${size} bytes`);
     t.equal(crc32Js(b.subarray(cut), zlib.crc32(b.subarray(0, cut))), js, `mixed chaining (other way) for ${size} bytes`);
+    t.equal(simd(b), js, `@node-rs/crc32 == crc-32 for ${size} bytes`);
+    t.equal(simd(b.subarray(cut), crc32Js(b.subarray(0, cut))), js, `@node-rs/crc32 chained after crc-32 for ${size} bytes`);
+    t.equal(crc32Js(b.subarray(cut), simd(b.subarray(0, cut))), js, `crc-32 chained after @node-rs/crc32 for ${size} bytes`);
   }
   t.equal(crc32(Buffer.from('123456789')), 0xcbf43926, 'IEEE check value');
   t.end();
@@ -44,10 +50,10 @@ t.test('u64 fields round-trip up to 2^53', (t) => {
   t.end();
 });
 
-t.test('encode / decode round trip and layout', (t) => {
+for (const [what, text] of [['small record (JS CRC over the pieces)', 'hello body'], ['large record (one native CRC call)', 'hello body '.repeat(100)]]) t.test(`encode / decode round trip and layout: ${what}`, (t) => {
   const buf = Buffer.alloc(4096);
   const props = Buffer.from([1, 2, 3]);
-  const body = Buffer.from('hello body');
+  const body = Buffer.from(text);
   const env = Buffer.from([0x91, 0xa1, 0x78]); // msgpack ["x"]
   const size = encodeInto(buf, 100, 2 ** 40 + 5, 1_700_000_000_000, 0xbeef, env, props, body);
   t.equal(size, HEADER_SIZE + env.length + props.length + body.length);
@@ -62,11 +68,11 @@ t.test('encode / decode round trip and layout', (t) => {
   t.equal(rec.flags, 0xbeef);
   t.same(rec.envelope, ['x']);
   t.same([...rec.props], [1, 2, 3]);
-  t.equal(rec.body.toString(), 'hello body');
+  t.equal(rec.body.toString(), text);
   t.equal(rec.size, size);
   // decoded buffers do not alias the read buffer
   buf.fill(0);
-  t.equal(rec.body.toString(), 'hello body');
+  t.equal(rec.body.toString(), text);
   t.end();
 });
 
