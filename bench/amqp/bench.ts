@@ -58,6 +58,16 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
         for (const t of order) {
           if (g.name !== 'custom') rep.info(`${t.name} ${g.name}: ${SCENARIOS[g.name].title}` + (rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''));
           for (const cfg of g.runs) {
+            if (started !== null && t === targets[0] && cfg.connections > 0 && results.length > 0) {
+              // Memory per connection is an RSS difference: on a broker that ran earlier
+              // scenarios, V8 returning their garbage during the run made it meaningless
+              // (even negative). The memory run gets a fresh Warren.
+              await started.stop();
+              started = await startWarren();
+              t.url = started.url;
+              t.pid = started.pid;
+              rep.info(`restarted Warren for the memory measurement on ${t.url} (pid ${started.pid})`);
+            }
             const r = await runOne(cfg, t, rep);
             results.push(r);
             if (o.json) out.write(JSON.stringify({ type: 'result', round: round + 1, ...r }) + '\n');
