@@ -2,6 +2,7 @@
 // the same scenarios against Warren and another broker alternately, and prints the tables.
 import { BenchConnection } from './client';
 import { startWarren, type StartedBroker } from './broker';
+import { waitQuiet } from './procfs';
 import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne } from './runner';
 import { DEFAULTS, type RunConfig, SCENARIOS, parseScenarioList, scenarioRuns } from './scenarios';
 
@@ -68,6 +69,8 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
               t.pid = started.pid;
               rep.info(`restarted Warren for the memory measurement on ${t.url} (pid ${started.pid})`);
             }
+            const waited = await waitQuiet();
+            if (waited > 1000) rep.info(`  waited ${(waited / 1000).toFixed(1)} s for the machine to go quiet`);
             const r = await runOne(cfg, t, rep);
             results.push(r);
             if (o.json) out.write(JSON.stringify({ type: 'result', round: round + 1, ...r }) + '\n');

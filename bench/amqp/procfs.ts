@@ -47,3 +47,37 @@ export function findListeningPid(port: number): number | null {
   }
   return null;
 }
+
+/** Busy CPU jiffies and total jiffies of the whole machine, from /proc/stat (null off Linux). */
+function cpuTimes(): { busy: number; total: number } | null {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until the machine has been mostly idle (under `maxBusy` of all cores) for one `stepMs`
+ * window, or `maxMs` have passed. Returns the ms waited, or -1 when /proc/stat is unreadable.
+ * In compare mode, a broker still cleaning up after its run (deleting a million-message queue,
+ * collecting garbage) would otherwise load the next run of the other broker.
+ */
+export async function waitQuiet(maxBusy = 0.1, stepMs = 500, maxMs = 15000): Promise<number> {
+  const t0 = Date.now();
+  let prev = cpuTimes();
+  if (prev === null) return -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    const cur = cpuTimes();
+    if (cur === null) return -1;
+    const dt = cur.total - prev.total;
+    const busy = dt > 0 ? (cur.busy - prev.busy) / dt : 0;
+    prev = cur;
+    if (busy < maxBusy || Date.now() - t0 >= maxMs) return Date.now() - t0;
+  }
+}

@@ -334,9 +334,19 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
     // not drained in time: what is still queued is not lost
     let queued = 0;
     if (consumers.length > 0 && received < expected && !cfg.consumeOnly) {
-      await sleep(200);
-      for (const q of queues) {
-        try { queued += (await ch.declareQueue(q, { passive: true })).messageCount; } catch { break; }
+      // the consumers' unacked deliveries return to their queues when their connections close,
+      // which a busy broker may take a while to do: count until the total stops moving (5 s at most)
+      const until = nowMs() + 5000;
+      let prevQueued = -1, stableSince = nowMs();
+      for (;;) {
+        await sleep(200);
+        queued = 0;
+        for (const q of queues) {
+          try { queued += (await ch.declareQueue(q, { passive: true })).messageCount; } catch { break; }
+        }
+        if (received + queued >= expected || nowMs() > until) break;
+        if (queued !== prevQueued) { prevQueued = queued; stableSince = nowMs(); }
+        else if (nowMs() - stableSince >= 1000) break;
       }
     }
 
