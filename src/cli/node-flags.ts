@@ -8,4 +8,11 @@
 // mark-compact every 400-700 ms, each stopping the loop for 5-15 ms: that was most of the p99
 // latency of benchmark S5. Starting the limit at 64 MiB leaves room for the young generation, so
 // V8 collects with scavenges (under 1 ms) and marks only when old data really grows.
-export const BROKER_NODE_FLAGS = ['--initial-old-space-size=64'];
+//
+// --max-semi-space-size=4 (MiB): after a heavy run V8 had grown the young generation to 16 MiB;
+// its scavenges then ran every 0.5-1 s, kept 10+ MiB of message objects alive each time and
+// promoted them, and the old generation needed a mark-compact every 1.5 s: 6-10 ms pauses, p99
+// 3.95 ms at 20,000 msg/s (benchmark S3, S4 then S5 on one broker). With 4 MiB, scavenges run
+// every ~190 ms in 0.3-0.5 ms, nothing is promoted, and p99 stayed at 0.37 ms; S1/S2/S7
+// throughput did not change beyond the noise (two alternating rounds).
+export const BROKER_NODE_FLAGS = ['--initial-old-space-size=64', '--max-semi-space-size=4'];
