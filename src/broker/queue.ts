@@ -9,7 +9,7 @@
 // Direct delivery: a message that needs no durability in this queue (transient, or any message
 // in a non-durable queue) and arrives while nothing is ready and a consumer has credit goes
 // straight to that consumer without touching the log, as RabbitMQ's classic queues do. It is
-// held in memory only while unacked (bounded by prefetch) under a negative msgId. If it is
+// held in memory only while unacked (bounded by prefetch and a per-queue cap) under a negative msgId. If it is
 // requeued it takes its place in order: ahead of every log record appended after it arrived.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -419,18 +419,18 @@ export class Queue implements BindTarget {
     return memId !== 0 ? memId : rec.offset * LANE_FACTOR + this.hIndex;
   }
 
-  // The message taken as msgId is gone for good (acked on delivery, dead-lettered, dropped).
-  private settleTaken(lane: Lane, rec: LogRecord, msgId: number): void {
+  // The message msgId is gone for good (acked, dead-lettered, dropped): its log record is acked,
+  // or, for a direct delivery, the held copy released.
+  private forget(msgId: number): void {
     if (msgId < 0) this.memDelete(msgId);
-    else lane.log.ack(rec.offset);
+    else this.lanes[msgId % LANE_FACTOR]?.log.ack(Math.floor(msgId / LANE_FACTOR));
   }
 
   private dropHead(reason: DeathReason): void {
     const rec = this.hRecord!;
-    const lane = this.hLane!;
     const msgId = this.take();
     this.host.deadLetter(this, rec, reason);
-    this.settleTaken(lane, rec, msgId);
+    this.forget(msgId);
     this.deliveryCounts?.delete(msgId);
   }
 
@@ -562,11 +562,10 @@ export class Queue implements BindTarget {
         if (this.headExpired(now)) { this.dropHead('expired'); continue; }
       }
       const redelivered = this.hRedelivered;
-      const lane = this.hLane!;
       const msgId = this.take();
       const count = this.deliveryCounts?.get(msgId) ?? 0;
       if (c.noAck) {
-        this.settleTaken(lane, rec, msgId);
+        this.forget(msgId);
         this.deliveryCounts?.delete(msgId);
         this.ackCount++;
       } else {
@@ -586,13 +585,12 @@ export class Queue implements BindTarget {
     while (this.peek()) {
       if (this.headExpired(now)) { this.dropHead('expired'); continue; }
       const rec = this.hRecord!;
-      const lane = this.hLane!;
       out.redelivered = this.hRedelivered;
       out.msgId = this.take();
       out.rec = rec;
       out.count = this.deliveryCounts?.get(out.msgId) ?? 0;
       if (noAck) {
-        this.settleTaken(lane, rec, out.msgId);
+        this.forget(out.msgId);
         this.deliveryCounts?.delete(out.msgId);
         this.ackCount++;
       } else {
@@ -610,8 +608,7 @@ export class Queue implements BindTarget {
 
   ack(msgId: number): void {
     if (this.deleted) return;
-    if (msgId < 0) this.memDelete(msgId);
-    else this.lanes[msgId % LANE_FACTOR]?.log.ack(Math.floor(msgId / LANE_FACTOR));
+    this.forget(msgId);
     this.deliveryCounts?.delete(msgId);
     this.unacked--;
     this.ackCount++;
