@@ -634,14 +634,7 @@ export class Queue implements BindTarget {
       }
       this.deliveryCounts.set(msgId, n);
     }
-    const rq = lane.requeued;
-    let i = rq.length;
-    if (i === 0 || rq[i - 1] < offset) rq.push(offset);
-    else {
-      let lo = 0, hi = i;
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (rq[mid] < offset) lo = mid + 1; else hi = mid; }
-      rq.splice(lo, 0, offset);
-    }
+    insertSorted(lane.requeued, offset, (a) => a < offset);
     this.ready++;
     const rec = lane.log.read(offset);
     if (rec) this.readyBytesApprox += rec.body.length;
@@ -664,15 +657,7 @@ export class Queue implements BindTarget {
       this.deliveryCounts.set(msgId, n);
     }
     // in arrival order: by key, then by sequence (-msgId)
-    const rq = this.memRequeued;
-    const before = (a: MemEntry): boolean => a.key < e.key || (a.key === e.key && a.msgId > msgId);
-    let i = rq.length;
-    if (i === 0 || before(rq[i - 1])) rq.push(e);
-    else {
-      let lo = 0, hi = i;
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (before(rq[mid])) lo = mid + 1; else hi = mid; }
-      rq.splice(lo, 0, e);
-    }
+    insertSorted(this.memRequeued, e, (a) => a.key < e.key || (a.key === e.key && a.msgId > msgId));
     this.ready++;
     this.readyBytesApprox += e.rec.body.length;
     if (this.consumers.length > 0) this.scheduleDispatch();
@@ -814,6 +799,16 @@ export class Queue implements BindTarget {
 }
 
 function runDispatch(q: Queue): void { q.dispatchNow(); }
+
+// Inserts x into the sorted array a after every element for which before() holds. Requeues
+// mostly come back in order, so the end is tried first.
+function insertSorted<T>(a: T[], x: T, before: (el: T) => boolean): void {
+  const n = a.length;
+  if (n === 0 || before(a[n - 1])) { a.push(x); return; }
+  let lo = 0, hi = n;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (before(a[mid])) lo = mid + 1; else hi = mid; }
+  a.splice(lo, 0, x);
+}
 
 function asRecord(msg: Message): LogRecord {
   return msg as unknown as LogRecord;

@@ -100,8 +100,6 @@ const zlibCrc: Crc | undefined =
 
 /** @internal the SIMD implementation, when it loaded (exported for the agreement tests) */
 export const crc32Simd: Crc | undefined = loadSimdCrc();
-/** @internal zlib's, when Node has it */
-export const crc32Zlib: Crc | undefined = zlibCrc;
 
 const nativeCrc: Crc | undefined = crc32Simd ?? zlibCrc;
 
@@ -213,28 +211,19 @@ export function encodeInto(
   writeU32(dst, pos, size - 4);
   dst.set(s, pos + 8);
   let p = pos + HEADER_SIZE;
+  if (envLen !== 0) { dst.set(env as Uint8Array, p); p += envLen; }
+  if (propsLen !== 0) { dst.set(props, p); p += propsLen; }
+  if (bodyLen !== 0) dst.set(body, p);
+  let crc: number;
   if (size - 8 >= NATIVE_MIN && nativeCrc !== undefined) {
-    // large record: copy first, then one native call over the contiguous CRC-covered range
-    if (envLen !== 0) { dst.set(env as Uint8Array, p); p += envLen; }
-    if (propsLen !== 0) { dst.set(props, p); p += propsLen; }
-    if (bodyLen !== 0) dst.set(body, p);
-    writeU32(dst, pos + 4, nativeCrc(dst.subarray(pos + 8, pos + size)));
-    return size;
-  }
-  let crc = crc32Js(s);
-  if (envLen !== 0) {
-    crc = crc32Js(env as Uint8Array, crc);
-    dst.set(env as Uint8Array, p);
-    p += envLen;
-  }
-  if (propsLen !== 0) {
-    crc = crc32Js(props, crc);
-    dst.set(props, p);
-    p += propsLen;
-  }
-  if (bodyLen !== 0) {
-    crc = crc32Js(body, crc);
-    dst.set(body, p);
+    // large record: one native call over the contiguous CRC-covered range
+    crc = nativeCrc(dst.subarray(pos + 8, pos + size));
+  } else {
+    // small: the JS loop over the source pieces, without creating a view of dst
+    crc = crc32Js(s);
+    if (envLen !== 0) crc = crc32Js(env as Uint8Array, crc);
+    if (propsLen !== 0) crc = crc32Js(props, crc);
+    if (bodyLen !== 0) crc = crc32Js(body, crc);
   }
   writeU32(dst, pos + 4, crc);
   return size;
