@@ -227,9 +227,11 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         this.confirms ??= new ConfirmTracker({
           confirm: (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack),
           syncFailed: (err) => {
-            this.conn.logError(`fsync for publisher confirms failed: ${err.message}`);
             // Disk full or an I/O error: these confirms become nacks, and publishers are blocked
-            // (connection.blocked) until the disk monitor sees writes can succeed again.
+            // (connection.blocked) until the disk monitor sees writes can succeed again. (A queue
+            // deleted before its sync also fails its waiters: nacks, but no alarm.)
+            if (!isIoError(err)) return;
+            this.conn.logError(`fsync for publisher confirms failed: ${err.message}`);
             this.conn.storeFailed(err);
           },
         });
@@ -382,7 +384,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     sync.whenSynced().then(() => {
       if (this.state === 'open') this.conn.sendMethod(this.id, { name: 'tx.commit-ok' });
     }, (err: Error) => {
-      this.conn.storeFailed(err);
+      if (isIoError(err)) this.conn.storeFailed(err);
       this.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `commit failed: ${err.message}`), CLASS_TX, 20);
     });
   }
@@ -545,6 +547,10 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
 
 export interface ChannelInfo {
   consumers: number; unacked: number; prefetch: number; globalPrefetch: number; confirm: boolean; transactional: boolean;
+}
+
+function isIoError(err: Error): boolean {
+  return typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
 // Quorum-queue style x-delivery-count header on redeliveries of queues with a delivery limit.
