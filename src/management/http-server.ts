@@ -1,4 +1,4 @@
-// The HTTP listener of the management plugin: the API under /api (api.ts), Prometheus metrics at
+// The HTTP listener of the management plugin: the API under /api (api/router.ts), Prometheus metrics at
 // /metrics (metrics.ts) and the web console at / (console.ts). Listens like the AMQP listener:
 // on every IPv4 and IPv6 address unless a host is given; port 0 picks a free port.
 import * as http from 'node:http';
@@ -6,7 +6,9 @@ import type * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import type { AmqpServer } from '../server/server';
 import { log } from '../logger';
-import { type ApiReply, type ApiRequest, HttpError, type ManagementContext, handleApi, nodeName } from './api';
+import { type ManagementContext, nodeName } from './api/context';
+import { type ApiReply, type ApiRequest, HttpError } from './api/http';
+import { handleApi } from './api/router';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
 import { CONSOLE_HTML } from './console';
 import { StatsTracker } from './stats';

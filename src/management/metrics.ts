@@ -3,7 +3,7 @@
 // exists (rabbitmq_queue_messages_ready, rabbitmq_connections, ...), warren_* for the rest;
 // per-queue metrics carry vhost and queue labels.
 import * as fs from 'node:fs';
-import type { ManagementContext } from './api';
+import type { ManagementContext } from './api/context';
 import { VERSION } from '../server/server';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
