@@ -13,6 +13,7 @@ import { type Permission, type User, checkPassword, hashPassword, isLoopback } f
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
+import { type PolicySections, DefinitionsError, RuntimeParameters } from './runtime-parameters';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -24,7 +25,7 @@ export interface BrokerOptions {
   syncIntervalMs?: number;
 }
 
-export interface Definitions {
+export interface Definitions extends PolicySections {
   warren_version?: string;
   users: Array<{ name: string; password_hash: string; hashing_algorithm?: string; tags: string | string[] }>;
   vhosts: Array<{ name: string }>;
@@ -44,6 +45,8 @@ export class Broker {
   private loading = false;
   private closed = false;
   readonly disk: DiskMonitor;
+  // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
+  readonly runtime: RuntimeParameters = new RuntimeParameters(this);
 
   private constructor(readonly opts: BrokerOptions) {
     this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
@@ -107,7 +110,10 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
-    vh = new VHost(name, { dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions() });
+    vh = new VHost(name, {
+      dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(),
+      applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
+    });
     this.vhosts.set(name, vh);
     this.saveDefinitions();
     return vh;
@@ -138,6 +144,7 @@ export class Broker {
       })),
       vhosts: [...this.vhosts.keys()].map((name) => ({ name })),
       permissions: this.permissions.map((p) => ({ ...p })),
+      ...this.runtime.exportSections(),
       exchanges: [], queues: [], bindings: [],
     };
     for (const vh of this.vhosts.values()) {
@@ -171,6 +178,8 @@ export class Broker {
   }
 
   importDefinitions(d: Definitions, recovering = false): void {
+    const problems = this.runtime.check(d, new Set((d.vhosts ?? []).map((v) => v.name)));
+    if (problems.length > 0) throw new DefinitionsError(`definitions refused: ${problems.join('; ')}`);
     const wasLoading = this.loading;
     this.loading = true;
     try {
@@ -184,6 +193,7 @@ export class Broker {
         if (i >= 0) this.permissions.splice(i, 1);
         this.permissions.push({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
       }
+      this.runtime.apply(d);
       for (const x of d.exchanges ?? []) {
         const vh = this.addVhost(x.vhost);
         if (vh.exchanges.has(x.name)) continue;

@@ -93,7 +93,7 @@ export class Queue implements BindTarget {
   readonly durable: boolean;
   readonly autoDelete: boolean;
   readonly rawArgs: FieldTable;
-  readonly args: QueueArgs;
+  args: QueueArgs;               // effective: declared arguments with policies applied
   readonly dir: string;
   exclusiveOwner: object | null;
   deleted = false;
@@ -480,6 +480,24 @@ export class Queue implements BindTarget {
   private clearExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
+  }
+
+  // ---- policies -------------------------------------------------------------------------------
+
+  // A policy change replaced the effective arguments (src/broker/policy-apply.ts). New limits
+  // and TTLs take effect at once, as in RabbitMQ: excess messages leave from the head (drop-head
+  // only), expired ones are dropped or dead-lettered, the x-expires timer restarts.
+  applyPolicy(args: QueueArgs): void {
+    if (this.deleted) return;
+    this.args = args;
+    // the requeue paths read deliveryLimit whenever deliveryCounts exists
+    this.deliveryCounts = args.deliveryLimit === null ? null : this.deliveryCounts ?? new Map();
+    if (args.overflow === 'drop-head' && (args.maxLength !== null || args.maxLengthBytes !== null)) {
+      while (this.overLimit() && this.peek()) this.dropHead('maxlen');
+    }
+    this.clearExpiry();
+    this.expireHead(Date.now());
+    if (this.consumers.length === 0) this.armExpires();
   }
 
   // ---- consumers ------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import { log } from '../logger';
 export interface VHostContext {
   dataDir: string;
   definitionsChanged(): void;
+  // Applies matching policies to a new queue or exchange (src/broker/policy-apply.ts).
+  applyPolicies?(vhost: VHost, o: Queue | Exchange): void;
 }
 
 export interface ExchangeDeclare {
@@ -95,6 +97,7 @@ export class VHost implements QueueHost {
     }
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
+    this.ctx.applyPolicies?.(this, x);
     if (x.durable) this.ctx.definitionsChanged();
     return x;
   }
@@ -186,6 +189,7 @@ export class VHost implements QueueHost {
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
     this.queues.set(name, q);
+    this.ctx.applyPolicies?.(this, q);
     // The default exchange binds every queue implicitly by name.
     if (q.durable) this.ctx.definitionsChanged();
     return q;
@@ -199,6 +203,7 @@ export class VHost implements QueueHost {
       dir: path.join(this.dir, 'queues', hashName(name)), host: this,
     });
     this.queues.set(name, q);
+    this.ctx.applyPolicies?.(this, q);
     return q;
   }
 

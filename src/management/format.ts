@@ -8,6 +8,7 @@ import type { Exchange, Binding } from '../broker/exchange';
 import type { VHost } from '../broker/vhost';
 import { Connection } from '../server/connection';
 import type { Channel } from '../server/channel';
+import { appliedPolicy } from '../broker/policy-apply';
 
 // An AMQP field table as JSON: typed numbers unwrapped, longstr/binary as text, timestamps as
 // seconds since the epoch.
@@ -34,6 +35,7 @@ export function formatQueue(q: Queue, node: string): Record<string, unknown> {
   const ready = q.messageCount;
   const unacked = q.unackedCount;
   const owner = q.exclusiveOwner instanceof Connection ? q.exclusiveOwner : null;
+  const applied = appliedPolicy(q);
   return {
     name: q.name,
     vhost: q.vhost,
@@ -44,7 +46,9 @@ export function formatQueue(q: Queue, node: string): Record<string, unknown> {
     type: q.args.queueType,
     node,
     state: 'running',
-    policy: null,
+    policy: applied?.policy?.name ?? null,
+    operator_policy: applied?.operatorPolicy?.name ?? null,
+    effective_policy_definition: applied?.definition ?? {},
     messages: ready + unacked,
     messages_ready: ready,
     messages_unacknowledged: unacked,
@@ -65,6 +69,7 @@ export function formatExchange(x: Exchange, vhost: string): Record<string, unkno
     auto_delete: x.autoDelete,
     internal: x.internal,
     arguments: tableToJson(x.args),
+    policy: appliedPolicy(x)?.policy?.name ?? null,
   };
 }
 

@@ -1,6 +1,7 @@
 // /api/definitions: export and import.
 import type { Definitions } from '../../broker/broker';
 import { AmqpError } from '../../broker/errors';
+import { DefinitionsError } from '../../broker/runtime-parameters';
 import { VERSION } from '../../server/server';
 import { log } from '../../logger';
 import { requireAdmin } from './access';
@@ -21,6 +22,7 @@ async function postDefinitions(r: Req): Promise<ApiReply> {
   try {
     r.ctx.broker.importDefinitions(body as unknown as Definitions);
   } catch (e) {
+    if (e instanceof DefinitionsError) throw badRequest(e.message);
     if (e instanceof AmqpError) throw badRequest(`definitions import stopped: ${e.text}`);
     throw badRequest(`definitions import stopped: ${(e as Error).message}`);
   }

@@ -20,9 +20,12 @@ import { bindingRoutes } from './bindings';
 import { connectionRoutes } from './connections';
 import { definitionRoutes } from './definitions';
 import { healthRoutes } from './health';
+import { policyRoutes } from './policies';
+import { parameterRoutes } from './parameters';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
+  policyRoutes, parameterRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {
