@@ -14,6 +14,7 @@ import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import { envelopeOf, isPersistent, newMessage } from './message';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
 import { log } from '../logger';
+import { counters, deadLettered } from './counters';
 
 export interface VHostContext {
   dataDir: string;
@@ -157,6 +158,7 @@ export class VHost implements QueueHost {
       existing.touch();
       return existing;
     }
+    counters.queuesDeclared++;
     if (existing) {
       this.checkExclusive(existing, owner);
       const ineq = (what: string, got: unknown, cur: unknown) =>
@@ -189,6 +191,7 @@ export class VHost implements QueueHost {
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
     this.queues.set(name, q);
+    counters.queuesCreated++;
     this.ctx.applyPolicies?.(this, q);
     // The default exchange binds every queue implicitly by name.
     if (q.durable) this.ctx.definitionsChanged();
@@ -221,6 +224,7 @@ export class VHost implements QueueHost {
   removeQueue(q: Queue): void {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
+    counters.queuesDeleted++;
     for (const x of [...this.exchanges.values()]) {
       if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
     }
@@ -341,6 +345,7 @@ export class VHost implements QueueHost {
   // recorded as original-expiration. Other properties and header entries keep their bytes.
   deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void {
     const dlxName = queue.args.deadLetterExchange;
+    deadLettered[reason][dlxName === null ? 'disabled' : 'at_most_once']++;
     if (dlxName === null) return;
     const dlx = this.exchanges.get(dlxName);
     if (!dlx) {

@@ -22,6 +22,7 @@ import { editProperties } from '../broker/props-edit';
 import { UnackedList, type UnackedOwner } from './unacked';
 import type { Connection, ServerConfig } from './connection';
 import { ZERO_COPY_THRESHOLD } from './out-buffer';
+import { counters, received } from '../broker/counters';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 const REPLY_TO_PREFIX = REPLY_TO + '.';
@@ -478,10 +479,12 @@ export class Channel implements ReplySink {
   private routeAndStore(x: Exchange, routingKey: string, mandatory: boolean, msg: Message, priority: number): Set<Queue> | null {
     const vh = this.vhost;
     const seq = this.confirmMode ? ++this.publishSeq : 0;
+    received(msg.body.length, seq !== 0);
     if (x.name === '' && routingKey.startsWith(REPLY_TO_PREFIX)) {
       const sink = vh.replySinks.get(routingKey);
       if (sink) sink.deliverReply(x.name, routingKey, msg.props, msg.body);
       else if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+      else counters.unroutableDropped++;
       if (seq) this.confirmNow(seq, true);
       return null;
     }
@@ -491,6 +494,7 @@ export class Channel implements ReplySink {
       const q = vh.queues.get(routingKey);
       if (q === undefined) {
         if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+        else counters.unroutableDropped++;
         if (seq) this.confirmNow(seq, true);
         return null;
       }
@@ -518,6 +522,7 @@ export class Channel implements ReplySink {
     }
     if (out.size === 0) {
       if (mandatory) this.basicReturn(ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg);
+      else counters.unroutableDropped++;
       if (seq) this.confirmNow(seq, true);
       return out;
     }
@@ -573,6 +578,7 @@ export class Channel implements ReplySink {
   }
 
   private basicReturn(code: number, text: string, exchange: string, routingKey: string, msg: Message): void {
+    counters.unroutableReturned++;
     this.conn.sendMethod(this.id, { name: 'basic.return', replyCode: code, replyText: text, exchange, routingKey });
     this.sendContent(msg.props, msg.body);
   }
@@ -615,6 +621,7 @@ export class Channel implements ReplySink {
 
   private confirmNow(seq: number, ack: boolean): void {
     if (this.batches.length === 0 && !this.batch) {
+      if (ack) counters.confirmed++;
       this.writeConfirm(seq, false, ack);
       return;
     }
@@ -655,6 +662,7 @@ export class Channel implements ReplySink {
       if (b.failed) {
         for (let s = b.minSeq; s <= b.maxSeq; s++) this.writeConfirm(s, false, false);
       } else {
+        counters.confirmed += b.maxSeq - b.minSeq + 1;
         this.writeConfirm(b.maxSeq, b.maxSeq > b.minSeq, true);
       }
     }
@@ -742,6 +750,9 @@ export class Channel implements ReplySink {
 
   deliver(c: Consumer, q: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void {
     const tag = this.nextTag++;
+    if (c.noAck) counters.deliveredConsumeAutoAck++;
+    else counters.deliveredConsumeManualAck++;
+    if (redelivered) counters.redelivered++;
     if (!c.noAck) {
       this.unacked.push(tag, msgId, q, c, Date.now());
       c.unacked++;
@@ -782,12 +793,16 @@ export class Channel implements ReplySink {
     const q = this.vhost.getQueue(queueName, this.conn);
     const o = this.getOut;
     if (!q.get(noAck, o)) {
+      counters.getEmpty++;
       this.conn.sendMethod(this.id, { name: 'basic.get-empty' });
       return;
     }
     const rec = o.rec!;
     o.rec = undefined;
     const tag = this.nextTag++;
+    if (noAck) counters.deliveredGetAutoAck++;
+    else counters.deliveredGetManualAck++;
+    if (o.redelivered) counters.redelivered++;
     if (!noAck) {
       this.unacked.push(tag, o.msgId, q, null, Date.now());
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.consumerTimeoutMs);
@@ -833,7 +848,7 @@ export class Channel implements ReplySink {
     const touched = this.touchedQueues;
     touched.clear();
     const fn = kind === 'ack'
-      ? (q: Queue, id: number) => { q.ack(id); touched.add(q); }
+      ? (q: Queue, id: number) => { q.ack(id); touched.add(q); counters.acknowledged++; }
       : requeue
         ? (q: Queue, id: number) => { q.requeue(id); touched.add(q); }
         : (q: Queue, id: number) => { q.discard(id); touched.add(q); };

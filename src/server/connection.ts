@@ -13,6 +13,7 @@ import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
+import { counters } from '../broker/counters';
 
 export interface ServerConfig {
   channelMax: number;
@@ -52,7 +53,7 @@ export class Connection {
   readonly name: string;
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
-  private isPublisher = false;
+  isPublisher = false;  // read by the management API (rabbitmq_global_publishers)
   private alarmBlocked = false;   // connection.blocked sent and the socket paused
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
@@ -230,6 +231,7 @@ export class Connection {
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
         if (channel > this.channelMax) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         ch = new Channel(this, channel);
+        counters.channelsOpened++;
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -450,12 +452,13 @@ export class Connection {
 
   channelClosed(ch: Channel): void {
     ch.teardown();
-    this.channels.delete(ch.id);
+    if (this.channels.delete(ch.id)) counters.channelsClosed++;
     this.channelsById[ch.id] = undefined;
   }
 
   private teardownChannels(): void {
     for (const ch of this.channels.values()) ch.teardown();
+    counters.channelsClosed += this.channels.size;
     this.channels.clear();
     this.channelsById.length = 0;
     if (this.vhost) this.vhost.deleteExclusiveQueues(this);
