@@ -9,7 +9,8 @@ import { log } from '../logger';
 import { type ManagementContext, nodeName } from './api/context';
 import { type ApiReply, type ApiRequest, HttpError } from './api/http';
 import { handleApi } from './api/router';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
+import { METRICS_CONTENT_TYPE } from './metrics/writer';
+import { renderDetailed, renderMetrics } from './metrics/prometheus';
 import { CONSOLE_HTML } from './console';
 import { StatsTracker } from './stats';
 import { listenOnDefault } from '../server/listen';
@@ -78,9 +79,11 @@ export class HttpServer {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const raw = url.pathname;
-      if (raw === '/metrics') {
+      if (raw === '/metrics' || raw === '/metrics/per-object' || raw === '/metrics/detailed') {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
-        return send(res, 200, renderMetrics(this.ctx), { 'Content-Type': METRICS_CONTENT_TYPE });
+        const text = raw === '/metrics' ? renderMetrics(this.ctx)
+          : raw === '/metrics/per-object' ? renderMetrics(this.ctx, 'per-object') : renderDetailed(this.ctx, url.searchParams);
+        return send(res, 200, text, { 'Content-Type': METRICS_CONTENT_TYPE });
       }
       if (raw === '/' || raw === '/index.html') {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });

@@ -200,7 +200,7 @@ t.test('management API', async (t) => {
     await ch.assertQueue(name, { exclusive: true });
     for (let i = 0; i < 7; i++) ch.sendToQueue(name, Buffer.from('x'));
     await ch.waitForConfirms();
-    const res = await fetch(`http://127.0.0.1:${b.httpPort}/metrics`);
+    const res = await fetch(`http://127.0.0.1:${b.httpPort}/metrics/per-object`);
     t.equal(res.status, 200, 'no authentication needed');
     t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
@@ -212,7 +212,7 @@ t.test('management API', async (t) => {
     t.match(text, /\nrabbitmq_channels [1-9]\d*\n/);
     t.match(text, /\nrabbitmq_queues [1-9]\d*\n/);
     t.match(text, /\nwarren_disk_alarm 0\n/);
-    t.match(text, /\nprocess_resident_memory_bytes \d+\n/);
+    t.match(text, /\nrabbitmq_process_resident_memory_bytes \d+\n/);
     t.match(text, /\nwarren_messages_published_total \d+\n/);
     // Every sample line is "name{labels} value" or "name value".
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
