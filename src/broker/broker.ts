@@ -14,6 +14,7 @@ import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
 import { type PolicySections, DefinitionsError, RuntimeParameters } from './runtime-parameters';
+import { checkDefinitions } from './definitions-check';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -178,7 +179,7 @@ export class Broker {
   }
 
   importDefinitions(d: Definitions, recovering = false): void {
-    const problems = this.runtime.check(d, new Set((d.vhosts ?? []).map((v) => v.name)));
+    const problems = checkDefinitions(d, this.runtime);
     if (problems.length > 0) throw new DefinitionsError(`definitions refused: ${problems.join('; ')}`);
     const wasLoading = this.loading;
     this.loading = true;

@@ -39,6 +39,14 @@ export interface QueueHost {
   queueUnused(queue: Queue, why: 'auto-delete' | 'expires'): void;
 }
 
+// What the management API may do with a lane's log: read records, never write or ack.
+export interface BrowseLog {
+  readonly startOffset: number;
+  readonly nextOffset: number;
+  read(offset: number): LogRecord | undefined;
+  isAcked(offset: number): boolean;
+}
+
 export const enum EnqueueResult { Rejected = 0, Accepted = 1, AcceptedDurable = 2 }
 
 const LANE_FACTOR = 256;
@@ -480,6 +488,18 @@ export class Queue implements BindTarget {
   private clearExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
+  }
+
+  // ---- read-only view for the management API (browsing without consuming) ---------------------
+
+  // The log of priority lane p (0 for a queue without priorities), or undefined.
+  browseLog(p = 0): BrowseLog | undefined { return this.lanes[p]?.log; }
+  get laneCount(): number { return this.lanes.length; }
+
+  // The message behind a msgId a channel holds unacked (a log record or a held direct delivery).
+  peekMessage(msgId: number): LogRecord | undefined {
+    if (msgId < 0) return this.mem.get(msgId)?.rec;
+    return this.lanes[msgId % LANE_FACTOR]?.log.read(Math.floor(msgId / LANE_FACTOR));
   }
 
   // ---- policies -------------------------------------------------------------------------------

@@ -872,12 +872,26 @@ export class Channel implements ReplySink {
   }
 
   // ---- read-only view for the management API (src/management) ----------------------------------
+  get consumerViews(): ConsumerView[] {
+    return [...this.consumers.values()].map((c) => ({
+      tag: c.tag, queue: c.queue, noAck: c.noAck, exclusive: c.exclusive, prefetch: c.prefetch, priority: c.priority, unacked: c.unacked,
+    }));
+  }
+
+  forEachUnacked(fn: (tag: number, msgId: number, q: Queue, consumerTag: string | null, deliveredAt: number) => void): void {
+    this.unacked.forEach((tag, msgId, q, owner, at) => fn(tag, msgId, q, owner instanceof Consumer ? owner.tag : null, at));
+  }
+
   get info(): ChannelInfo {
     return {
       consumers: this.consumers.size, unacked: this.unacked.live, prefetch: this.prefetchConsumer,
       globalPrefetch: this.prefetchChannel, confirm: this.confirmMode, transactional: this.txMode,
     };
   }
+}
+
+export interface ConsumerView {
+  tag: string; queue: Queue; noAck: boolean; exclusive: boolean; prefetch: number; priority: number; unacked: number;
 }
 
 export interface ChannelInfo {

@@ -6,11 +6,12 @@ import { args, jsonBody, str } from './body';
 import { type ApiReply, type Handler, type Req, type Route, forbidden, noContent, notFound, ok } from './http';
 import { type BindingView, formatBinding, propertiesKey, vhostBindings } from '../format';
 import { exchangeName, exchangeOf } from './exchanges';
+import { listReply } from './listing';
 
 function listBindings(r: Req): ApiReply {
   const out: BindingView[] = [];
   for (const vh of vhostScope(r, r.params[0])) out.push(...vhostBindings(vh));
-  return ok(out);
+  return listReply(r, { items: out, name: (b) => b.source, secondary: (b) => b.destination, format: (b) => b as unknown as Record<string, unknown> });
 }
 
 // /api/bindings/{vhost}/e/{source}/{q|e}/{destination}[/{props}]

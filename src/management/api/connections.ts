@@ -2,7 +2,9 @@
 import { ReplyCode } from '../../broker/errors';
 import type { Connection } from '../../server/connection';
 import { log } from '../../logger';
-import { isAdmin, visibleConnections } from './access';
+import { isAdmin, vhostOf, visibleConnections } from './access';
+import { listReply } from './listing';
+import type { Channel } from '../../server/channel';
 import { type ApiReply, type Req, type Route, forbidden, noContent, notFound, ok } from './http';
 import { channelName, connectionState, formatChannel, formatConnection } from '../format';
 
@@ -21,13 +23,17 @@ function deleteConnection(r: Req): ApiReply {
   return noContent;
 }
 
-function listChannels(r: Req, conns = visibleConnections(r)): unknown[] {
-  const out: unknown[] = [];
+function listConnections(r: Req, conns: Connection[]): ApiReply {
+  return listReply(r, { items: conns, name: (c) => c.name, format: (c) => formatConnection(c, r.ctx.node) });
+}
+
+function channelList(r: Req, conns: Connection[]): ApiReply {
+  const items: Array<{ c: Connection; ch: Channel }> = [];
   for (const c of conns) {
     if (connectionState(c) !== 'running') continue;
-    for (const ch of c.openChannels.sort((a, b) => a.id - b.id)) out.push(formatChannel(c, ch, r.ctx.node));
+    for (const ch of c.openChannels) items.push({ c, ch });
   }
-  return out;
+  return listReply(r, { items, name: (i) => channelName(i.c, i.ch), format: (i) => formatChannel(i.c, i.ch, r.ctx.node) });
 }
 
 function getChannel(r: Req): ApiReply {
@@ -38,9 +44,17 @@ function getChannel(r: Req): ApiReply {
 }
 
 export const connectionRoutes: Route[] = [
-  { pattern: ['api', 'connections'], methods: { GET: (r) => ok(visibleConnections(r).map((c) => formatConnection(c, r.ctx.node))) } },
+  { pattern: ['api', 'connections'], methods: { GET: (r) => listConnections(r, visibleConnections(r)) } },
+  { pattern: ['api', 'vhosts', '*', 'connections'], methods: { GET: (r) => {
+    const vh = vhostOf(r, r.params[0]);
+    return listConnections(r, visibleConnections(r).filter((c) => c.vhost?.name === vh.name));
+  } } },
+  { pattern: ['api', 'vhosts', '*', 'channels'], methods: { GET: (r) => {
+    const vh = vhostOf(r, r.params[0]);
+    return channelList(r, visibleConnections(r).filter((c) => c.vhost?.name === vh.name));
+  } } },
   { pattern: ['api', 'connections', '*'], methods: { GET: (r) => ok(formatConnection(connectionOf(r), r.ctx.node)), DELETE: deleteConnection } },
-  { pattern: ['api', 'connections', '*', 'channels'], methods: { GET: (r) => ok(listChannels(r, [connectionOf(r)])) } },
-  { pattern: ['api', 'channels'], methods: { GET: (r) => ok(listChannels(r)) } },
+  { pattern: ['api', 'connections', '*', 'channels'], methods: { GET: (r) => channelList(r, [connectionOf(r)]) } },
+  { pattern: ['api', 'channels'], methods: { GET: (r) => channelList(r, visibleConnections(r)) } },
   { pattern: ['api', 'channels', '*'], methods: { GET: getChannel } },
 ];

@@ -1,19 +1,18 @@
 // /api/exchanges: list, declare, delete, the bindings an exchange is source or destination of.
 import { checkPermission, vhostOf, vhostScope } from './access';
 import { args, bool, jsonBody, queryBool, str } from './body';
-import { type ApiReply, type Handler, type Req, type Route, cmp, created, noContent, notFound, ok } from './http';
+import { type ApiReply, type Handler, type Req, type Route, created, noContent, notFound, ok } from './http';
+import { listReply } from './listing';
+import type { Exchange } from '../../broker/exchange';
 import { formatExchange, vhostBindings } from '../format';
 
 // The default exchange is "amq.default" in a path and "" in a listing.
 export const exchangeName = (s: string) => (s === 'amq.default' ? '' : s);
 
 function listExchanges(r: Req): ApiReply {
-  const out: unknown[] = [];
-  for (const vh of vhostScope(r, r.params[0])) {
-    const xs = [...vh.exchanges.values()].sort((a, b) => cmp(a.name, b.name));
-    for (const x of xs) out.push(formatExchange(x, vh.name));
-  }
-  return ok(out);
+  const items: Array<{ x: Exchange; vhost: string }> = [];
+  for (const vh of vhostScope(r, r.params[0])) for (const x of vh.exchanges.values()) items.push({ x, vhost: vh.name });
+  return listReply(r, { items, name: (i) => i.x.name, secondary: (i) => i.vhost, format: (i) => formatExchange(i.x, i.vhost) });
 }
 
 export function exchangeOf(r: Req, i = 1) {
@@ -48,7 +47,8 @@ function exchangeBindings(side: 'source' | 'destination'): Handler {
   return (r) => {
     const { vh, x } = exchangeOf(r);
     const all = vhostBindings(vh);
-    return ok(all.filter((b) => (side === 'source' ? b.source === x.name : b.destination_type === 'exchange' && b.destination === x.name)));
+    const items = all.filter((b) => (side === 'source' ? b.source === x.name : b.destination_type === 'exchange' && b.destination === x.name));
+    return listReply(r, { items, name: (b) => b.destination, format: (b) => b as unknown as Record<string, unknown> });
   };
 }
 

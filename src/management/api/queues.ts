@@ -1,16 +1,19 @@
-// /api/queues: list, declare, delete, purge, bindings of a queue.
+// /api/queues: list (paged, filtered, sorted), declare, read (with consumers), delete, purge,
+// and the bindings of a queue.
 import { checkPermission, vhostOf, vhostScope } from './access';
 import { args, bool, jsonBody, queryBool } from './body';
-import { type ApiReply, type Req, type Route, badRequest, cmp, created, noContent, notFound, ok } from './http';
+import { type ApiReply, type Req, type Route, badRequest, created, noContent, notFound, ok } from './http';
 import { type BindingView, defaultBinding, formatBinding, formatQueue } from '../format';
+import { columnsOf, listReply } from './listing';
+import { sampleQuery } from '../stats';
+import { consumerRows, formatConsumer } from './consumers';
+import type { Queue } from '../../broker/queue';
 
 function listQueues(r: Req): ApiReply {
-  const out: unknown[] = [];
-  for (const vh of vhostScope(r, r.params[0])) {
-    const qs = [...vh.queues.values()].sort((a, b) => cmp(a.name, b.name));
-    for (const q of qs) out.push(formatQueue(q, r.ctx.node));
-  }
-  return ok(out);
+  const items: Queue[] = [];
+  for (const vh of vhostScope(r, r.params[0])) for (const q of vh.queues.values()) items.push(q);
+  const opts = { stats: r.ctx.stats, msgRates: sampleQuery(r.query, 'msg_rates'), lengths: sampleQuery(r.query, 'lengths') };
+  return listReply(r, { items, name: (q) => q.name, secondary: (q) => q.vhost, format: (q) => formatQueue(q, r.ctx.node, opts) });
 }
 
 export function queueOf(r: Req) {
@@ -18,6 +21,14 @@ export function queueOf(r: Req) {
   const q = vh.queues.get(r.params[1]);
   if (!q) throw notFound();
   return { vh, q };
+}
+
+function getQueue(r: Req): ApiReply {
+  const { vh, q } = queueOf(r);
+  const opts = { stats: r.ctx.stats, msgRates: sampleQuery(r.query, 'msg_rates'), lengths: sampleQuery(r.query, 'lengths') };
+  const out = formatQueue(q, r.ctx.node, opts);
+  out.consumer_details = consumerRows(r, { vhost: vh.name, queue: q }).map(formatConsumer);
+  return ok(columnsOf(r.query, out));
 }
 
 // Management-declared queues are never exclusive; this owner only satisfies the vhost's API.
@@ -30,9 +41,12 @@ async function putQueue(r: Req): Promise<ApiReply> {
   if (bool(body, 'exclusive', false)) throw badRequest('exclusive queues cannot be declared over HTTP');
   checkPermission(r, vh.name, 'configure', name, 'queue');
   const existed = vh.queues.has(name);
+  const a = args(body);
+  // rabbitmqadmin's queue_type=quorum, sent as a field
+  if (typeof body.queue_type === 'string' && a['x-queue-type'] === undefined) a['x-queue-type'] = body.queue_type;
   vh.declareQueue(name, {
     passive: false, durable: bool(body, 'durable', true), exclusive: false,
-    autoDelete: bool(body, 'auto_delete', false), args: args(body),
+    autoDelete: bool(body, 'auto_delete', false), args: a,
   }, HTTP_OWNER);
   return existed ? noContent : created;
 }
@@ -56,15 +70,13 @@ function queueBindings(r: Req): ApiReply {
   const { vh, q } = queueOf(r);
   const out: BindingView[] = [defaultBinding(q, vh.name)];
   for (const b of vh.allBindings()) if (b.dest === q) out.push(formatBinding(b, vh.name));
-  return ok(out);
+  return listReply(r, { items: out, name: (b) => b.source, format: (b) => b as unknown as Record<string, unknown> });
 }
 
 export const queueRoutes: Route[] = [
   { pattern: ['api', 'queues'], methods: { GET: listQueues } },
   { pattern: ['api', 'queues', '*'], methods: { GET: listQueues } },
-  { pattern: ['api', 'queues', '*', '*'], methods: {
-    GET: (r) => ok(formatQueue(queueOf(r).q, r.ctx.node)), PUT: putQueue, DELETE: deleteQueue,
-  } },
+  { pattern: ['api', 'queues', '*', '*'], methods: { GET: getQueue, PUT: putQueue, DELETE: deleteQueue } },
   { pattern: ['api', 'queues', '*', '*', 'contents'], methods: { DELETE: purgeQueue } },
   { pattern: ['api', 'queues', '*', '*', 'bindings'], methods: { GET: queueBindings } },
 ];

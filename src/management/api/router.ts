@@ -22,10 +22,12 @@ import { definitionRoutes } from './definitions';
 import { healthRoutes } from './health';
 import { policyRoutes } from './policies';
 import { parameterRoutes } from './parameters';
+import { consumerRoutes } from './consumers';
+import { messageRoutes } from './messages';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
-  policyRoutes, parameterRoutes,
+  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {

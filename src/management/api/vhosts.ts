@@ -2,6 +2,7 @@
 import type { VHost } from '../../broker/vhost';
 import { vhostOf, visibleVhosts } from './access';
 import { type Route, ok } from './http';
+import { listReply } from './listing';
 
 export function formatVhost(vh: VHost): Record<string, unknown> {
   let ready = 0, unacked = 0;
@@ -13,6 +14,6 @@ export function formatVhost(vh: VHost): Record<string, unknown> {
 }
 
 export const vhostRoutes: Route[] = [
-  { pattern: ['api', 'vhosts'], methods: { GET: (r) => ok(visibleVhosts(r).map(formatVhost)) } },
+  { pattern: ['api', 'vhosts'], methods: { GET: (r) => listReply(r, { items: visibleVhosts(r), name: (v) => v.name, format: formatVhost }) } },
   { pattern: ['api', 'vhosts', '*'], methods: { GET: (r) => ok(formatVhost(vhostOf(r, r.params[0]))) } },
 ];
