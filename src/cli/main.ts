@@ -3,16 +3,20 @@
 import { Command } from 'commander';
 import { log } from '../logger';
 import { VERSION } from '../server/server';
-import { registerBench } from './bench-command';
-import { registerLog } from './log-command';
-import { registerStart } from './start-command';
+import { registerCtl } from './ctl-command';
 
 const program = new Command();
 program.name('warren').description('Warren: an AMQP 0-9-1 broker on a segmented log').version(VERSION);
 
-registerStart(program);
-registerBench(program);
-registerLog(program);
+registerCtl(program);
+// `warren ctl` is run often from scripts: it does not load the broker, bench or log modules.
+if (process.argv[2] !== 'ctl') {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  (require('./start-command') as typeof import('./start-command')).registerStart(program);
+  (require('./bench-command') as typeof import('./bench-command')).registerBench(program);
+  (require('./log-command') as typeof import('./log-command')).registerLog(program);
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 program.parseAsync(process.argv).catch((e) => {
   log.error(e instanceof Error ? e.stack ?? e.message : String(e));
