@@ -72,7 +72,7 @@ t.test('management API, RabbitMQ shapes', async (t) => {
     const all = await http(b, 'GET', '/api/consumers');
     const mine = all.body.find((x: { consumer_tag: string }) => x.consumer_tag === consumerTag);
     t.match(mine, { queue: { name: q, vhost: '/' }, ack_required: true, exclusive: false, prefetch_count: 7, active: true, arguments: { 'x-priority': 3 },
-      channel_details: { number: Number, connection_name: String, user: 'guest' } });
+      channel_details: { number: Number, connection_name: String, user: 'guest', name: /\(\d+\)$/ } });
     t.equal((await http(b, 'GET', '/api/consumers/%2F')).body.length, all.body.length);
     t.equal((await http(b, 'GET', '/api/consumers/nope')).status, 404);
     const qd = await http(b, 'GET', `/api/queues/%2F/${enc(q)}`);

@@ -27,8 +27,8 @@ export function formatConsumer(row: ConsumerRow): Record<string, unknown> {
     consumer_tag: c.tag,
     queue: { name: c.queue.name, vhost: c.queue.vhost },
     channel_details: {
-      name: channelName(conn, ch), number: ch.id, user: conn.user?.name ?? null,
-      connection_name: conn.name, ...connectionDetails(conn),
+      ...connectionDetails(conn),
+      name: channelName(conn, ch), number: ch.id, user: conn.user?.name ?? null, connection_name: conn.name,
     },
     ack_required: !c.noAck,
     exclusive: c.exclusive,

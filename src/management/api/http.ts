@@ -28,7 +28,14 @@ export interface Req extends ApiRequest {
 }
 
 export type Handler = (r: Req) => ApiReply | Promise<ApiReply>;
-export interface Route { pattern: string[]; methods: Record<string, Handler> }
+export interface Route {
+  pattern: string[];
+  methods: Record<string, Handler>;
+  // Answered without a login; the handler sees user === ANONYMOUS when the credentials fail.
+  public?: boolean;
+}
+
+export const ANONYMOUS: User = Object.freeze({ name: '', passwordHash: '', tags: [] }) as User;
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, readonly reason: string, readonly headers: Record<string, string> = {}) {

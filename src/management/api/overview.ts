@@ -5,7 +5,7 @@ import { VERSION } from '../../server/server';
 import { counters } from '../../broker/counters';
 import { requireAdmin, seesAll, visibleConnections, visibleVhosts } from './access';
 import { jsonBody } from './body';
-import { type ApiReply, type Req, type Route, badRequest, noContent, notFound, ok } from './http';
+import { type ApiReply, type Req, type Route, ANONYMOUS, badRequest, noContent, notFound, ok } from './http';
 import { CHURN_FIELDS, FIELD, GLOBAL_RATE_FIELDS, LENGTH_FIELDS, details, sampleQuery } from '../stats';
 
 export function clusterName(r: Req): string {
@@ -111,6 +111,9 @@ async function putClusterName(r: Req): Promise<ApiReply> {
 export const overviewRoutes: Route[] = [
   { pattern: ['api', 'overview'], methods: { GET: overview } },
   { pattern: ['api', 'whoami'], methods: { GET: (r) => ok({ name: r.user.name, tags: r.user.tags }) } },
+  // The console's login check (Warren's own): 200 either way, so a browser logs no error for a
+  // visitor who has not logged in yet.
+  { pattern: ['api', 'console', 'session'], public: true, methods: { GET: (r) => ok(r.user === ANONYMOUS ? { name: null } : { name: r.user.name, tags: r.user.tags }) } },
   { pattern: ['api', 'nodes'], methods: { GET: (r) => ok([node(r)]) } },
   { pattern: ['api', 'nodes', '*'], methods: { GET: (r) => { if (r.params[0] !== r.ctx.node) throw notFound(); return ok(node(r)); } } },
   { pattern: ['api', 'extensions'], methods: { GET: () => ok([]) } },

@@ -11,7 +11,7 @@
 import { AmqpError, ReplyCode } from '../../broker/errors';
 import { authenticate } from './access';
 import type { ManagementContext } from './context';
-import { type ApiReply, type ApiRequest, type Route, HttpError, badRequest, forbidden, notFound } from './http';
+import { type ApiReply, type ApiRequest, type Route, ANONYMOUS, HttpError, badRequest, forbidden, notFound } from './http';
 import { overviewRoutes } from './overview';
 import { vhostRoutes } from './vhosts';
 import { queueRoutes } from './queues';
@@ -36,7 +36,7 @@ function buildTable(modules: Route[][]): Route[] {
     for (const r of routes) {
       const key = r.pattern.join('/');
       const have = byKey.get(key);
-      if (!have) { byKey.set(key, { pattern: r.pattern, methods: { ...r.methods } }); continue; }
+      if (!have) { byKey.set(key, { pattern: r.pattern, methods: { ...r.methods }, public: r.public }); continue; }
       for (const [m, h] of Object.entries(r.methods)) {
         if (have.methods[m]) throw new Error(`management API: ${m} /${key} defined twice`);
         have.methods[m] = h;
@@ -64,7 +64,13 @@ export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promis
     const allow = Object.keys(route.methods).join(', ');
     throw new HttpError(405, 'method_not_allowed', `${req.method} not allowed here; allowed: ${allow}`, { Allow: allow });
   }
-  const user = authenticate(ctx, req);
+  let user;
+  try {
+    user = authenticate(ctx, req);
+  } catch (e) {
+    if (!route.public || !(e instanceof HttpError) || e.status !== 401) throw e;
+    user = ANONYMOUS;
+  }
   const params = route.pattern.flatMap((p, i) => (p === '*' ? [req.path[i]] : []));
   try {
     return await handler({ ...req, user, params, ctx });
