@@ -5,6 +5,7 @@ import { Broker, type Definitions } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
+import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
   port: number;
@@ -32,7 +33,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
-  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+  const lock = await lockDataDir(dataDir);
+  let broker: Broker;
+  try {
+    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   if (opts.definitions) {
     try {
@@ -40,6 +48,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       log.info(`definitions imported from ${opts.definitionsSource ?? 'the start options'}`);
     } catch (e) {
       await broker.close();
+      lock.release();
       throw new Error(`definitions from ${opts.definitionsSource ?? 'the start options'} refused: ${(e as Error).message.replace(/^definitions refused: /, '')}`);
     }
   }
@@ -50,6 +59,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } catch (e) {
     await amqp.close();
     await broker.close();
+    lock.release();
     throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
   }
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
@@ -60,6 +70,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await http.close();
     await amqp.close();
     await broker.close();
+    lock.release();
     throw Object.assign(e as Error, { listener: 'HTTP', port: opts.httpPort ?? 15672 });
   }
   let stopping: Promise<void> | null = null;
@@ -71,6 +82,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await http.close();
         await amqp.close();
         await broker.close();
+        lock.release();
         log.info('Warren stopped');
       })();
       return stopping;

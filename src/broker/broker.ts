@@ -1,13 +1,11 @@
-// The broker: vhosts, users, and the durable definitions behind them. It owns the data
-// directory layout:
-//   <data>/definitions.json        durable exchanges, queues, bindings, users (atomic rewrite)
-//   <data>/vhosts/<h>/queues/<h>/  one directory per durable queue, holding its log(s)
-//   <data>/transient/              logs of non-durable queues, wiped at every start
+// The broker: vhosts, users, and the durable definitions behind them (the data directory's
+// layout is named in store/data-dir.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FieldTable, FieldValue } from '../protocol';
 import { readFileIfExists, writeFileAtomic } from '../store/definitions-file';
-import { VHost, DEFAULT_EXCHANGES, hashName } from './vhost';
+import { VHost, DEFAULT_EXCHANGES } from './vhost';
+import { DEFINITIONS_FILE, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
@@ -20,10 +18,8 @@ export interface BrokerOptions {
   dataDir: string;
   // Users allowed only from loopback (RabbitMQ's loopback_users); defaults to ['guest'].
   loopbackUsers?: string[];
-  flushIntervalMs?: number;
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
-  syncIntervalMs?: number;
 }
 
 export interface Definitions extends PolicySections {
@@ -41,8 +37,6 @@ export class Broker {
   readonly users = new Map<string, User>();
   readonly permissions: Permission[] = [];
   readonly loopbackUsers: Set<string>;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private syncTimer: NodeJS.Timeout | null = null;
   private loading = false;
   private closed = false;
   readonly disk: DiskMonitor;
@@ -55,20 +49,22 @@ export class Broker {
   }
 
   get dataDir(): string { return this.opts.dataDir; }
-  private get definitionsFile(): string { return path.join(this.dataDir, 'definitions.json'); }
+  private get definitionsFile(): string { return path.join(this.dataDir, DEFINITIONS_FILE); }
 
   static open(opts: BrokerOptions): Broker {
     const b = new Broker(opts);
     b.load();
-    b.startTimers();
     b.disk.start();
+    // Under a disk alarm, fully acked open segments are given back (draining a queue then
+    // clears the alarm), whatever their size.
+    b.disk.whileAlarmed(() => b.forEachQueue((q) => q.reclaim()));
     startLoadMonitor();
     return b;
   }
 
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
     const text = readFileIfExists(this.definitionsFile);
     this.loading = true;
     try {
@@ -89,15 +85,16 @@ export class Broker {
   // Queue directories not named by the definitions belong to queues whose declare never
   // completed (a crash before definitions.json was replaced) or that were deleted.
   private removeOrphanQueueDirs(): void {
-    const root = path.join(this.dataDir, 'vhosts');
+    const root = vhostsRoot(this.dataDir);
     if (!fs.existsSync(root)) return;
     const known = new Map<string, Set<string>>();
     for (const vh of this.vhosts.values()) {
-      known.set(hashName(vh.name), new Set([...vh.queues.values()].filter((q) => q.durable).map((q) => hashName(q.name))));
+      const names = [...vh.queues.values()].filter((q) => q.durable).map((q) => q.name).concat([...vh.unavailable.keys()]);
+      known.set(hashName(vh.name), new Set(names.map(hashName)));
     }
     for (const vdir of fs.readdirSync(root)) {
       const qs = known.get(vdir);
-      const qroot = path.join(root, vdir, 'queues');
+      const qroot = queuesDirOf(path.join(root, vdir));
       if (!fs.existsSync(qroot)) continue;
       for (const qdir of fs.readdirSync(qroot)) {
         if (!qs?.has(qdir)) {
@@ -112,7 +109,7 @@ export class Broker {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
     vh = new VHost(name, {
-      dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(),
+      dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(), storeFailed: (e) => this.disk.reportWriteError(e),
       applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
     });
     this.vhosts.set(name, vh);
@@ -156,6 +153,10 @@ export class Broker {
       for (const q of vh.queues.values()) {
         if (!q.durable || q.exclusiveOwner !== null) continue;
         d.queues.push({ name: q.name, vhost: vh.name, durable: true, auto_delete: q.autoDelete, arguments: toJson(q.rawArgs) });
+      }
+      for (const u of vh.unavailable.values()) {
+        d.queues.push(u.definition);
+        d.bindings.push(...u.bindings);
       }
       for (const b of vh.allBindings()) {
         if (!b.source.durable) continue;
@@ -204,7 +205,16 @@ export class Broker {
         const vh = this.addVhost(q.vhost);
         if (vh.queues.has(q.name)) continue;
         const t0 = Date.now();
-        const queue = vh.restoreQueue(q.name, fromJson(q.arguments), q.auto_delete);
+        let queue;
+        try {
+          queue = vh.restoreQueue(q.name, fromJson(q.arguments), q.auto_delete);
+        } catch (e) {
+          // One queue that cannot be recovered (an unreadable file) must neither stop the broker
+          // nor lose its data: it stays in the definitions, unavailable, with its directory.
+          log.error(`queue '${q.name}' in vhost '${q.vhost}': recovery failed, the queue is unavailable until this is fixed and the broker restarted: ${(e as Error).message}`);
+          vh.unavailable.set(q.name, { definition: q, reason: (e as Error).message, bindings: [] });
+          continue;
+        }
         if (recovering) {
           const s = ((Date.now() - t0) / 1000).toFixed(3);
           log.info(`queue '${q.name}' in vhost '${q.vhost}': ${queue.messageCount} messages recovered in ${s} s`);
@@ -212,6 +222,8 @@ export class Broker {
       }
       for (const b of d.bindings ?? []) {
         const vh = this.addVhost(b.vhost);
+        const down = b.destination_type === 'queue' ? vh.unavailable.get(b.destination) : undefined;
+        if (down !== undefined) { down.bindings.push(b); continue; }
         try {
           if (b.destination_type === 'queue') vh.bindQueue(b.destination, b.source, b.routing_key, fromJson(b.arguments), null);
           else vh.bindExchange(b.destination, b.source, b.routing_key, fromJson(b.arguments));
@@ -225,30 +237,12 @@ export class Broker {
     this.saveDefinitions();
   }
 
-  // ---- background flushing -------------------------------------------------------------------------
-
-  private startTimers(): void {
-    const flushMs = this.opts.flushIntervalMs ?? 100;
-    const syncMs = this.opts.syncIntervalMs ?? 1000;
-    this.flushTimer = setInterval(() => this.forEachQueue((q) => {
-      try { q.flush(); } catch (e) { this.disk.reportWriteError(e); }
-    }), flushMs);
-    this.flushTimer.unref();
-    // Persistent messages published without confirms still reach the disk within a second.
-    this.syncTimer = setInterval(() => this.forEachQueue((q) => {
-      if (q.durable) void q.sync().catch((e) => this.disk.reportWriteError(e));
-    }), syncMs);
-    this.syncTimer.unref();
-  }
-
   forEachQueue(fn: (q: import('./queue').Queue) => void): void {
     for (const vh of this.vhosts.values()) for (const q of vh.queues.values()) fn(q);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.syncTimer) clearInterval(this.syncTimer);
     this.disk.stop();
     stopLoadMonitor();
     this.saveDefinitions();
@@ -261,7 +255,7 @@ export class Broker {
       }
     }
     await Promise.all(all);
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
   }
 }
 

@@ -17,9 +17,6 @@ import type { Queue } from './queue';
 import { type QueueArgs, type Overflow, asString, parseQueueArgs } from './queue-args';
 import type { Policy, PolicyStore } from './policies';
 
-const MIN_KEYS = new Set(['message-ttl', 'expires', 'max-length', 'max-length-bytes', 'delivery-limit', 'consumer-timeout',
-  'stream-max-segment-size-bytes']);
-
 // Policy merged with operator policy, as /api/queues shows it in effective_policy_definition.
 export function mergeDefinitions(policy: Policy | undefined, op: Policy | undefined): Record<string, unknown> {
   const a = policy?.definition ?? {};

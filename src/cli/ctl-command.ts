@@ -91,16 +91,19 @@ function need(args: string[], n: number, usage: string): void {
   if (args.length < n) throw new CtlError(`usage: warren ctl ${usage}`);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's JSON, read field by field
+type Json = any;
+
 async function status(c: Ctx): Promise<void> {
-  const o = (await api(c, 'GET', '/overview')) as Record<string, any>;
-  const n = ((await api(c, 'GET', '/nodes')) as Array<Record<string, any>>)[0] ?? {};
+  const o = (await api(c, 'GET', '/overview')) as Record<string, Json>;
+  const n = ((await api(c, 'GET', '/nodes')) as Array<Record<string, Json>>)[0] ?? {};
   out(c, { overview: o, node: n }, () => {
     const rows: Array<[string, unknown]> = [
       ['Node', o.node], ['Product', `${o.product_name} ${o.product_version}`], ['Cluster name', o.cluster_name],
       ['Uptime (s)', Math.round((n.uptime ?? 0) / 1000)], ['OS pid', n.os_pid],
       ['Memory used (bytes)', n.mem_used], ['Free disk (bytes)', n.disk_free], ['Free disk limit (bytes)', n.disk_free_limit],
       ['Alarms', o.disk_free_alarm ? 'free disk space' : '(none)'],
-      ['Listeners', (o.listeners ?? []).map((l: any) => `${l.protocol} ${l.ip_address}:${l.port}`).join(', ')],
+      ['Listeners', (o.listeners ?? []).map((l: Json) => `${l.protocol} ${l.ip_address}:${l.port}`).join(', ')],
       ['Connections', o.object_totals?.connections], ['Channels', o.object_totals?.channels], ['Queues', o.object_totals?.queues],
       ['Consumers', o.object_totals?.consumers], ['Messages', o.queue_totals?.messages],
       ['Publish rate (msg/s)', o.message_stats?.publish_details?.rate ?? 0], ['Deliver rate (msg/s)', o.message_stats?.deliver_get_details?.rate ?? 0],

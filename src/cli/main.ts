@@ -19,6 +19,7 @@ if (process.argv[2] !== 'ctl') {
 }
 
 program.parseAsync(process.argv).catch((e) => {
+  // `warren start` reports its own failures in one line (start-command.ts); this is for the rest
   log.error(e instanceof Error ? e.stack ?? e.message : String(e));
   process.exit(1);
 });

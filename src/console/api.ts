@@ -4,6 +4,10 @@
 // failed login shows the form rather than the browser's dialog.
 const KEY = 'warren.auth';
 
+// The API's replies are JSON of many shapes; pages read the fields they show.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of every shape
+export type Json = any;
+
 export class ApiError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
 }
@@ -24,7 +28,7 @@ export function hasOwnCredentials(): boolean {
   return credentials !== null;
 }
 
-export async function api<T = any>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+export async function api<T = Json>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
   const headers: Record<string, string> = { 'X-Warren-Console': '1', ...extra };
   if (credentials) headers.Authorization = `Basic ${credentials}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -39,6 +43,6 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
   return parsed as T;
 }
 
-export const get = <T = any>(path: string) => api<T>('GET', path);
+export const get = <T = Json>(path: string) => api<T>('GET', path);
 
 export const enc = encodeURIComponent;

@@ -1,14 +1,14 @@
 // A list of API objects as a table with a name filter, sortable columns and paging, all done by
 // the server (?name=, ?sort=, ?page=, ?columns=), so a list of 10,000 queues stays quick.
 import { h, clear } from './dom.js';
-import { get } from './api.js';
+import { get, type Json } from './api.js';
 import { dig, num } from './format.js';
 
 export interface Column {
   key: string;                 // dotted path in the API object; also the sort key
   label: string;
   numeric?: boolean;
-  render?: (row: any) => Node | string;
+  render?: (row: Json) => Node | string;
   sort?: string | false;       // the sort key, if not `key`; false: not sortable
 }
 
@@ -35,7 +35,7 @@ export function serverTable(path: string, columns: Column[], opts: { pageSize?: 
     if (state.name.startsWith('re:')) { q.set('name', state.name.slice(3)); q.set('use_regex', 'true'); } else if (state.name) q.set('name', state.name);
     const cols = new Set<string>([...columns.map((c) => c.key.split('.')[0]), ...(opts.extraColumns ?? [])]);
     q.set('columns', [...cols].join(','));
-    let res: { items: any[]; filtered_count: number; total_count: number; page_count: number };
+    let res: { items: Json[]; filtered_count: number; total_count: number; page_count: number };
     try {
       res = await get(`${path}${path.includes('?') ? '&' : '?'}${q}`);
     } catch (e) {
@@ -74,8 +74,8 @@ export function serverTable(path: string, columns: Column[], opts: { pageSize?: 
 }
 
 // A plain table of rows already fetched.
-export function simpleTable(columns: Column[], rows: any[], empty = 'Nothing here.'): HTMLTableElement {
-  const cellOf = (c: Column, row: any) => h('td', { class: c.numeric ? 'n' : '' }, c.render ? c.render(row) : c.numeric ? num(dig(row, c.key)) : String(dig(row, c.key) ?? ''));
+export function simpleTable(columns: Column[], rows: Json[], empty = 'Nothing here.'): HTMLTableElement {
+  const cellOf = (c: Column, row: Json) => h('td', { class: c.numeric ? 'n' : '' }, c.render ? c.render(row) : c.numeric ? num(dig(row, c.key)) : String(dig(row, c.key) ?? ''));
   const body = rows.length === 0
     ? [h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty))]
     : rows.map((row) => h('tr', {}, ...columns.map((c) => cellOf(c, row))));

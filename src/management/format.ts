@@ -46,7 +46,7 @@ export function formatQueue(q: Queue, node: string, o: QueueFormatOptions = {}):
   const ring = o.stats?.queueRing(q);
   const F = FIELD.queue;
   const lengths = o.lengths ?? null, rates = o.msgRates ?? null;
-  const sac = q.activeConsumer;
+  const sac = q.args.singleActiveConsumer ? q.consumers[0] : undefined;
   return {
     name: q.name,
     vhost: q.vhost,

@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
-import { type ChannelConfig, DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
+import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';
 import { listenOnDefault } from './listen';
@@ -23,7 +23,7 @@ export class AmqpServer {
   readonly connections = new Set<Connection>();
   private servers: net.Server[] = [];
   private ticker: NodeJS.Timeout | null = null;
-  private readonly config: ServerConfig & ChannelConfig;
+  private readonly config: ServerConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
     this.config = {

@@ -4,7 +4,6 @@
 // reports no errors. WARREN_SCREENSHOTS=1 writes the screenshots in docs/ (docs/console-*.png).
 import t from 'tap';
 import * as path from 'node:path';
-import type { Page } from 'puppeteer-core';
 import { ROOT, startBroker } from '../helpers/broker';
 import { chromiumAvailable, launchBrowser } from '../helpers/browser';
 import { confirmChannel, connect, sleep } from '../helpers/amqp';

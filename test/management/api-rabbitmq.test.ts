@@ -7,9 +7,12 @@ import * as path from 'node:path';
 import { startBroker, type RunningBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep, uniq } from '../helpers/amqp';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of every shape
+type Json = any;
+
 const GUEST = 'Basic ' + Buffer.from('guest:guest').toString('base64');
 
-async function http(b: RunningBroker, method: string, p: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+async function http(b: RunningBroker, method: string, p: string, body?: unknown): Promise<{ status: number; body: Json; headers: Headers }> {
   const res = await fetch(`http://127.0.0.1:${b.httpPort}${p}`, {
     method, headers: { authorization: GUEST, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
   });

@@ -19,6 +19,9 @@ import * as amqplib from 'amqplib';
 import { startBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep } from '../helpers/amqp';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of every shape
+type Json = any;
+
 type Def = Record<string, unknown>;
 interface PolicyDef { def: Def; priority?: number; applyTo?: 'queues' | 'exchanges' | 'all'; pattern?: string }
 
@@ -99,7 +102,7 @@ const CASES: Case[] = [
 interface Target { amqp: string; http: string; reference: boolean }
 
 const auth = 'Basic ' + Buffer.from('guest:guest').toString('base64');
-async function http(target: Target, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function http(target: Target, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(target.http + path, {
     method, headers: { authorization: auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -164,7 +167,7 @@ async function runCase(target: Target, conn: amqplib.ChannelModel, c: Case, i: n
     if (c.shows) {
       // RabbitMQ's statistics lag a few seconds behind; Warren answers at once
       const deadline = Date.now() + (target.reference ? 15000 : 2000);
-      let v: any;
+      let v: Json;
       for (;;) {
         v = (await http(target, 'GET', `/api/queues/%2F/${enc(q)}`)).body;
         if ((v && 'policy' in v && 'effective_policy_definition' in v) || Date.now() > deadline) break;

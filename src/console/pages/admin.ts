@@ -2,7 +2,7 @@
 // federation. Users, vhosts, permissions and limits are RabbitMQ's access-control endpoints; a
 // build without them says so instead of failing.
 import { h, form, input, select, textarea } from '../dom.js';
-import { ApiError, api, enc, get } from '../api.js';
+import { ApiError, api, enc, get, type Json } from '../api.js';
 import { json } from '../format.js';
 import { simpleTable } from '../table.js';
 import { parseJsonField, replace, vhostNames } from './common.js';
@@ -42,7 +42,7 @@ const users: Render = async (body) => {
     await refresh();
   }, { id: 'add-user' }));
   async function refresh(): Promise<void> {
-    const r = await optional<any[]>('/api/users', []);
+    const r = await optional<Json[]>('/api/users', []);
     replace(list, r.missing ? missingNote('Users') : simpleTable([
       { key: 'name', label: 'Name' }, { key: 'tags', label: 'Tags', render: (u) => (Array.isArray(u.tags) ? u.tags.join(', ') : String(u.tags ?? '')) },
       { key: 'hashing_algorithm', label: 'Password hash' },
@@ -60,7 +60,7 @@ const vhosts: Render = async (body) => {
     await refresh();
   }, { id: 'add-vhost' }));
   async function refresh(): Promise<void> {
-    const vs = await get<any[]>('/api/vhosts');
+    const vs = await get<Json[]>('/api/vhosts');
     replace(list, simpleTable([
       { key: 'name', label: 'Name' }, { key: 'messages', label: 'Messages', numeric: true },
       { key: 'messages_ready', label: 'Ready', numeric: true }, { key: 'messages_unacknowledged', label: 'Unacked', numeric: true },
@@ -82,13 +82,13 @@ const permissions: Render = async (body) => {
     await refresh();
   }, { id: 'set-permission' }), h('h2', {}, 'Topic permissions'), topic);
   async function refresh(): Promise<void> {
-    const r = await optional<any[]>('/api/permissions', []);
+    const r = await optional<Json[]>('/api/permissions', []);
     replace(list, r.missing ? missingNote('Permissions') : simpleTable([
       { key: 'user', label: 'User' }, { key: 'vhost', label: 'Virtual host' }, { key: 'configure', label: 'Configure' },
       { key: 'write', label: 'Write' }, { key: 'read', label: 'Read' },
       { key: 'x', label: '', render: (p) => h('button', { type: 'button', class: 'danger', onclick: async () => { await api('DELETE', `/api/permissions/${enc(p.vhost)}/${enc(p.user)}`); await refresh(); } }, 'Clear') },
     ], r.value));
-    const tp = await optional<any[]>('/api/topic-permissions', []);
+    const tp = await optional<Json[]>('/api/topic-permissions', []);
     replace(topic, tp.missing ? missingNote('Topic permissions') : simpleTable([
       { key: 'user', label: 'User' }, { key: 'vhost', label: 'Virtual host' }, { key: 'exchange', label: 'Exchange' },
       { key: 'write', label: 'Write' }, { key: 'read', label: 'Read' },
@@ -109,7 +109,7 @@ const policies: Render = async (body) => {
     await api('PUT', `/api/${kind}/${enc(v.vhost)}/${enc(v.name)}`, { pattern: v.pattern, 'apply-to': v.apply_to, priority: Number(v.priority || 0), definition: parseJsonField(v.definition, 'Definition') });
     await refresh();
   }, { id });
-  const table = (kind: string, rows: any[]) => simpleTable([
+  const table = (kind: string, rows: Json[]) => simpleTable([
     { key: 'vhost', label: 'Virtual host' }, { key: 'name', label: 'Name' }, { key: 'pattern', label: 'Pattern' },
     { key: 'apply-to', label: 'Apply to' }, { key: 'definition', label: 'Definition', render: (p) => h('span', { class: 'mono' }, json(p.definition)) },
     { key: 'priority', label: 'Priority', numeric: true },
@@ -140,9 +140,9 @@ const limits: Render = async (body) => {
     await refresh();
   }, { id: 'set-user-limit' }));
   async function refresh(): Promise<void> {
-    const v = await optional<any[]>('/api/vhost-limits', []);
+    const v = await optional<Json[]>('/api/vhost-limits', []);
     replace(vl, v.missing ? missingNote('Virtual host limits') : simpleTable([{ key: 'vhost', label: 'Virtual host' }, { key: 'value', label: 'Limits', render: (x) => json(x.value) }], v.value, 'No limits.'));
-    const u = await optional<any[]>('/api/user-limits', []);
+    const u = await optional<Json[]>('/api/user-limits', []);
     replace(ul, u.missing ? missingNote('User limits') : simpleTable([{ key: 'user', label: 'User' }, { key: 'value', label: 'Limits', render: (x) => json(x.value) }], u.value, 'No limits.'));
   }
   await refresh();
@@ -161,12 +161,12 @@ function linkPage(component: 'shovel' | 'federation-upstream', statusPath: strin
       await refresh();
     }, { id: `add-${component}` }), h('h2', {}, 'Status'), status);
     async function refresh(): Promise<void> {
-      const params = await get<any[]>(`/api/parameters/${component}`);
+      const params = await get<Json[]>(`/api/parameters/${component}`);
       replace(list, simpleTable([
         { key: 'vhost', label: 'Virtual host' }, { key: 'name', label: 'Name' }, { key: 'value', label: 'Definition', render: (p) => h('span', { class: 'mono' }, json(p.value)) },
         { key: 'x', label: '', render: (p) => h('button', { type: 'button', class: 'danger', onclick: async () => { await api('DELETE', `/api/parameters/${component}/${enc(p.vhost)}/${enc(p.name)}`); await refresh(); } }, 'Delete') },
       ], params, `No ${component} parameters.`));
-      const st = await optional<any[]>(statusPath, []);
+      const st = await optional<Json[]>(statusPath, []);
       replace(status, st.missing ? h('p', { class: 'muted' }, `The ${component === 'shovel' ? 'shovel' : 'federation'} links themselves are not running in this build: the definitions above are stored and exported, and take effect when link support is added.`)
         : simpleTable([{ key: 'name', label: 'Name' }, { key: 'vhost', label: 'Virtual host' }, { key: 'state', label: 'State' }, { key: 'timestamp', label: 'Since' }], st.value, 'No links.'));
     }

@@ -1,6 +1,6 @@
 // Pieces shared by the exchange and queue pages: bindings tables, the publish form, vhost lists.
 import { h, clear, form, input, select, textarea, link } from '../dom.js';
-import { api, enc, get } from '../api.js';
+import { api, enc, get, type Json } from '../api.js';
 import { json } from '../format.js';
 import { simpleTable } from '../table.js';
 
@@ -36,7 +36,7 @@ export function publishForm(vhost: string, exchange: string, fixedKey?: string):
 }
 
 // Bindings of an exchange (as source, or as destination) or of a queue, with an unbind button.
-export function bindingsTable(rows: any[], vhost: string, onChange: () => void): HTMLTableElement {
+export function bindingsTable(rows: Json[], vhost: string, onChange: () => void): HTMLTableElement {
   return simpleTable([
     { key: 'source', label: 'From', render: (b) => (b.source === '' ? h('span', { class: 'muted' }, '(default exchange)') : link(b.source, 'exchanges', vhost, b.source)) },
     { key: 'destination', label: 'To', render: (b) => link(b.destination, b.destination_type === 'queue' ? 'queues' : 'exchanges', vhost, b.destination) },

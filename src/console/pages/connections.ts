@@ -1,6 +1,6 @@
 // Connections and channels: lists and detail pages; close a connection.
 import { h, clear, kv, link, form, input } from '../dom.js';
-import { api, enc, get } from '../api.js';
+import { api, enc, get, type Json } from '../api.js';
 import { bool, bytes, json, num, time } from '../format.js';
 import { serverTable, simpleTable } from '../table.js';
 
@@ -48,7 +48,7 @@ async function fetchClose(name: string, reason: string): Promise<void> {
   await api('DELETE', `/api/connections/${enc(name)}`, undefined, { 'X-Reason': reason });
 }
 
-function channelTable(rows: any[]): HTMLTableElement {
+function channelTable(rows: Json[]): HTMLTableElement {
   return simpleTable([
     { key: 'name', label: 'Channel', render: (c) => link(c.name, 'channels', c.name) },
     { key: 'user', label: 'User' }, { key: 'state', label: 'State' },
@@ -89,7 +89,7 @@ async function channelDetail(root: HTMLElement, name: string): Promise<() => Pro
       { key: 'consumer_tag', label: 'Tag' }, { key: 'queue.name', label: 'Queue', render: (x) => link(x.queue.name, 'queues', x.queue.vhost, x.queue.name) },
       { key: 'ack_required', label: 'Ack required', render: (x) => bool(x.ack_required) }, { key: 'prefetch_count', label: 'Prefetch', numeric: true },
       { key: 'messages_unacknowledged', label: 'Unacked', numeric: true }, { key: 'exclusive', label: 'Exclusive', render: (x) => bool(x.exclusive) },
-    ], all.filter((x: any) => x.channel_details.name === name), 'No consumers on this channel.'));
+    ], all.filter((x: Json) => x.channel_details.name === name), 'No consumers on this channel.'));
   }
   await refresh();
   return refresh;

@@ -3,7 +3,7 @@
 // every queue is a log, browsing by offset or time without consuming, and the unacked
 // deliveries with their consumer and age.
 import { h, kv, link, form, input, select } from '../dom.js';
-import { api, enc, get } from '../api.js';
+import { api, enc, get, type Json } from '../api.js';
 import { COLORS, fromSamples, lineChart } from '../chart.js';
 import { bool, bytes, duration, json, num, rate } from '../format.js';
 import { serverTable, simpleTable } from '../table.js';
@@ -93,7 +93,7 @@ async function queueDetail(root: HTMLElement, vhost: string, name: string): Prom
       ['Truncate at (bytes)', input('truncate', { value: '50000', type: 'number', min: 0 })],
     ], 'Get messages', async (v) => {
       const msgs = await api('POST', `${base}/get`, { count: Number(v.count), ackmode: v.ackmode, encoding: v.encoding, truncate: Number(v.truncate) });
-      replace(got, ...(msgs.length === 0 ? [h('p', { class: 'muted' }, 'Queue is empty.')] : msgs.map((m: any, i: number) => messageBox(`Message ${i + 1}`, m, [
+      replace(got, ...(msgs.length === 0 ? [h('p', { class: 'muted' }, 'Queue is empty.')] : msgs.map((m: Json, i: number) => messageBox(`Message ${i + 1}`, m, [
         ['Redelivered', bool(m.redelivered)], ['Remaining in queue', num(m.message_count)]]))));
       await refresh();
     }, { id: 'get-form' }), got,
@@ -112,7 +112,7 @@ async function queueDetail(root: HTMLElement, vhost: string, name: string): Prom
       else if (v.from_time !== '') p.set('from_time', String(new Date(v.from_time).getTime()));
       const r = await api('GET', `${base}/messages?${p}`);
       replace(browsed, h('p', { class: 'muted' }, `Offsets ${num(r.first_offset)} to ${num(r.next_offset - 1)} in the log; next page from offset ${num(r.continue_at)}.`),
-        ...r.items.map((m: any) => messageBox(`Offset ${m.offset}`, m, [['Time', m.timestamp], ['Persistent', bool(m.persistent)], ['Consumed', bool(m.consumed)]])));
+        ...r.items.map((m: Json) => messageBox(`Offset ${m.offset}`, m, [['Time', m.timestamp], ['Persistent', bool(m.persistent)], ['Consumed', bool(m.consumed)]])));
     }, { id: 'browse-form' }), browsed,
     h('h2', {}, 'Unacknowledged messages'), unacked,
     form('Purge', [], 'Purge messages', async () => { await api('DELETE', `${base}/contents`); await refresh(); }, { id: 'purge-form' }),
@@ -128,7 +128,7 @@ async function queueDetail(root: HTMLElement, vhost: string, name: string): Prom
   return refresh;
 }
 
-function messageBox(title: string, m: any, extra: Array<[string, Node | string]>): HTMLElement {
+function messageBox(title: string, m: Json, extra: Array<[string, Node | string]>): HTMLElement {
   const box = h('div', { class: 'msg' }, h('strong', {}, title));
   box.append(kv([['Exchange', m.exchange === '' ? '(AMQP default)' : m.exchange], ['Routing key', m.routing_key], ...extra,
     ['Properties', h('span', { class: 'mono' }, json(m.properties))], ['Payload', `${num(m.payload_bytes)} bytes, encoding: ${m.payload_encoding}`]]));

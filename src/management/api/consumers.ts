@@ -22,7 +22,7 @@ export function consumerRows(r: Req, filter?: { vhost?: string; queue?: Queue })
 
 export function formatConsumer(row: ConsumerRow): Record<string, unknown> {
   const { conn, ch, c } = row;
-  const active = c.queue.args.singleActiveConsumer ? c.queue.activeConsumer?.tag === c.tag : true;
+  const active = c.queue.args.singleActiveConsumer ? c.queue.consumers[0]?.tag === c.tag : true;
   return {
     consumer_tag: c.tag,
     queue: { name: c.queue.name, vhost: c.queue.vhost },

@@ -5,6 +5,7 @@ import { type ApiReply, type Req, type Route, badRequest, ok } from './http';
 import { HTTP_OWNER } from './queues';
 import { newMessage } from '../../broker/message';
 import type { LogRecord } from '../../store';
+import type { MessageRef } from '../../broker/message-ref';
 
 const failed = (reason: string, extra: Record<string, unknown> = {}): ApiReply => ({ status: 503, body: { status: 'failed', reason, ...extra } });
 
@@ -36,8 +37,8 @@ function aliveness(r: Req): ApiReply {
   checkPermission(r, vh.name, 'configure', 'aliveness-test', 'queue');
   checkPermission(r, vh.name, 'read', 'aliveness-test', 'queue');
   const q = vh.declareQueue('aliveness-test', { passive: false, durable: false, exclusive: false, autoDelete: false, args: {} }, HTTP_OWNER);
-  q.enqueue(newMessage('', 'aliveness-test', Buffer.from([0, 0]), Buffer.from('test_message'), false, null), 0);
-  const o = { msgId: 0, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
+  q.enqueue(newMessage('', 'aliveness-test', Buffer.from([0, 0]), Buffer.from('test_message'), false, null), 0, null);
+  const o = { ref: 0 as MessageRef, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
   if (!q.get(true, o)) return failed('aliveness test failed: no message came back');
   return ok({ status: 'ok' });
 }

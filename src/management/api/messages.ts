@@ -12,7 +12,10 @@
 import { type BasicProperties, type FieldTable, decodeProperties, encodeProperties } from '../../protocol';
 import { fromJson } from '../../broker/broker';
 import type { LogRecord } from '../../store';
-import type { Queue } from '../../broker/queue';
+import { type Queue, EnqueueResult } from '../../broker/queue';
+import type { MessageRef } from '../../broker/message-ref';
+import { SyncPoints } from '../../broker/sync-points';
+import { Routed } from '../../broker/vhost';
 import { envelopeOf, isPersistent, newMessageWith, parseExpiration } from '../../broker/message';
 import { checkPermission, visibleConnections } from './access';
 import { type Body, int, jsonBody, object, str } from './body';
@@ -115,14 +118,11 @@ async function publish(r: Req): Promise<ApiReply> {
     expiration = e;
   }
   const msg = newMessageWith([x.name, routingKey, expiration], encodeProperties(props), bytes, props.deliveryMode === 2);
-  const out = new Set<Queue>();
-  const headers = props.headers;
-  vh.route(x, { routingKey, headers: () => headers }, out);
-  for (const q of out) {
-    q.enqueue(msg, props.priority ?? 0);
-    if (q.durable && isPersistent(msg)) await q.sync().catch(() => undefined);
-  }
-  return ok({ routed: out.size > 0 });
+  // the reply waits until a persistent message is on disk in every durable queue it reached
+  const sync = new SyncPoints();
+  const routed = vh.publish(x, routingKey, msg, props.priority ?? 0, sync);
+  if (!sync.empty) await sync.whenSynced();
+  return ok({ routed: routed !== Routed.Unroutable });
 }
 
 // ---- get ----------------------------------------------------------------------------------------
@@ -140,20 +140,20 @@ async function get(r: Req): Promise<ApiReply> {
   const encoding = encodingOf(str(body, 'encoding', 'auto'));
   const truncate = body.truncate === undefined || body.truncate === null || body.truncate === '' ? undefined : int(body, 'truncate', undefined);
   const requeue = ackmode.endsWith('true');
-  const taken: Array<{ msgId: number; rec: LogRecord; redelivered: boolean }> = [];
-  const o = { msgId: 0, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
+  const taken: Array<{ ref: MessageRef; rec: LogRecord; redelivered: boolean }> = [];
+  const o = { ref: 0 as MessageRef, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
   const before = q.messageCount;
   // Every message is taken first and settled after, so requeued ones are not got twice.
   while (taken.length < count && q.get(false, o)) {
-    taken.push({ msgId: o.msgId, rec: o.rec!, redelivered: o.redelivered });
+    taken.push({ ref: o.ref, rec: o.rec!, redelivered: o.redelivered });
     o.rec = undefined;
   }
   // message_count: what was left in the queue after each get, as basic.get-ok reports it
   const out = taken.map((t, i) => ({ ...describe(t.rec, encoding, truncate), redelivered: t.redelivered, message_count: Math.max(0, before - i - 1) }));
   for (const t of taken) {
-    if (requeue) q.requeue(t.msgId);
-    else if (ackmode.startsWith('ack')) q.ack(t.msgId);
-    else q.discard(t.msgId);
+    if (requeue) q.requeue(t.ref);
+    else if (ackmode.startsWith('ack')) q.ack(t.ref);
+    else q.discard(t.ref);
   }
   if (q.consumerCount > 0) q.scheduleDispatch();
   return ok(out);
@@ -171,18 +171,23 @@ async function move(r: Req): Promise<ApiReply> {
   checkPermission(r, vh.name, 'read', q.name, 'queue');
   checkPermission(r, vh.name, 'write', dest.name, 'queue');
   const max = body.count === undefined ? Infinity : int(body, 'count', undefined, 1);
-  const o = { msgId: 0, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
-  let moved = 0;
-  while (moved < max && q.get(false, o)) {
+  const o = { ref: 0 as MessageRef, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
+  const sync = new SyncPoints();
+  const taken: MessageRef[] = [];
+  while (taken.length < max && q.get(false, o)) {
     const rec = o.rec!;
     o.rec = undefined;
     const msg = newMessageWith(envelopeOf(rec), rec.props, rec.body, isPersistent(rec), rec.timestamp);
-    dest.enqueue(msg, decodeProperties(rec.props).priority ?? 0);
-    q.ack(o.msgId);
-    moved++;
+    if (dest.enqueue(msg, decodeProperties(rec.props).priority ?? 0, sync) === EnqueueResult.Rejected) {
+      q.requeue(o.ref); // the destination refused it (a length limit with reject-publish): keep it here
+      break;
+    }
+    taken.push(o.ref);
   }
-  if (dest.durable) await dest.sync().catch(() => undefined);
-  return ok({ moved });
+  // the originals go once the copies are on disk
+  if (!sync.empty) await sync.whenSynced();
+  for (const ref of taken) q.ack(ref);
+  return ok({ moved: taken.length });
 }
 
 // ---- browse -------------------------------------------------------------------------------------

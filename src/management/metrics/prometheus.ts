@@ -9,6 +9,7 @@
 // disk figures are in /metrics and /metrics/per-object. Warren's own figures are warren_*.
 // test/fixtures/rabbitmq-3.10-metrics/ holds what a RabbitMQ 3.10.8 node serves, to compare.
 import * as v8 from 'node:v8';
+import { storeStats } from '../../store';
 import type { Queue } from '../../broker/queue';
 import type { Connection } from '../../server/connection';
 import { counters, deadLettered, MESSAGE_SIZE_BUCKETS, messageSizes } from '../../broker/counters';
@@ -226,4 +227,7 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_messages_published_total', 'counter', 'Messages enqueued to queues (one per destination queue) since start', t.publish);
   w.one('warren_messages_delivered_total', 'counter', 'Deliveries to consumers and basic.get answers since start', t.deliver);
   w.one('warren_messages_acknowledged_total', 'counter', 'Acknowledged deliveries (auto-acks included) since start', t.ack);
+  w.one('warren_store_corrupt_records_total', 'counter', 'Damaged records found by reads or recovery and skipped (each costs only itself)', storeStats.corruptRecords);
+  w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
+  w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
 }
