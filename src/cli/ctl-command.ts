@@ -5,7 +5,10 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 
-interface Ctx { url: string; auth: string; vhost: string; json: boolean; tsv: boolean }
+export interface CtlIO { out(s: string): void; err(s: string): void }
+const PROCESS_IO: CtlIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+interface Ctx { url: string; auth: string; vhost: string; json: boolean; tsv: boolean; io: CtlIO }
 
 export class CtlError extends Error {}
 
@@ -77,7 +80,7 @@ export function table(cols: string[], rows: unknown[][], tsv: boolean): string {
 }
 
 function out(c: Ctx, json: unknown, text: () => string): void {
-  process.stdout.write(c.json ? JSON.stringify(json, null, 2) + '\n' : text());
+  c.io.out(c.json ? JSON.stringify(json, null, 2) + '\n' : text());
 }
 
 async function list(c: Ctx, kind: string, cols: string[]): Promise<void> {
@@ -114,10 +117,10 @@ async function status(c: Ctx): Promise<void> {
 
 type Verb = (c: Ctx, args: string[], o: Record<string, string | boolean | undefined>) => Promise<void>;
 
-const done = (c: Ctx, msg: string) => { if (!c.json) process.stdout.write(msg + '\n'); };
+const done = (c: Ctx, msg: string) => { if (!c.json) c.io.out(msg + '\n'); };
 
 const VERBS: Record<string, Verb> = {
-  help: async () => { process.stdout.write(`verbs: ${Object.keys(VERBS).sort().join(', ')}\n`); },
+  help: async (c) => { c.io.out(`verbs: ${Object.keys(VERBS).sort().join(', ')}\n`); },
   status: (c) => status(c),
   purge_queue: async (c, a) => { need(a, 1, 'purge_queue <queue>'); await api(c, 'DELETE', `/queues/${v(c.vhost)}/${v(a[0])}/contents`); done(c, `Purging queue '${a[0]}' in vhost '${c.vhost}' ...`); },
   delete_queue: async (c, a, o) => {
@@ -165,7 +168,7 @@ const VERBS: Record<string, Verb> = {
     need(a, 1, 'export_definitions <file> (- for standard output)');
     const d = await api(c, 'GET', '/definitions');
     const text = JSON.stringify(d, null, 2) + '\n';
-    if (a[0] === '-') process.stdout.write(text);
+    if (a[0] === '-') c.io.out(text);
     else { fs.writeFileSync(a[0], text); done(c, `Exported definitions to ${a[0]}`); }
   },
   import_definitions: async (c, a) => {
@@ -181,7 +184,7 @@ for (const kind of Object.keys(LISTS)) {
   VERBS[`list_${kind}`] = (c, a) => list(c, kind, a);
 }
 
-export function registerCtl(program: Command): void {
+export function registerCtl(program: Command, io: CtlIO = PROCESS_IO, exit: (code: number) => void = (code) => process.exit(code)): void {
   program.command('ctl')
     .description("rabbitmqctl's common verbs against a running broker's HTTP API (warren ctl help lists them)")
     .argument('<verb>', 'what to do')
@@ -200,18 +203,33 @@ export function registerCtl(program: Command): void {
     .action(async (verb: string, args: string[], o: Record<string, string | boolean | undefined>) => {
       const fn = VERBS[verb];
       if (!fn) {
-        process.stderr.write(`warren ctl: unknown verb '${verb}'; one of: ${Object.keys(VERBS).sort().join(', ')}\n`);
-        process.exit(2);
+        io.err(`warren ctl: unknown verb '${verb}'; one of: ${Object.keys(VERBS).sort().join(', ')}\n`);
+        exit(2);
+        return;
       }
       const c: Ctx = {
-        url: String(o.url), vhost: String(o.vhost), json: Boolean(o.json), tsv: Boolean(o.tsv),
+        url: String(o.url), vhost: String(o.vhost), json: Boolean(o.json), tsv: Boolean(o.tsv), io,
         auth: 'Basic ' + Buffer.from(`${o.username}:${o.password}`).toString('base64'),
       };
       try {
         await fn(c, args, o);
       } catch (e) {
-        process.stderr.write(`warren ctl: ${e instanceof CtlError ? e.message : (e as Error).message}\n`);
-        process.exit(1);
+        io.err(`warren ctl: ${e instanceof CtlError ? e.message : (e as Error).message}\n`);
+        exit(1);
       }
     });
+}
+
+// `warren ctl ARGS...` in this process (tests): the exit code, with the output collected.
+export async function runCtl(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { Command } = await import('commander');
+  let out = '', err = '', code = 0;
+  const program = new Command().exitOverride().configureOutput({ writeOut: (s) => { out += s; }, writeErr: (s) => { err += s; } });
+  registerCtl(program, { out: (s) => { out += s; }, err: (s) => { err += s; } }, (c) => { code = c; });
+  try {
+    await program.parseAsync(['node', 'warren', 'ctl', ...argv]);
+  } catch (e) {
+    code = (e as { exitCode?: number }).exitCode ?? 1;
+  }
+  return { code, out, err };
 }
