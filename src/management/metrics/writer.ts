@@ -16,6 +16,11 @@ export class Writer {
     this.lines.push(`${name}${labels} ${formatValue(value)}`);
   }
 
+  // Lines already in the exposition format (no trailing newline).
+  raw(lines: string): void {
+    this.lines.push(lines);
+  }
+
   one(name: string, type: MetricType, help: string, value: number, labels = ''): void {
     this.family(name, type, help);
     this.sample(name, labels, value);
