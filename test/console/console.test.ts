@@ -84,6 +84,22 @@ t.test('web console', { skip: chromiumAvailable() ? false : 'no /usr/bin/chromiu
     t.match(body, new RegExp(`amqp\\s+127\\.0\\.0\\.1\\s+${b.port}`));
     await page.select('#chart-range', '1 hour');
     await sleep(200);
+    t.match(await text('#page'), /Message rates/, 'another range renders');
+    if (SHOTS) {
+      // some traffic for the charts of the screenshot
+      const pub = await c.createChannel();
+      const sub = await c.createChannel();
+      await sub.consume('orders.audit', (m) => { if (m) sub.ack(m); });
+      const end = Date.now() + 20000;
+      while (Date.now() < end) {
+        for (let i = 0; i < 40 + Math.round(30 * Math.sin(Date.now() / 3000)); i++) pub.sendToQueue('orders.audit', Buffer.from('tick'));
+        await sleep(100);
+      }
+      await sub.close();
+      await pub.close();
+      await page.select('#chart-range', '1 min');
+      await sleep(5500);
+    }
     await shot('overview');
   });
 
