@@ -82,9 +82,29 @@ export class HttpServer {
       const raw = url.pathname;
       if (raw === '/metrics' || raw === '/metrics/per-object' || raw === '/metrics/detailed') {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
-        const text = raw === '/metrics' ? renderMetrics(this.ctx)
-          : raw === '/metrics/per-object' ? renderMetrics(this.ctx, 'per-object') : renderDetailed(this.ctx, url.searchParams);
-        return send(res, 200, text, { 'Content-Type': METRICS_CONTENT_TYPE });
+        if (raw === '/metrics') return send(res, 200, await renderMetrics(this.ctx), { 'Content-Type': METRICS_CONTENT_TYPE });
+        // per-object and detailed replies can be megabytes: streamed, yielding between pieces
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-cache' });
+        if (method === 'HEAD') { res.end(); return; }
+        const sink = async (chunk: string): Promise<void> => {
+          if (res.destroyed) throw new Error('client went away');
+          if (!res.write(chunk)) {
+            await new Promise<void>((r) => {
+              const done = () => { res.off('drain', done); res.off('close', done); r(); };
+              res.on('drain', done);
+              res.on('close', done);
+            });
+          }
+          await new Promise<void>((r) => setImmediate(r));
+        };
+        try {
+          if (raw === '/metrics/per-object') await renderMetrics(this.ctx, 'per-object', sink);
+          else await renderDetailed(this.ctx, url.searchParams, sink);
+          res.end();
+        } catch (e) {
+          res.destroy(e as Error);
+        }
+        return;
       }
       const asset = this.assets.get(raw);
       if (asset) {

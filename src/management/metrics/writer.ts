@@ -5,7 +5,12 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export type MetricType = 'gauge' | 'counter' | 'histogram' | 'untyped';
 
 export class Writer {
-  private readonly lines: string[] = [];
+  private lines: string[] = [];
+  private size = 0;
+
+  // With a sink, the text goes out in pieces at checkpoints (a large scrape is streamed, and the
+  // event loop runs other work between the pieces); without one, text() returns all of it.
+  constructor(private readonly sink: ((chunk: string) => Promise<void>) | null = null) {}
 
   family(name: string, type: MetricType, help: string): void {
     this.lines.push(`# TYPE ${name} ${type}`, `# HELP ${name} ${help}`);
@@ -19,6 +24,23 @@ export class Writer {
   // Lines already in the exposition format (no trailing newline).
   raw(lines: string): void {
     this.lines.push(lines);
+    this.size += lines.length;
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.sink === null || this.size < 64 * 1024) return;
+    const chunk = this.lines.join('\n') + '\n';
+    this.lines = [];
+    this.size = 0;
+    await this.sink(chunk);
+  }
+
+  async finish(): Promise<string> {
+    const rest = this.text();
+    if (this.sink === null) return rest;
+    this.lines = [];
+    await this.sink(rest);
+    return '';
   }
 
   one(name: string, type: MetricType, help: string, value: number, labels = ''): void {
