@@ -5,6 +5,8 @@ import { Broker } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
+import type { TlsFiles } from './server/tls';
+import type { CertLoginFrom } from './broker/auth/mechanisms';
 
 export interface AppOptions {
   port: number;
@@ -14,6 +16,15 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  // Security and limits (docs/security.md).
+  tls?: TlsFiles & { port: number };       // amqps listener
+  httpTls?: TlsFiles & { port: number };   // https management listener
+  certLoginFrom?: CertLoginFrom;
+  loopbackUsers?: string[];
+  maxConnections?: number | null;
+  maxMessageSize?: number;
+  handshakeTimeoutMs?: number;
+  authFailureDelayMs?: number;
 }
 
 export interface App {
@@ -22,6 +33,10 @@ export interface App {
   http: HttpServer;
   port: number;
   httpPort: number;
+  tlsPort: number | null;
+  httpTlsPort: number | null;
+  // SIGHUP: re-reads the TLS certificate, key and CA files (throws when they do not load).
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
@@ -29,11 +44,22 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
-  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes, loopbackUsers: opts.loopbackUsers });
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
-  const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
-  const port = await amqp.listen();
-  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
+  const amqp = new AmqpServer(broker, {
+    port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs,
+    tls: opts.tls, certLoginFrom: opts.certLoginFrom, maxConnections: opts.maxConnections, maxMessageSize: opts.maxMessageSize,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs, authFailureDelayMs: opts.authFailureDelayMs,
+  });
+  let port: number;
+  try {
+    port = await amqp.listen();
+  } catch (e) {
+    await amqp.close();
+    await broker.close();
+    throw e;
+  }
+  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
   let httpPort: number;
   try {
     httpPort = await http.listen();
@@ -45,7 +71,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, http, port, httpPort,
+    broker, amqp, http, port, httpPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
+    reloadTls() {
+      amqp.reloadTls();
+      http.reloadTls();
+    },
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');

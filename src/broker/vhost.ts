@@ -18,6 +18,8 @@ import { log } from '../logger';
 export interface VHostContext {
   dataDir: string;
   definitionsChanged(): void;
+  // Throws to refuse creating a queue (the vhost's max-queues limit).
+  queueCreating?(vh: VHost, name: string): void;
 }
 
 export interface ExchangeDeclare {
@@ -25,6 +27,7 @@ export interface ExchangeDeclare {
 }
 export interface QueueDeclare {
   passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable;
+  serverName?: string;   // the name for a server-named queue, when access control chose it
 }
 
 // Receives messages published to amq.rabbitmq.reply-to.<token> (direct reply-to).
@@ -144,7 +147,7 @@ export class VHost implements QueueHost {
   declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
     let serverNamed = false;
     if (name === '' && !d.passive) {
-      name = `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
+      name = d.serverName ?? `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
       serverNamed = true;
     }
     const existing = this.queues.get(name);
@@ -176,6 +179,7 @@ export class VHost implements QueueHost {
     if (args.queueType === 'stream') {
       throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `queue type 'stream' is not implemented yet (${this.describe('queue', name)})`);
     }
+    this.ctx.queueCreating?.(this, name);
     const durable = d.durable && !d.exclusive;
     const dir = durable
       ? path.join(this.dir, 'queues', hashName(name))

@@ -6,11 +6,12 @@ import { log, setLogLevel, type LogLevel } from '../logger';
 import { VERSION } from '../server/server';
 import { registerBench } from './bench-command';
 import { registerLog } from './log-command';
+import { type StartSecurityFlags, addSecurityOptions, securityOptions } from './security-options';
 
 const program = new Command();
 program.name('warren').description('Warren: an AMQP 0-9-1 broker on a segmented log').version(VERSION);
 
-program.command('start')
+const start = program.command('start')
   .description('run the broker')
   .option('-p, --port <port>', 'AMQP port (0 picks a free one)', '5672')
   .option('--http-port <port>', 'HTTP management port', '15672')
@@ -19,13 +20,22 @@ program.command('start')
   .option('--heartbeat <seconds>', 'heartbeat interval proposed to clients', '60')
   .option('--consumer-timeout <ms>', 'close a channel whose oldest unacked delivery is older than this (0: never)', '1800000')
   .option('--disk-free-limit <bytes>', 'block publishers when free disk space falls below this', '50000000')
-  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warning', 'error', 'none']).default('info'))
-  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; consumerTimeout: string; diskFreeLimit: string; logLevel: LogLevel }) => {
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warning', 'error', 'none']).default('info'));
+addSecurityOptions(start);
+start.action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; consumerTimeout: string; diskFreeLimit: string; logLevel: LogLevel } & StartSecurityFlags) => {
     setLogLevel(o.logLevel);
-    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit) });
-    // Tests and scripts read the port from this line.
-    process.stdout.write(`warren ready amqp_port=${app.port}\n`);
-    process.stdout.write(`warren http_port=${app.httpPort}\n`);
+    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit), ...securityOptions(o) });
+    // Tests and scripts read the ports from these lines.
+    process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}\n`);
+    process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
+    process.on('SIGHUP', () => {
+      try {
+        app.reloadTls();
+        log.info('received SIGHUP: TLS certificate, key and CA files reloaded');
+      } catch (e) {
+        log.error(`received SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
+      }
+    });
     let signalled = false;
     const onSignal = (sig: string) => {
       if (signalled) return;

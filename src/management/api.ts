@@ -22,6 +22,8 @@ import {
 } from './format';
 import { tableKey } from '../broker/exchange';
 import { log } from '../logger';
+import { handleAccessApi } from './access-api';
+import { checkCrossSite } from './csrf';
 
 export interface ManagementContext {
   broker: Broker;
@@ -41,6 +43,7 @@ export interface ApiRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  tls?: boolean;
   readBody(): Promise<string>;
 }
 
@@ -98,6 +101,10 @@ type Handler = (r: Req) => ApiReply | Promise<ApiReply>;
 interface Route { pattern: string[]; methods: Record<string, Handler> }
 
 export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promise<ApiReply> {
+  checkCrossSite(req.method, req.headers, req.tls === true);
+  // Users, vhost create/delete, permissions, limits: access-api.ts.
+  const own = await handleAccessApi(ctx, req, () => authenticate(ctx, req));
+  if (own) return own;
   const route = match(req.path);
   if (!route) throw notFound();
   const method = req.method === 'HEAD' ? 'GET' : req.method;

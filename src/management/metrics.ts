@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import type { ManagementContext } from './api';
 import { VERSION } from '../server/server';
+import { authMetricLines } from '../broker/auth/mechanisms';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -105,6 +106,8 @@ export function renderMetrics(ctx: ManagementContext): string {
   w.one('warren_messages_published_total', 'counter', 'Messages enqueued to queues (one per destination queue) since start', t.publish);
   w.one('warren_messages_delivered_total', 'counter', 'Deliveries to consumers and basic.get answers since start', t.deliver);
   w.one('warren_messages_acknowledged_total', 'counter', 'Acknowledged deliveries since start', t.ack);
+
+  for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
 
   const alarm = broker.disk.alarmed ? 1 : 0;
   w.one('warren_disk_alarm', 'gauge', '1 while the free-disk alarm blocks publishers', alarm);

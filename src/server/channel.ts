@@ -22,6 +22,7 @@ import { editProperties } from '../broker/props-edit';
 import { UnackedList, type UnackedOwner } from './unacked';
 import type { Connection, ServerConfig } from './connection';
 import { ZERO_COPY_THRESHOLD } from './out-buffer';
+import { DEFAULT_MAX_MESSAGE_SIZE, admitContent, releaseContent } from './content-limits';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 const REPLY_TO_PREFIX = REPLY_TO + '.';
@@ -54,9 +55,9 @@ export interface ChannelConfig {
   // An unacked delivery older than this closes its channel with 406, as RabbitMQ's
   // consumer_timeout does (default 30 minutes; 0 turns the check off).
   consumerTimeoutMs?: number;
+  maxMessageSize?: number;   // default 128 MiB (src/server/content-limits.ts)
 }
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
-const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
 class Consumer implements QueueConsumer, UnackedOwner {
   unacked = 0;
@@ -182,10 +183,11 @@ export class Channel implements ReplySink {
       throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `content header for class ${classId} does not match method class 60`);
     }
     const bodySize = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
-    if (bodySize > MAX_MESSAGE_SIZE) {
+    const refused = admitContent(bodySize, (this.conn.config as ChannelConfig).maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+    if (refused !== null) {
       const p = this.pending;
       this.pending = null;
-      this.channelError(preconditionFailed(`message size ${bodySize} is larger than configured max size ${MAX_MESSAGE_SIZE}`), p.classId, p.methodId);
+      this.channelError(preconditionFailed(refused), p.classId, p.methodId);
       return;
     }
     this.pendingProps = buf.subarray(start + 12, end);
@@ -218,13 +220,14 @@ export class Channel implements ReplySink {
   private publishMethod(exchange: string, routingKey: string, mandatory: boolean, immediate: boolean): void {
     this.conn.notePublisher();
     if (immediate) throw notImplemented(`immediate=true`);
+    this.conn.access.publish(exchange);
     let x = this.lastExchange;
     if (x === null || x.name !== exchange || this.vhost.exchanges.get(exchange) !== x) {
-      this.conn.checkPermission('write', exchange);
       x = this.vhost.getExchange(exchange);
       if (x.internal) throw accessRefused(`cannot publish to internal exchange '${exchange}' in vhost '${this.vhost.name}'`);
       this.lastExchange = x;
     }
+    this.conn.access.publishTopic(x, routingKey);
     const pp = this.pendingBuf;
     pp.exchange = x;
     pp.routingKey = routingKey;
@@ -289,20 +292,23 @@ export class Channel implements ReplySink {
         return;
 
       case 'exchange.declare': {
-        this.conn.checkPermission('configure', m.exchange);
+        if (!m.passive) this.conn.access.exchangeDeclare(vh, m.exchange, m.arguments);
         vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
         return;
       }
       case 'exchange.delete':
+        this.conn.access.exchangeDelete(m.exchange);
         vh.deleteExchange(m.exchange, m.ifUnused);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
         return;
       case 'exchange.bind':
+        this.conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
         return;
       case 'exchange.unbind':
+        this.conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
         return;
@@ -312,25 +318,30 @@ export class Channel implements ReplySink {
           if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 0 });
           return;
         }
-        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments }, owner);
+        const serverName = m.passive ? undefined : this.conn.access.queueDeclare(vh, m.queue, m.arguments);
+        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments, serverName }, owner);
         this.lastQueue = q.name;
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
         return;
       }
       case 'queue.bind':
+        this.conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.bind-ok' });
         return;
       case 'queue.unbind':
+        this.conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
         this.conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
         return;
       case 'queue.purge': {
+        this.conn.access.queueRead(this.queueName(m.queue));
         const n = vh.purgeQueue(this.queueName(m.queue), owner);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.purge-ok', messageCount: n });
         return;
       }
       case 'queue.delete': {
+        this.conn.access.queueDelete(this.queueName(m.queue));
         const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
         if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
         return;
@@ -424,6 +435,7 @@ export class Channel implements ReplySink {
   // Requeues unacked messages, cancels consumers, nacks nothing (the client sees the close).
   teardown(): void {
     if (this.state === 'closed') return;
+    if (this.pendingProps !== null) releaseContent(this.bodySize);
     this.pending = null;
     this.pendingProps = null;
     this.bodyParts = [];
@@ -439,6 +451,7 @@ export class Channel implements ReplySink {
   private completePublish(body: Buffer): void {
     const p = this.pending!;
     const props = this.pendingProps!;
+    releaseContent(this.bodySize);
     this.pending = null;
     this.pendingProps = null;
     const s = this.summary;
@@ -449,7 +462,7 @@ export class Channel implements ReplySink {
       if (e === 'invalid') return this.channelError(preconditionFailed(`invalid expiration '${s.expiration}' for message`), 60, 40);
       expiration = e;
     }
-    if (s.userId !== undefined && s.userId !== this.conn.user!.name) {
+    if (s.userId !== undefined && !this.conn.access.mayClaimUserId(s.userId)) {
       return this.channelError(preconditionFailed(`user_id property set to '${s.userId}' but authenticated user was '${this.conn.user!.name}'`), 60, 40);
     }
     let propsOut = props;
@@ -703,7 +716,7 @@ export class Channel implements ReplySink {
       return;
     }
     const name = this.queueName(queueName);
-    this.conn.checkPermission('read', name);
+    this.conn.access.queueRead(name);
     const q = this.vhost.getQueue(name, this.conn);
     if (q.consumers.some((c) => c.exclusive) || (exclusive && q.consumerCount > 0)) {
       throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
@@ -778,7 +791,7 @@ export class Channel implements ReplySink {
   }
 
   private basicGet(queueName: string, noAck: boolean): void {
-    this.conn.checkPermission('read', queueName);
+    this.conn.access.queueRead(queueName);
     const q = this.vhost.getQueue(queueName, this.conn);
     const o = this.getOut;
     if (!q.get(noAck, o)) {

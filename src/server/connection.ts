@@ -1,14 +1,18 @@
 // One client connection: protocol header, the connection class handshake (start, secure, tune,
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import {
   type AnyMethod, FrameReader, ProtocolError, PROTOCOL_HEADER, HEARTBEAT_FRAME,
-  checkProtocolHeader, decodeMethod, encodeMethodFrame, decodeTable, METHOD_INFO,
+  checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO,
 } from '../protocol';
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
-import { type User, permits } from '../broker/users';
+import type { User } from '../broker/users';
+import { SessionAccess } from '../broker/auth/access-control';
+import { type CertLoginFrom, certUserName, countLogin, readCredentials } from '../broker/auth/mechanisms';
+import { passwordMatches } from '../broker/auth/users';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import { OutBuffer } from './out-buffer';
@@ -20,7 +24,21 @@ export interface ServerConfig {
   heartbeat: number;
   product: string;
   version: string;
+  // Security and limits (docs/security.md); absent means RabbitMQ's defaults.
+  handshakeTimeoutMs?: number;       // connect to connection.open-ok (default 10 s)
+  authFailureDelayMs?: number;       // a refused login is answered this much later (default 1 s)
+  maxConnections?: number | null;    // per node, checked at connection.open (default: none)
+  connectionCount?: () => number;    // sockets currently open on the node's AMQP listeners
+  certLoginFrom?: CertLoginFrom;     // EXTERNAL: which certificate field names the user
 }
+
+// RabbitMQ's frame_max before connection.tune-ok (?FRAME_MIN_SIZE): nothing larger is buffered
+// from a client that has not logged in.
+export const PRE_TUNE_FRAME_MAX = 4096;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_AUTH_FAILURE_DELAY_MS = 1000;
+// Stop reading from a client while this much output to it is unsent (it does not read).
+const MAX_UNSENT_OUTPUT = 16 * 1024 * 1024;
 
 const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
 // Stop dispatching to this connection's consumers while this much output is unsent.
@@ -57,6 +75,14 @@ export class Connection {
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
   private held: Array<[number, number, Buffer]> | null = null;
+  // Permission checks and limits of the user in the vhost; set at connection.open.
+  access!: SessionAccess;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private refusalTimer: NodeJS.Timeout | null = null;
+  private outputPaused = false;
+  // EXTERNAL: the user name of the verified client certificate (null when there is none).
+  private certUser: string | null = null;
+  readonly tls: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -68,7 +94,13 @@ export class Connection {
     this.channelMax = config.channelMax;
     this.frameMax = config.frameMax;
     this.out = new OutBuffer(socket);
-    this.reader = new FrameReader(config.frameMax);
+    this.reader = new FrameReader(PRE_TUNE_FRAME_MAX);
+    this.tls = (socket as TLSSocket).encrypted === true;
+    if (this.tls && (socket as TLSSocket).authorized) {
+      this.certUser = certUserName((socket as TLSSocket).getPeerCertificate(), config.certLoginFrom ?? 'common_name');
+    }
+    this.handshakeTimer = setTimeout(() => this.handshakeTimedOut(), config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
@@ -86,6 +118,10 @@ export class Connection {
   }
 
   private onDrain(): void {
+    if (this.outputPaused && this.out.backlog < MAX_UNSENT_OUTPUT) {
+      this.outputPaused = false;
+      if (!this.alarmBlocked && this.flowQueue === null && this.state !== 'closed') this.socket.resume();
+    }
     if (!this.blockedWaiting) return;
     this.blockedWaiting = false;
     for (const ch of this.channels.values()) ch.kickConsumers();
@@ -114,7 +150,7 @@ export class Connection {
       if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
       this.out.flush();
       this.replayHeld();
-      if (!this.alarmBlocked && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
+      if (!this.alarmBlocked && this.flowQueue === null && !this.outputPaused && (this.state as State) !== 'closed') this.socket.resume();
     }
   }
 
@@ -147,7 +183,7 @@ export class Connection {
     this.flowQueue = null;
     if (this.flowTimer) clearTimeout(this.flowTimer);
     this.flowTimer = null;
-    if (!this.alarmBlocked && this.state !== 'closed') this.socket.resume();
+    if (!this.alarmBlocked && !this.outputPaused && this.state !== 'closed') this.socket.resume();
   }
   private flowQueue: Queue | null = null;
   private flowTimer: NodeJS.Timeout | null = null;
@@ -183,6 +219,11 @@ export class Connection {
       this.fail(e);
     }
     this.endChunk();
+    // A client that sends requests without reading the replies is not read from until it does.
+    if (!this.outputPaused && this.out.backlog > MAX_UNSENT_OUTPUT && (this.state as State) !== 'closed') {
+      this.outputPaused = true;
+      this.socket.pause();
+    }
   }
 
   private endChunk(): void {
@@ -199,6 +240,7 @@ export class Connection {
     }
     if (channel === 0) {
       if (type !== FRAME_METHOD) throw new ProtocolError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+      if (end - start >= 4 && buf.readUInt32BE(start) === UPDATE_SECRET) { this.onUpdateSecret(buf.subarray(start + 4, end)); return; }
       this.onConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
@@ -229,6 +271,7 @@ export class Connection {
         if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
         if (channel > this.channelMax) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
+        this.access.channelOpening();
         ch = new Channel(this, channel);
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
@@ -294,7 +337,7 @@ export class Connection {
           direct_reply_to: true,
         },
       },
-      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      mechanisms: Buffer.from(this.certUser !== null ? 'EXTERNAL PLAIN AMQPLAIN' : 'PLAIN AMQPLAIN'),
       locales: Buffer.from('en_US'),
     });
   }
@@ -338,13 +381,18 @@ export class Connection {
       case 'connection.open': {
         if (this.state !== 'open-wait') break;
         const vh = this.broker.vhosts.get(m.virtualHost);
-        if (!vh || !this.broker.canAccessVhost(this.user!, m.virtualHost)) {
-          throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${m.virtualHost}' refused for user '${this.user!.name}'`);
+        this.openingVhost = m.virtualHost;
+        try {
+          this.access = SessionAccess.open(this.broker.auth, this, vh !== undefined, this.config.maxConnections ?? null, this.config.connectionCount?.() ?? 0);
+        } catch (e) {
+          if (e instanceof AmqpError) throw new ProtocolError(e.code, e.text, 10, 40);
+          throw e;
         }
-        this.vhost = vh;
+        this.vhost = vh!;
         this.state = 'open';
+        this.clearHandshakeTimer();
         this.sendMethod(0, { name: 'connection.open-ok' });
-        log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh.name}'`);
+        log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh!.name}'`);
         return;
       }
       case 'connection.close':
@@ -363,46 +411,91 @@ export class Connection {
   }
 
   private authenticate(mechanism: string, response: Buffer): void {
-    let username: string | undefined;
-    let password: string | undefined;
-    if (mechanism === 'PLAIN') {
-      const parts = response.toString('utf8').split('\0');
-      if (parts.length === 3) { username = parts[1]; password = parts[2]; }
-    } else if (mechanism === 'AMQPLAIN') {
-      try {
-        const withLen = Buffer.allocUnsafe(response.length + 4);
-        withLen.writeUInt32BE(response.length, 0);
-        response.copy(withLen, 4);
-        const { table } = decodeTable(withLen, 0);
-        username = typeof table['LOGIN'] === 'string' ? table['LOGIN'] : Buffer.isBuffer(table['LOGIN']) ? table['LOGIN'].toString() : undefined;
-        password = typeof table['PASSWORD'] === 'string' ? table['PASSWORD'] : Buffer.isBuffer(table['PASSWORD']) ? table['PASSWORD'].toString() : undefined;
-      } catch {
-        username = undefined;
-      }
-    } else {
-      return this.refuseLogin(`unsupported authentication mechanism '${mechanism}'`);
-    }
-    if (username === undefined || password === undefined) {
-      return this.refuseLogin(`malformed ${mechanism} response`);
-    }
-    const res = this.broker.authenticate(username, password, this.socket.remoteAddress);
+    const cred = readCredentials(mechanism, response, this.certUser);
+    if (typeof cred === 'string') return this.refuseLogin(cred, mechanism);
+    const auth = this.broker.auth;
+    const res = cred.mechanism === 'EXTERNAL'
+      ? auth.authenticateExternal(cred.username, this.socket.remoteAddress)
+      : auth.authenticatePassword(cred.username, cred.password, this.socket.remoteAddress);
     if (typeof res === 'string') return this.refuseLogin(res, mechanism);
+    countLogin(true);
     this.user = res;
     this.state = 'tune';
     this.sendMethod(0, { name: 'connection.tune', channelMax: this.config.channelMax, frameMax: this.config.frameMax, heartbeat: this.config.heartbeat });
   }
 
+  // A refused login is logged with the peer's address, counted, and answered only after a delay
+  // (RabbitMQ waits too), so that guessing passwords over one connection after another is slow.
+  // Nothing the client sends meanwhile is read.
   private refuseLogin(why: string, mechanism = this.mechanism): void {
-    log.warn(`connection ${this.name}: login refused: ${why}`);
-    const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
-    if (this.capability('authentication_failure_close')) {
-      this.sendMethod(0, { name: 'connection.close', replyCode: ReplyCode.ACCESS_REFUSED, replyText: text, classId: 10, methodId: 11 });
-      this.state = 'closing';
-      this.armCloseTimer();
-    } else {
-      this.out.flush();
-      this.destroy();
+    countLogin(false);
+    log.warn(`connection ${this.name}: ${mechanism} login refused: ${why}`);
+    this.clearHandshakeTimer();
+    this.state = 'closing';
+    this.socket.pause();
+    this.refusalTimer = setTimeout(() => {
+      this.refusalTimer = null;
+      if ((this.state as State) === 'closed') return;
+      if (this.capability('authentication_failure_close')) {
+        const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+        this.sendMethod(0, { name: 'connection.close', replyCode: ReplyCode.ACCESS_REFUSED, replyText: text, classId: 10, methodId: 11 });
+        this.out.flush();
+        this.socket.resume();
+        this.armCloseTimer();
+      } else {
+        this.destroy();
+      }
+    }, this.config.authFailureDelayMs ?? DEFAULT_AUTH_FAILURE_DELAY_MS);
+    this.refusalTimer.unref();
+  }
+
+  private handshakeTimedOut(): void {
+    this.handshakeTimer = null;
+    if (this.state === 'open' || this.state === 'closing' || this.state === 'closed') return;
+    log.warn(`closing AMQP connection ${this.name}: handshake not completed within ${(this.config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS) / 1000} s (state ${this.state})`);
+    this.socket.destroy();
+    this.onSocketClose();
+  }
+
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer) { clearTimeout(this.handshakeTimer); this.handshakeTimer = null; }
+  }
+
+  // connection.update-secret (10/70; a RabbitMQ extension missing from the spec XML): new-secret
+  // (longstr), reason (shortstr). The new secret must be the user's current password (for
+  // PLAIN/AMQPLAIN logins), and the user must still have access to the vhost; then
+  // update-secret-ok (10/71). Otherwise 530, as RabbitMQ refuses a secret its backends reject.
+  private onUpdateSecret(args: Buffer): void {
+    if (this.state !== 'open') {
+      throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unexpected method 'connection.update-secret' on channel 0 in state ${this.state}`, 10, 70);
     }
+    if (args.length < 5 || args.length < 4 + args.readUInt32BE(0) + 1) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, 'malformed connection.update-secret', 10, 70);
+    const len = args.readUInt32BE(0);
+    const secret = args.toString('utf8', 4, 4 + len);
+    const reason = args.toString('utf8', 5 + len, 5 + len + args[4 + len]);
+    const u = this.broker.auth.users.get(this.user!.name);
+    const ok = u !== undefined && (this.mechanism === 'EXTERNAL' || passwordMatches(u, secret));
+    if (!ok) {
+      log.warn(`connection ${this.name}: secret update refused for user '${this.user!.name}'`);
+      throw new ProtocolError(ReplyCode.NOT_ALLOWED, 'New secret was refused by one of the backends', 10, 70);
+    }
+    if (!this.broker.auth.canAccessVhost(u.name, this.vhost!.name)) {
+      throw new ProtocolError(ReplyCode.NOT_ALLOWED, `access to vhost '${this.vhost!.name}' refused for user '${u.name}'`, 10, 70);
+    }
+    this.user = u;
+    this.out.write(UPDATE_SECRET_OK);
+    log.info(`connection ${this.name}: user '${u.name}' updated secret, reason: ${reason}`);
+  }
+
+  // ---- for the connection tracker (src/broker/auth/limits.ts) --------------------------------------
+
+  get userName(): string { return this.user?.name ?? ''; }
+  get vhostName(): string { return this.vhost?.name ?? this.openingVhost; }
+  private openingVhost = '';
+
+  forceClose(explanation: string): void {
+    log.info(`closing AMQP connection ${this.name}: ${explanation}`);
+    this.closeWithError(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${explanation}`, 0, 0);
   }
 
   // ---- output -------------------------------------------------------------------------------------
@@ -448,13 +541,22 @@ export class Connection {
     this.closeTimer.unref();
   }
 
+  // Timers stop and the connection stops counting against its limits.
+  private released(): void {
+    this.clearHandshakeTimer();
+    if (this.refusalTimer) { clearTimeout(this.refusalTimer); this.refusalTimer = null; }
+    if (this.vhost !== null && this.access !== undefined) this.access.close(this);
+  }
+
   channelClosed(ch: Channel): void {
+    if (this.channels.has(ch.id)) this.access.channelsClosed(1);
     ch.teardown();
     this.channels.delete(ch.id);
     this.channelsById[ch.id] = undefined;
   }
 
   private teardownChannels(): void {
+    if (this.channels.size > 0) this.access.channelsClosed(this.channels.size);
     for (const ch of this.channels.values()) ch.teardown();
     this.channels.clear();
     this.channelsById.length = 0;
@@ -463,6 +565,7 @@ export class Connection {
 
   destroy(): void {
     if (this.state === 'closed') return;
+    this.released();
     this.held = null;
     this.flowReleased();
     this.teardownChannels();
@@ -476,6 +579,7 @@ export class Connection {
   }
 
   private onSocketClose(): void {
+    this.released();
     this.held = null;
     this.flowReleased();
     if (this.state !== 'closed') {
@@ -515,12 +619,6 @@ export class Connection {
     log.error(`connection ${this.name}: ${msg}`);
   }
 
-  // Permission checks against the user's configure/write/read patterns for the vhost.
-  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void {
-    if (permits(this.broker, this.user!.name, this.vhost!.name, kind, resource)) return;
-    throw new AmqpError(ReplyCode.ACCESS_REFUSED, `access to '${resource}' in vhost '${this.vhost!.name}' refused for user '${this.user!.name}'`);
-  }
-
   get channelCount(): number { return this.channels.size; }
 
   // ---- read-only view for the management API (src/management) ----------------------------------
@@ -544,6 +642,9 @@ function connectionBlockedFrame(reason: string): Buffer {
   return b;
 }
 const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);
+// connection.update-secret (10/70) and update-secret-ok (10/71), also RabbitMQ extensions.
+const UPDATE_SECRET = 0x000a0046;
+const UPDATE_SECRET_OK = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 71, 0xce]);
 
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
