@@ -120,7 +120,8 @@ export class Connection {
   private onDrain(): void {
     if (this.outputPaused && this.out.backlog < MAX_UNSENT_OUTPUT) {
       this.outputPaused = false;
-      if (!this.alarmBlocked && this.flowQueue === null && this.state !== 'closed') this.socket.resume();
+      if (!this.alarmBlocked) this.replayHeld();
+      if (!this.alarmBlocked && !this.outputPaused && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
     }
     if (!this.blockedWaiting) return;
     this.blockedWaiting = false;
@@ -141,7 +142,7 @@ export class Connection {
     if (this.state === 'closed') return;
     if (active && this.isPublisher && !this.alarmBlocked) {
       this.alarmBlocked = true;
-      this.held = [];
+      this.held ??= [];
       if (this.capability('connection.blocked')) this.out.write(connectionBlockedFrame(reason));
       this.out.flush();
       this.socket.pause();
@@ -149,7 +150,7 @@ export class Connection {
       this.alarmBlocked = false;
       if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
       this.out.flush();
-      this.replayHeld();
+      if (!this.outputPaused) this.replayHeld();
       if (!this.alarmBlocked && this.flowQueue === null && !this.outputPaused && (this.state as State) !== 'closed') this.socket.resume();
     }
   }
@@ -219,11 +220,16 @@ export class Connection {
       this.fail(e);
     }
     this.endChunk();
-    // A client that sends requests without reading the replies is not read from until it does.
-    if (!this.outputPaused && this.out.backlog > MAX_UNSENT_OUTPUT && (this.state as State) !== 'closed') {
+  }
+
+  // A client that sends requests without reading the replies is not read from until it does:
+  // the rest of the chunk is held (as during an alarm) and replayed once the output drains.
+  private pauseForOutput(): void {
+    if (!this.outputPaused) {
       this.outputPaused = true;
       this.socket.pause();
     }
+    this.held ??= [];
   }
 
   private endChunk(): void {
@@ -249,6 +255,7 @@ export class Connection {
       throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
     if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
+    if (this.out.backlog > MAX_UNSENT_OUTPUT) { this.pauseForOutput(); this.hold(type, channel, buf, start, end); return; }
     // The first publish of a connection makes it a publisher: blocked at once if an alarm is on.
     if (!this.isPublisher && type === FRAME_METHOD && end - start >= 4 && buf.readUInt32BE(start) === 0x003c0028) {
       this.notePublisher();
