@@ -9,7 +9,9 @@
 //    Manual acks are one basic.ack(multiple=true) per channel per socket chunk.
 //  - everything that is not on the hot path (handshake, declares, consume-ok, errors) goes
 //    through the generated codec: encodeMethodFrame / decodeMethod.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import {
   type AnyMethod, type BasicProperties, type FieldTable, type MethodName,
   PROTOCOL_HEADER, decodeMethod, encodeMethodFrame, encodeProperties,
@@ -33,19 +35,31 @@ export interface AmqpUrl {
   user: string;
   password: string;
   vhost: string;
+  // amqps: TLS; the server certificate is verified against ?cacertfile=<PEM file> when given.
+  tls?: { cacertfile?: string };
 }
 
 export function parseAmqpUrl(url: string): AmqpUrl {
   const u = new URL(url);
-  if (u.protocol !== 'amqp:') throw new Error(`unsupported URL scheme '${u.protocol}' in ${url} (only amqp:)`);
+  if (u.protocol !== 'amqp:' && u.protocol !== 'amqps:') throw new Error(`unsupported URL scheme '${u.protocol}' in ${url} (amqp: or amqps:)`);
   const path = u.pathname;
+  const secure = u.protocol === 'amqps:';
   return {
+    ...(secure ? { tls: { cacertfile: u.searchParams.get('cacertfile') ?? undefined } } : {}),
     host: u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
-    port: u.port ? Number(u.port) : 5672,
+    port: u.port ? Number(u.port) : secure ? 5671 : 5672,
     user: u.username ? decodeURIComponent(u.username) : 'guest',
     password: u.password ? decodeURIComponent(u.password) : 'guest',
     vhost: path === '' || path === '/' ? '/' : decodeURIComponent(path.slice(1)),
   };
+}
+
+// Without a CA file the server is not verified: the bench measures throughput, not trust.
+function tlsOptions(host: string, port: number, cacertfile: string | undefined): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = { host, port, servername: net.isIP(host) ? undefined : host };
+  if (cacertfile) o.ca = fs.readFileSync(cacertfile);
+  else o.rejectUnauthorized = false;
+  return o;
 }
 
 // ------------------------------------------------------------------------------------------ errors
@@ -115,7 +129,10 @@ export class BenchConnection {
   static connect(url: string | AmqpUrl, opts: ConnectOptions = {}): Promise<BenchConnection> {
     const u = typeof url === 'string' ? parseAmqpUrl(url) : url;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: u.host, port: u.port, noDelay: true });
+      const socket = u.tls
+        ? tls.connect(tlsOptions(u.host, u.port, u.tls.cacertfile))
+        : net.connect({ host: u.host, port: u.port, noDelay: true });
+      if (u.tls) socket.setNoDelay(true);
       const conn = new BenchConnection(socket, u);
       let settled = false;
       const timer = setTimeout(() => fail(new Error(`connection to ${u.host}:${u.port} timed out`)), opts.timeoutMs ?? 30000);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BROKER_ENV } from '../../src/cli/node-flags';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -27,8 +28,9 @@ export function tempDir(prefix = 'warren-test-'): string {
 
 export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string } = {}): Promise<RunningBroker> {
   const dataDir = opts.dataDir ?? tempDir();
+  // As the warren command runs it: the same glibc settings (src/cli/node-flags.ts).
   const proc = spawn(process.execPath, [MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV } });
   const logs: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
