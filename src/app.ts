@@ -7,6 +7,7 @@ import { HttpServer } from './management/http-server';
 import { log } from './logger';
 import type { TlsFiles } from './server/tls';
 import type { CertLoginFrom } from './broker/auth/mechanisms';
+import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
   port: number;
@@ -44,7 +45,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
-  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes, loopbackUsers: opts.loopbackUsers });
+  const lock = await lockDataDir(dataDir);
+  let broker: Broker;
+  try {
+    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes, loopbackUsers: opts.loopbackUsers });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   const amqp = new AmqpServer(broker, {
     port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs,
@@ -57,6 +65,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } catch (e) {
     await amqp.close();
     await broker.close();
+    lock.release();
     throw e;
   }
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
@@ -67,6 +76,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await http.close();
     await amqp.close();
     await broker.close();
+    lock.release();
     throw e;
   }
   let stopping: Promise<void> | null = null;
@@ -82,6 +92,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await http.close();
         await amqp.close();
         await broker.close();
+        lock.release();
         log.info('Warren stopped');
       })();
       return stopping;

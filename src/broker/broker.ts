@@ -1,12 +1,10 @@
-// The broker: vhosts, users, and the durable definitions behind them. It owns the data
-// directory layout:
-//   <data>/definitions.json        durable exchanges, queues, bindings, users (atomic rewrite)
-//   <data>/vhosts/<h>/queues/<h>/  one directory per durable queue, holding its log(s)
-//   <data>/transient/              logs of non-durable queues, wiped at every start
+// The broker: vhosts, users, and the durable definitions behind them (the data directory's
+// layout is named in store/data-dir.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from '../store/definitions-file';
-import { VHost, hashName } from './vhost';
+import { VHost } from './vhost';
+import { DEFINITIONS_FILE, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
 import type { User } from './auth/users';
 import { AuthStore } from './auth/auth-store';
 import { checkQueueLimit } from './auth/limits';
@@ -24,10 +22,8 @@ export interface BrokerOptions {
   dataDir: string;
   // Users allowed only from loopback (RabbitMQ's loopback_users); defaults to ['guest'].
   loopbackUsers?: string[];
-  flushIntervalMs?: number;
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
-  syncIntervalMs?: number;
 }
 
 export class Broker {
@@ -39,8 +35,6 @@ export class Broker {
   // exported again (src/broker/definitions).
   readonly keptDefinitions: KeptDefinitions = new Map();
   readonly version = '0.1.0';
-  private flushTimer: NodeJS.Timeout | null = null;
-  private syncTimer: NodeJS.Timeout | null = null;
   private loading = false;
   private closed = false;
   readonly disk: DiskMonitor;
@@ -52,20 +46,22 @@ export class Broker {
   }
 
   get dataDir(): string { return this.opts.dataDir; }
-  private get definitionsFile(): string { return path.join(this.dataDir, 'definitions.json'); }
+  private get definitionsFile(): string { return path.join(this.dataDir, DEFINITIONS_FILE); }
 
   static open(opts: BrokerOptions): Broker {
     const b = new Broker(opts);
     b.load();
-    b.startTimers();
     b.disk.start();
+    // Under a disk alarm, fully acked open segments are given back (draining a queue then
+    // clears the alarm), whatever their size.
+    b.disk.whileAlarmed(() => b.forEachQueue((q) => q.reclaim()));
     startLoadMonitor();
     return b;
   }
 
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
     const text = readFileIfExists(this.definitionsFile);
     this.loading = true;
     try {
@@ -91,15 +87,16 @@ export class Broker {
   // Queue directories not named by the definitions belong to queues whose declare never
   // completed (a crash before definitions.json was replaced) or that were deleted.
   private removeOrphanQueueDirs(): void {
-    const root = path.join(this.dataDir, 'vhosts');
+    const root = vhostsRoot(this.dataDir);
     if (!fs.existsSync(root)) return;
     const known = new Map<string, Set<string>>();
     for (const vh of this.vhosts.values()) {
-      known.set(hashName(vh.name), new Set([...vh.queues.values()].filter((q) => q.durable).map((q) => hashName(q.name))));
+      const names = [...vh.queues.values()].filter((q) => q.durable).map((q) => q.name).concat([...vh.unavailable.keys()]);
+      known.set(hashName(vh.name), new Set(names.map(hashName)));
     }
     for (const vdir of fs.readdirSync(root)) {
       const qs = known.get(vdir);
-      const qroot = path.join(root, vdir, 'queues');
+      const qroot = queuesDirOf(path.join(root, vdir));
       if (!fs.existsSync(qroot)) continue;
       for (const qdir of fs.readdirSync(qroot)) {
         if (!qs?.has(qdir)) {
@@ -116,6 +113,7 @@ export class Broker {
     vh = new VHost(name, {
       dataDir: this.dataDir,
       definitionsChanged: () => this.saveDefinitions(),
+      storeFailed: (e) => this.disk.reportWriteError(e),
       queueCreating: (v, q) => checkQueueLimit(this.auth.vhostLimit(v.name, 'max-queues'), v.queues.size, q, v.name),
     });
     this.vhosts.set(name, vh);
@@ -146,6 +144,7 @@ export class Broker {
     log.info(`deleting vhost '${name}': closing its connections, deleting its queues and exchanges`);
     for (const c of this.auth.tracker.inVhost(name)) c.forceClose(`vhost '${name}' is deleted`);
     for (const q of [...vh.queues.values()]) vh.removeQueue(q);
+    vh.unavailable.clear();
     this.vhosts.delete(name);
     this.vhostDescriptions.delete(name);
     fs.rmSync(vh.dir, { recursive: true, force: true });
@@ -178,30 +177,12 @@ export class Broker {
     this.saveDefinitions();
   }
 
-  // ---- background flushing -------------------------------------------------------------------------
-
-  private startTimers(): void {
-    const flushMs = this.opts.flushIntervalMs ?? 100;
-    const syncMs = this.opts.syncIntervalMs ?? 1000;
-    this.flushTimer = setInterval(() => this.forEachQueue((q) => {
-      try { q.flush(); } catch (e) { this.disk.reportWriteError(e); }
-    }), flushMs);
-    this.flushTimer.unref();
-    // Persistent messages published without confirms still reach the disk within a second.
-    this.syncTimer = setInterval(() => this.forEachQueue((q) => {
-      if (q.durable) void q.sync().catch((e) => this.disk.reportWriteError(e));
-    }), syncMs);
-    this.syncTimer.unref();
-  }
-
   forEachQueue(fn: (q: import('./queue').Queue) => void): void {
     for (const vh of this.vhosts.values()) for (const q of vh.queues.values()) fn(q);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.syncTimer) clearInterval(this.syncTimer);
     this.disk.stop();
     stopLoadMonitor();
     this.saveDefinitions();
@@ -214,6 +195,6 @@ export class Broker {
       }
     }
     await Promise.all(all);
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
-  type AnyMethod, FrameReader, ProtocolError, PROTOCOL_HEADER, HEARTBEAT_FRAME,
+  type AnyMethod, FrameReader, PROTOCOL_HEADER, HEARTBEAT_FRAME,
   checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO,
 } from '../protocol';
 import type { Broker } from '../broker/broker';
@@ -15,7 +15,9 @@ import { type CertLoginFrom, certUserName, countLogin, readCredentials } from '.
 import { passwordMatches } from '../broker/auth/users';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
+import type { ChannelHost } from './channel-host';
 import { OutBuffer } from './out-buffer';
+import { DEFAULT_MAX_MESSAGE_SIZE } from './content-limits';
 import { log } from '../logger';
 
 export interface ServerConfig {
@@ -24,12 +26,15 @@ export interface ServerConfig {
   heartbeat: number;
   product: string;
   version: string;
+  /** an unacked delivery older than this closes its channel with 406 (0: never) */
+  consumerTimeoutMs: number;
   // Security and limits (docs/security.md); absent means RabbitMQ's defaults.
   handshakeTimeoutMs?: number;       // connect to connection.open-ok (default 10 s)
   authFailureDelayMs?: number;       // a refused login is answered this much later (default 1 s)
   maxConnections?: number | null;    // per node, checked at connection.open (default: none)
   connectionCount?: () => number;    // sockets currently open on the node's AMQP listeners
   certLoginFrom?: CertLoginFrom;     // EXTERNAL: which certificate field names the user
+  maxMessageSize?: number;           // default 128 MiB (src/server/content-limits.ts)
 }
 
 // RabbitMQ's frame_max before connection.tune-ok (?FRAME_MIN_SIZE): nothing larger is buffered
@@ -132,7 +137,7 @@ export class Connection {
   notePublisher(): void {
     if (this.isPublisher) return;
     this.isPublisher = true;
-    if (this.broker.disk.alarmed) this.setAlarm(true, 'low on disk');
+    if (this.broker.disk.alarmed) this.setAlarm(true, this.broker.disk.reason);
   }
 
   // While blocked nothing more is read from the socket, and channel frames already read (the
@@ -241,18 +246,18 @@ export class Connection {
   private readonly onFrame = (type: number, channel: number, buf: Buffer, start: number, end: number): void => {
     if (this.state === 'closed') return;
     if (type === FRAME_HEARTBEAT) {
-      if (channel !== 0) throw new ProtocolError(ReplyCode.FRAME_ERROR, `heartbeat frame on non-zero channel ${channel}`);
+      if (channel !== 0) throw new AmqpError(ReplyCode.FRAME_ERROR, `heartbeat frame on non-zero channel ${channel}`);
       return;
     }
     if (channel === 0) {
-      if (type !== FRAME_METHOD) throw new ProtocolError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+      if (type !== FRAME_METHOD) throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
       if (end - start >= 4 && buf.readUInt32BE(start) === UPDATE_SECRET) { this.onUpdateSecret(buf.subarray(start + 4, end)); return; }
       this.onConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
     if (this.state !== 'open') {
       if (this.state === 'closing') return;
-      throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
+      throw new AmqpError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
     if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
     if (this.out.backlog > MAX_UNSENT_OUTPUT) { this.pauseForOutput(); this.hold(type, channel, buf, start, end); return; }
@@ -277,9 +282,9 @@ export class Connection {
       if (!ch) {
         if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
-        if (channel > this.channelMax) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
+        if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         this.access.channelOpening();
-        ch = new Channel(this, channel);
+        ch = new Channel(this.channelHost, channel);
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -296,7 +301,7 @@ export class Connection {
     try {
       if (type === FRAME_HEADER) ch.onHeader(buf, start, end);
       else if (type === FRAME_BODY) ch.onBody(buf.subarray(start, end));
-      else throw new ProtocolError(ReplyCode.FRAME_ERROR, `unknown frame type ${type}`);
+      else throw new AmqpError(ReplyCode.FRAME_ERROR, `unknown frame type ${type}`);
     } catch (e) {
       this.handleChannelError(ch, e, null);
     }
@@ -312,7 +317,7 @@ export class Connection {
     const err = toAmqpError(e);
     const ids = m ? methodIds(m) : [60, 40];
     // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
-    if (err.hard) throw e instanceof ProtocolError ? e : new ProtocolError(err.code, err.text, ids[0], ids[1]);
+    if (err.hard) throw err.withMethod(ids[0], ids[1]);
     log.debug(`connection ${this.name}, channel ${ch.id}: ${err.replyText}`);
     ch.channelError(err, ids[0], ids[1]);
   }
@@ -373,7 +378,7 @@ export class Connection {
         if (this.state !== 'tune') break;
         const c = this.config;
         // As RabbitMQ words it (rabbit_reader:validate_negotiated_integer_value), naming connection.tune.
-        const refuse = (field: string, v: number, how: string, limit: number) => new ProtocolError(ReplyCode.NOT_ALLOWED,
+        const refuse = (field: string, v: number, how: string, limit: number) => new AmqpError(ReplyCode.NOT_ALLOWED,
           `negotiated ${field} = ${v} is ${how === 'min' ? 'lower than the minimum' : 'higher than the maximum'} allowed value (${limit})`, 10, 30);
         if (m.frameMax !== 0 && m.frameMax < 4096) throw refuse('frame_max', m.frameMax, 'min', 4096);
         if (m.frameMax > c.frameMax) throw refuse('frame_max', m.frameMax, 'max', c.frameMax);
@@ -392,7 +397,7 @@ export class Connection {
         try {
           this.access = SessionAccess.open(this.broker.auth, this, vh !== undefined, this.config.maxConnections ?? null, this.config.connectionCount?.() ?? 0);
         } catch (e) {
-          if (e instanceof AmqpError) throw new ProtocolError(e.code, e.text, 10, 40);
+          if (e instanceof AmqpError) throw e.withMethod(10, 40);
           throw e;
         }
         this.vhost = vh!;
@@ -474,9 +479,9 @@ export class Connection {
   // update-secret-ok (10/71). Otherwise 530, as RabbitMQ refuses a secret its backends reject.
   private onUpdateSecret(args: Buffer): void {
     if (this.state !== 'open') {
-      throw new ProtocolError(ReplyCode.COMMAND_INVALID, `unexpected method 'connection.update-secret' on channel 0 in state ${this.state}`, 10, 70);
+      throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected method 'connection.update-secret' on channel 0 in state ${this.state}`, 10, 70);
     }
-    if (args.length < 5 || args.length < 4 + args.readUInt32BE(0) + 1) throw new ProtocolError(ReplyCode.SYNTAX_ERROR, 'malformed connection.update-secret', 10, 70);
+    if (args.length < 5 || args.length < 4 + args.readUInt32BE(0) + 1) throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed connection.update-secret', 10, 70);
     const len = args.readUInt32BE(0);
     const secret = args.toString('utf8', 4, 4 + len);
     const reason = args.toString('utf8', 5 + len, 5 + len + args[4 + len]);
@@ -484,10 +489,10 @@ export class Connection {
     const ok = u !== undefined && (this.mechanism === 'EXTERNAL' || passwordMatches(u, secret));
     if (!ok) {
       log.warn(`connection ${this.name}: secret update refused for user '${this.user!.name}'`);
-      throw new ProtocolError(ReplyCode.NOT_ALLOWED, 'New secret was refused by one of the backends', 10, 70);
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, 'New secret was refused by one of the backends', 10, 70);
     }
     if (!this.broker.auth.canAccessVhost(u.name, this.vhost!.name)) {
-      throw new ProtocolError(ReplyCode.NOT_ALLOWED, `access to vhost '${this.vhost!.name}' refused for user '${u.name}'`, 10, 70);
+      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${this.vhost!.name}' refused for user '${u.name}'`, 10, 70);
     }
     this.user = u;
     this.out.write(UPDATE_SECRET_OK);
@@ -520,11 +525,10 @@ export class Connection {
 
   private fail(e: unknown): void {
     const err = toAmqpError(e);
-    if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) {
+    if (!(e instanceof AmqpError)) {
       log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
     }
-    if (e instanceof ProtocolError) this.closeWithError(err.code, err.replyText, e.classId, e.methodId);
-    else this.closeWithError(err.code, err.replyText, 0, 0);
+    this.closeWithError(err.code, err.replyText, err.classId, err.methodId);
   }
 
   closeWithError(code: number, text: string, classId: number, methodId: number): void {
@@ -555,12 +559,16 @@ export class Connection {
     if (this.vhost !== null && this.access !== undefined) this.access.close(this);
   }
 
-  channelClosed(ch: Channel): void {
-    if (this.channels.has(ch.id)) this.access.channelsClosed(1);
+  channelClosed(id: number): void {
+    const ch = this.channels.get(id);
+    if (ch === undefined) return;
+    this.access.channelsClosed(1);
     ch.teardown();
-    this.channels.delete(ch.id);
-    this.channelsById[ch.id] = undefined;
+    this.channels.delete(id);
+    this.channelsById[id] = undefined;
   }
+
+  private readonly channelHost: ChannelHost = new ConnectionAsHost(this);
 
   private teardownChannels(): void {
     if (this.channels.size > 0) this.access.channelsClosed(this.channels.size);
@@ -655,14 +663,32 @@ const UPDATE_SECRET_OK = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 71, 0xce]);
 
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
-  if (e instanceof ProtocolError) {
-    const err = new AmqpError(e.code, e.message);
-    return err;
-  }
   return new AmqpError(ReplyCode.INTERNAL_ERROR, `internal error: ${(e as Error)?.message ?? e}`);
 }
 
 function methodIds(m: AnyMethod): [number, number] {
   for (const [id, info] of METHOD_INFO) if (info.name === m.name) return [id >>> 16, id & 0xffff];
   return [0, 0];
+}
+
+// A connection as its channels see it (channel-host.ts): the vhost and user are set once the
+// connection is open, which is the only time channels exist.
+class ConnectionAsHost implements ChannelHost {
+  constructor(private readonly c: Connection) {}
+  get owner(): object { return this.c; }
+  get vhost(): VHost { return this.c.vhost as VHost; }
+  get user(): User { return this.c.user as User; }
+  get out(): OutBuffer { return this.c.out; }
+  get frameMax(): number { return this.c.frameMax; }
+  get outputBlocked(): boolean { return this.c.outputBlocked; }
+  get consumerTimeoutMs(): number { return this.c.config.consumerTimeoutMs; }
+  sendMethod(channel: number, m: AnyMethod): void { this.c.sendMethod(channel, m); }
+  capability(name: string): boolean { return this.c.capability(name); }
+  get access(): SessionAccess { return this.c.access; }
+  get maxMessageSize(): number { return this.c.config.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE; }
+  notePublisher(): void { this.c.notePublisher(); }
+  throttle(q: Queue): void { this.c.throttle(q); }
+  storeFailed(err: unknown): void { this.c.broker.disk.reportWriteError(err); }
+  logError(msg: string): void { this.c.logError(msg); }
+  channelClosed(id: number): void { this.c.channelClosed(id); }
 }

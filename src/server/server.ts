@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
-import { type ChannelConfig, DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
+import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { listenOnDefault } from './listen';
 import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from './tls';
@@ -34,7 +34,7 @@ export class AmqpServer {
   private tlsServers: tls.Server[] = [];
   tlsPort: number | null = null;
   private ticker: NodeJS.Timeout | null = null;
-  private readonly config: ServerConfig & ChannelConfig;
+  private readonly config: ServerConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
     this.config = {

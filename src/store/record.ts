@@ -61,22 +61,6 @@ export interface LogRecord extends LogRecordInput {
   size: number;
 }
 
-export class CorruptRecordError extends Error {
-  /** segment file name (e.g. 00000000000000000000.log) */
-  segment: string;
-  /** offset of the record that could not be read */
-  offset: number;
-  /** byte position in the segment file where the bad frame starts (or where the walk failed) */
-  filePosition: number;
-  constructor(segment: string, offset: number, filePosition: number, reason: string) {
-    super(`corrupt record: segment ${segment}, offset ${offset}, file position ${filePosition}: ${reason}`);
-    this.name = 'CorruptRecordError';
-    this.segment = segment;
-    this.offset = offset;
-    this.filePosition = filePosition;
-  }
-}
-
 type Crc = (data: Uint8Array, seed?: number) => number;
 
 /** The crc-32 package (pure JS), normalised to an unsigned result. */

@@ -36,6 +36,7 @@ async function roundTrip(c: amqplib.ChannelModel): Promise<string | null> {
   return m ? m.content.toString() : null;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of every shape
 function httpsGet(port: number, path: string, ca: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port, path, servername: 'localhost', ca: fs.readFileSync(ca),

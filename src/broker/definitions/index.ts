@@ -218,6 +218,7 @@ function validationContext(broker: Broker, doc: Definitions, problem: (i: number
       || list('exchanges').some((x) => x['vhost'] === vhost && x['name'] === name)
       || (!broker.vhosts.has(vhost) && DEFAULT_EXCHANGE_NAMES.has(name)),
     queueExists: (vhost, name) => broker.vhosts.get(vhost)?.queues.has(name) === true
+      || broker.vhosts.get(vhost)?.unavailable.has(name) === true
       || list('queues').some((q) => q['vhost'] === vhost && q['name'] === name),
   };
 }

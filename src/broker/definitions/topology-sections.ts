@@ -3,7 +3,7 @@
 // ends), so that an import is refused before any of it is applied.
 import type { DefinitionsSection, Entry } from './index';
 import { EXCHANGE_TYPES, tableKey } from '../exchange';
-import { DEFAULT_EXCHANGES } from '../vhost';
+import { DEFAULT_EXCHANGES, type UnavailableQueue } from '../vhost';
 import { parseQueueArgs } from '../queue-args';
 import { log } from '../../logger';
 import { fromJson, toJson } from './json-args';
@@ -104,9 +104,19 @@ const queuesSection: DefinitionsSection = {
       if (ctx.skipped(i)) return;
       const vh = ctx.broker.vhosts.get(e['vhost'] as string)!;
       const name = e['name'] as string;
-      if (vh.queues.has(name)) return;
+      if (vh.queues.has(name) || vh.unavailable.has(name)) return;
       const t0 = Date.now();
-      const q = vh.restoreQueue(name, argsOf(e, () => undefined)!, bool(e, 'auto_delete', false, () => undefined));
+      let q;
+      try {
+        q = vh.restoreQueue(name, argsOf(e, () => undefined)!, bool(e, 'auto_delete', false, () => undefined));
+      } catch (err) {
+        // One queue that cannot be recovered (an unreadable file) must neither stop the broker
+        // nor lose its data: it stays in the definitions, unavailable, with its directory.
+        log.error(`queue '${name}' in vhost '${vh.name}': recovery failed, the queue is unavailable until this is fixed and the broker restarted: ${(err as Error).message}`);
+        vh.unavailable.set(name, { definition: e as unknown as UnavailableQueue['definition'], reason: (err as Error).message, bindings: [] });
+        ctx.undo(() => vh.unavailable.delete(name));
+        return;
+      }
       ctx.undo(() => vh.removeQueue(q));
       if (ctx.recovering) {
         const s = ((Date.now() - t0) / 1000).toFixed(3);
@@ -121,6 +131,7 @@ const queuesSection: DefinitionsSection = {
         if (!q.durable || q.exclusiveOwner !== null) continue;
         out.push({ name: q.name, vhost: vh.name, durable: true, auto_delete: q.autoDelete, arguments: toJson(q.rawArgs) });
       }
+      for (const u of vh.unavailable.values()) out.push(u.definition);
     }
     return out;
   },
@@ -154,6 +165,12 @@ const bindingsSection: DefinitionsSection = {
       const dest = e['destination'] as string;
       const rk = (e['routing_key'] as string | undefined) ?? '';
       const args = argsOf(e, () => undefined)!;
+      const down = e['destination_type'] === 'queue' ? vh.unavailable.get(dest) : undefined;
+      if (down !== undefined) {
+        down.bindings.push(e as unknown as UnavailableQueue['bindings'][number]);
+        ctx.undo(() => { down.bindings = down.bindings.filter((x) => x !== (e as unknown)); });
+        return;
+      }
       const x = vh.exchanges.get(source);
       const target = e['destination_type'] === 'queue' ? vh.queues.get(dest) : vh.exchanges.get(dest);
       if (!x || !target || x.findBinding(target, rk, tableKey(args))) return;
@@ -181,6 +198,7 @@ const bindingsSection: DefinitionsSection = {
         }
         out.push({ source: b.source.name, vhost: vh.name, destination: dest.name, destination_type: dest.kind, routing_key: b.routingKey, arguments: toJson(b.args) });
       }
+      for (const u of vh.unavailable.values()) out.push(...u.bindings);
     }
     return out;
   },
