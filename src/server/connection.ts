@@ -11,8 +11,8 @@ import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
 import type { User } from '../broker/users';
 import { SessionAccess } from '../broker/auth/access-control';
-import { type CertLoginFrom, certUserName, countLogin, readCredentials } from '../broker/auth/mechanisms';
-import { passwordMatches } from '../broker/auth/users';
+import { type CertLoginFrom, certUserName, countLogin } from '../broker/auth/mechanisms';
+import { UPDATE_SECRET, UPDATE_SECRET_OK, login, updateSecret } from './connection-auth';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
@@ -423,12 +423,7 @@ export class Connection {
   }
 
   private authenticate(mechanism: string, response: Buffer): void {
-    const cred = readCredentials(mechanism, response, this.certUser);
-    if (typeof cred === 'string') return this.refuseLogin(cred, mechanism);
-    const auth = this.broker.auth;
-    const res = cred.mechanism === 'EXTERNAL'
-      ? auth.authenticateExternal(cred.username, this.socket.remoteAddress)
-      : auth.authenticatePassword(cred.username, cred.password, this.socket.remoteAddress);
+    const res = login(this.broker.auth, mechanism, response, this.certUser, this.socket.remoteAddress);
     if (typeof res === 'string') return this.refuseLogin(res, mechanism);
     countLogin(true);
     this.user = res;
@@ -473,30 +468,15 @@ export class Connection {
     if (this.handshakeTimer) { clearTimeout(this.handshakeTimer); this.handshakeTimer = null; }
   }
 
-  // connection.update-secret (10/70; a RabbitMQ extension missing from the spec XML): new-secret
-  // (longstr), reason (shortstr). The new secret must be the user's current password (for
-  // PLAIN/AMQPLAIN logins), and the user must still have access to the vhost; then
-  // update-secret-ok (10/71). Otherwise 530, as RabbitMQ refuses a secret its backends reject.
+  // connection.update-secret (connection-auth.ts).
   private onUpdateSecret(args: Buffer): void {
     if (this.state !== 'open') {
       throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected method 'connection.update-secret' on channel 0 in state ${this.state}`, 10, 70);
     }
-    if (args.length < 5 || args.length < 4 + args.readUInt32BE(0) + 1) throw new AmqpError(ReplyCode.SYNTAX_ERROR, 'malformed connection.update-secret', 10, 70);
-    const len = args.readUInt32BE(0);
-    const secret = args.toString('utf8', 4, 4 + len);
-    const reason = args.toString('utf8', 5 + len, 5 + len + args[4 + len]);
-    const u = this.broker.auth.users.get(this.user!.name);
-    const ok = u !== undefined && (this.mechanism === 'EXTERNAL' || passwordMatches(u, secret));
-    if (!ok) {
-      log.warn(`connection ${this.name}: secret update refused for user '${this.user!.name}'`);
-      throw new AmqpError(ReplyCode.NOT_ALLOWED, 'New secret was refused by one of the backends', 10, 70);
-    }
-    if (!this.broker.auth.canAccessVhost(u.name, this.vhost!.name)) {
-      throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${this.vhost!.name}' refused for user '${u.name}'`, 10, 70);
-    }
-    this.user = u;
+    const { user, reason } = updateSecret(this.broker.auth, this.user!.name, this.mechanism, this.vhost!.name, args);
+    this.user = user;
     this.out.write(UPDATE_SECRET_OK);
-    log.info(`connection ${this.name}: user '${u.name}' updated secret, reason: ${reason}`);
+    log.info(`connection ${this.name}: user '${user.name}' updated secret, reason: ${reason}`);
   }
 
   // ---- for the connection tracker (src/broker/auth/limits.ts) --------------------------------------
@@ -657,9 +637,7 @@ function connectionBlockedFrame(reason: string): Buffer {
   return b;
 }
 const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);
-// connection.update-secret (10/70) and update-secret-ok (10/71), also RabbitMQ extensions.
-const UPDATE_SECRET = 0x000a0046;
-const UPDATE_SECRET_OK = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 71, 0xce]);
+
 
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
