@@ -15,7 +15,7 @@ const PASSWORDS: Record<string, string> = { guest: 'guest', ops: 'ops-pw', mon: 
 
 t.test('RabbitMQ 3.10 definitions', { skip: !fs.existsSync(FIXTURE) && `no fixture at ${FIXTURE}` }, async (t) => {
   const fixture = JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
-  const b = await startBroker({ logLevel: 'warning' });
+  const b = await startBroker({ logLevel: 'warning', extraArgs: ['--auth-failure-delay', '50'] });
   t.teardown(() => b.kill());
   const res = await api(b, 'POST', '/api/definitions', fixture);
   t.equal(res.status, 204, `imported (${res.text})`);
@@ -138,7 +138,7 @@ function byJson(a: unknown, b: unknown): number {
 }
 
 t.test('an import is validated as a whole and applied atomically', async (t) => {
-  const b = await startBroker({ logLevel: 'warning' });
+  const b = await startBroker({ logLevel: 'warning', extraArgs: ['--auth-failure-delay', '50'] });
   t.teardown(() => b.kill());
   const doc = {
     vhosts: [{ name: 'new-vhost' }],

@@ -63,7 +63,7 @@ function serverSerial(port: number, ca: string): Promise<string> {
 
 t.test('TLS', async (t) => {
   const pki = makePki(tempDir('warren-pki-'));
-  const b = await startBroker({ logLevel: 'info', extraArgs: tlsArgs(pki, ['--tls-verify-peer']) });
+  const b = await startBroker({ logLevel: 'info', extraArgs: tlsArgs(pki, ['--tls-verify-peer', '--auth-failure-delay', '50']) });
   t.teardown(() => b.stop());
   t.ok(b.tlsPort && b.httpsPort, `amqps on ${b.tlsPort}, https on ${b.httpsPort}`);
   await api(b, 'PUT', '/api/users/tlsuser', { tags: '' });
