@@ -9,10 +9,11 @@ import type { User } from './auth/users';
 import { AuthStore } from './auth/auth-store';
 import { checkQueueLimit } from './auth/limits';
 import { countLogin } from './auth/mechanisms';
-import { type Definitions, type KeptDefinitions, exportDefinitions, importDefinitions } from './definitions';
+import { type Definitions, exportDefinitions, importDefinitions } from './definitions';
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
+import { RuntimeParameters } from './runtime-parameters';
 
 export type { Definitions } from './definitions';
 export { DefinitionsError } from './definitions';
@@ -31,10 +32,9 @@ export class Broker {
   // Users, permissions, topic permissions, limits and the connections they count.
   readonly auth: AuthStore;
   readonly vhostDescriptions = new Map<string, string>();
-  // Definitions sections (or parameter components) imported that nothing applies yet: kept and
-  // exported again (src/broker/definitions).
-  readonly keptDefinitions: KeptDefinitions = new Map();
   readonly version = '0.1.0';
+  // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
+  readonly runtime: RuntimeParameters = new RuntimeParameters(this);
   private loading = false;
   private closed = false;
   readonly disk: DiskMonitor;
@@ -114,6 +114,7 @@ export class Broker {
       dataDir: this.dataDir,
       definitionsChanged: () => this.saveDefinitions(),
       storeFailed: (e) => this.disk.reportWriteError(e),
+      applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
       queueCreating: (v, q) => checkQueueLimit(this.auth.vhostLimit(v.name, 'max-queues'), v.queues.size, q, v.name),
     });
     this.vhosts.set(name, vh);
@@ -149,6 +150,7 @@ export class Broker {
     this.vhostDescriptions.delete(name);
     fs.rmSync(vh.dir, { recursive: true, force: true });
     this.auth.forgetVhost(name);
+    this.runtime.dropVhost(name);
     this.saveDefinitions();
     return true;
   }

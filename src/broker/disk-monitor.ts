@@ -53,6 +53,12 @@ export class DiskMonitor {
   // buffered writes every 100 ms), for a few checks after the last failure, and until there is
   // room again (an EIO is not about free space, so it clears once writes stop failing).
   reportWriteError(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'EMFILE' || code === 'ENFILE') {
+      // out of file descriptors is not a disk problem: blocking every publisher would not help
+      log.error(`cannot open a file under ${this.dir}: ${(err as Error).message}`);
+      return;
+    }
     if (!this.writeError) log.error(`write to ${this.dir} failed: ${(err as Error)?.message ?? err}; blocking publishers`);
     this.writeError = true;
     this.ioErrorUntil = Date.now() + 3 * this.intervalMs;

@@ -9,7 +9,7 @@
 // Anything else gets 403 (foreign origin) or 415 (non-JSON body), as RabbitMQ answers 415 to a
 // body that is not JSON.
 import type { IncomingHttpHeaders } from 'node:http';
-import { HttpError } from './api';
+import { HttpError } from './api/http';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

@@ -19,6 +19,7 @@ import type { ChannelHost } from './channel-host';
 import { OutBuffer } from './out-buffer';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './content-limits';
 import { log } from '../logger';
+import { counters } from '../broker/counters';
 
 export interface ServerConfig {
   channelMax: number;
@@ -75,7 +76,7 @@ export class Connection {
   readonly name: string;
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
-  private isPublisher = false;
+  isPublisher = false;  // read by the management API (rabbitmq_global_publishers)
   private alarmBlocked = false;   // connection.blocked sent and the socket paused
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
@@ -285,6 +286,7 @@ export class Connection {
         if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         this.access.channelOpening();
         ch = new Channel(this.channelHost, channel);
+        counters.channelsOpened++;
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -544,7 +546,7 @@ export class Connection {
     if (ch === undefined) return;
     this.access.channelsClosed(1);
     ch.teardown();
-    this.channels.delete(id);
+    if (this.channels.delete(id)) counters.channelsClosed++;
     this.channelsById[id] = undefined;
   }
 
@@ -553,6 +555,7 @@ export class Connection {
   private teardownChannels(): void {
     if (this.channels.size > 0) this.access.channelsClosed(this.channels.size);
     for (const ch of this.channels.values()) ch.teardown();
+    counters.channelsClosed += this.channels.size;
     this.channels.clear();
     this.channelsById.length = 0;
     if (this.vhost) this.vhost.deleteExclusiveQueues(this);

@@ -20,7 +20,11 @@ export interface CursorSource {
 export interface LogCursor {
   /** the offset next() looks at next */
   readonly position: number;
-  /** the next stored record (acked ones too), or undefined at the end of the log */
+  /**
+   * The next stored record (acked ones too), or undefined at the end of what is readable. A
+   * batch record is returned whole when the position is anywhere inside it; the position then
+   * moves past it.
+   */
   next(): LogRecord | undefined;
   seek(offset: number): void;
 }
@@ -80,9 +84,10 @@ export class Cursor implements LogCursor {
       if (typeof r === 'number') {
         const size = frameSize(w.buf, w.frame);
         const rec = decodeFrame(w.buf, w.frame, size);
-        this.pos = pos + 1;
+        const after = rec.offset + rec.count;
+        this.pos = after;
         this.hintSeg = seg;
-        this.hintOffset = pos + 1;
+        this.hintOffset = after;
         this.hintPos = r + size;
         return rec;
       }

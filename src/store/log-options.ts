@@ -23,6 +23,14 @@ export interface LogOptions {
   flushIntervalMs?: number;
   /** unsynced data is synced in the background after this long (default 1000 ms; 0 = never) */
   syncIntervalMs?: number;
+  /**
+   * Write appended records to the file at the end of the event loop turn instead of on the flush
+   * timer (stream logs: readers see a batch at once; they read from the file, there is no tail
+   * cache for batch records). Default false.
+   */
+  eagerFlush?: boolean;
+  /** with eagerFlush: records up to nextOffset became readable (after each eager write) */
+  onReadable?: () => void;
   /** records whose flags lack this bit do not survive a reopen (default 0: all do) */
   keepFlag?: number;
   /** an open segment this large is reclaimed (rolled and deleted) once fully acked (default 16 MiB) */

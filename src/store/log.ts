@@ -17,7 +17,7 @@ import { Cursor, type CursorSource, type LogCursor } from './cursor';
 import { fsyncDir, withPath } from './fd-cache';
 import { type CommitTarget, GroupCommit, currentSyncFn } from './group-commit';
 import { loadLog, writeRecoveryPoint } from './log-loader';
-import { HEADER_SIZE, type LogRecord, type LogRecordInput, MAX_RECORD_SIZE, decodeFrame, encodeInto, frameSize, packEnvelope } from './record';
+import { HEADER_SIZE, type LogRecord, type LogRecordInput, MAX_BATCH_COUNT, MAX_RECORD_SIZE, decodeFrame, encodeInto, frameSize, packEnvelope } from './record';
 import { type Damage, FrameWindow, seekRecord } from './record-walker';
 import { Segment } from './segment';
 import { SegmentSet } from './segment-set';
@@ -43,6 +43,8 @@ export class SegmentedLog implements CommitTarget {
   private readonly ephemeral: boolean;
   private readonly keepFlag: number;
   private readonly reclaimBytes: number;
+  private readonly eagerFlush: boolean;
+  private flushScheduled = false;
   private readonly opts: LogOptions;
 
   private state = State.Open;
@@ -77,6 +79,7 @@ export class SegmentedLog implements CommitTarget {
     this.ephemeral = opts.ephemeral ?? false;
     this.keepFlag = opts.keepFlag ?? 0;
     this.reclaimBytes = opts.reclaimBytes ?? 16 * MiB;
+    this.eagerFlush = opts.eagerFlush ?? false;
     this.cache = new TailCache(Math.max(0, opts.tailCacheBytes ?? 8 * MiB), opts.dropReadFromCache ?? true);
     this.segs = new SegmentSet([]);
     this.load();
@@ -156,6 +159,10 @@ export class SegmentedLog implements CommitTarget {
     const body = rec.body;
     const size = HEADER_SIZE + (env === undefined ? 0 : env.length) + props.length + body.length;
     if (size > MAX_RECORD_SIZE) throw new RangeError(`record of ${size} bytes exceeds ${MAX_RECORD_SIZE}`);
+    const count = rec.count ?? 1;
+    if (!(count >= 1 && count <= MAX_BATCH_COUNT)) throw new RangeError(`a record takes 1 to ${MAX_BATCH_COUNT} offsets, not ${count}`);
+    // the tail cache keeps one record per offset: batches go to logs that write at once
+    if (count > 1 && !this.eagerFlush) throw new RangeError('batch records need a log with eagerFlush');
     let seg = this.segs.last ?? this.firstSegment();
     if (seg.size + this.bufLen + size > this.segmentBytes && seg.size + this.bufLen > 0) seg = this.roll();
     const offset = this.next;
@@ -166,33 +173,57 @@ export class SegmentedLog implements CommitTarget {
     if (size > this.maxBuffer) {
       // larger than any buffer: framed on its own and written at once
       const big = Buffer.allocUnsafe(size);
-      encodeInto(big, 0, offset, ts, flags, env, props, body);
+      encodeInto(big, 0, offset, ts, flags, env, props, body, count);
       seg.write(big, 0, size);
       this.totalSize += size;
       this.flushedNext = offset + 1;
     } else {
-      encodeInto(this.wbuf as Buffer, this.bufLen, offset, ts, flags, env, props, body);
+      encodeInto(this.wbuf as Buffer, this.bufLen, offset, ts, flags, env, props, body, count);
       this.bufLen += size;
     }
     const rel = offset - seg.base;
     seg.index.maybeAdd(rel, filePos);
     if (seg.next === seg.base) seg.oldestTimestamp = ts;
     if (ts > seg.newestTimestamp) seg.newestTimestamp = ts;
-    if (this.keepFlag !== 0 && (flags & this.keepFlag) === 0) seg.volatile.add(rel);
-    seg.next = offset + 1;
-    this.next = offset + 1;
-    this.live++;
+    if (this.keepFlag !== 0 && count === 1 && (flags & this.keepFlag) === 0) seg.volatile.add(rel);
+    seg.next = offset + count;
+    this.next = offset + count;
+    this.live += count;
 
     const r = rec as LogRecord;
     r.offset = offset;
     r.timestamp = ts;
-    r.flags = flags;
+    r.flags = count === 1 ? flags : 0;
+    r.count = count;
     r.size = size;
-    this.cache.push(r);
+    // the cache holds one record per offset: batch records are read from the file
+    if (!this.eagerFlush) this.cache.push(r);
     if (this.flushedNext > offset) this.cache.flushedNext = this.flushedNext;
-    this.commit.touched();
+    if (this.eagerFlush) this.scheduleFlush();
+    else this.commit.touched();
     return offset;
   }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.eagerFlushCb);
+  }
+
+  private readonly eagerFlushCb = (): void => {
+    this.flushScheduled = false;
+    if (this.state !== State.Open) return;
+    try {
+      this.flushData();
+    } catch (e) {
+      storeStats.writeFailures++;
+      this.warn(`write failed, will retry: ${(e as Error).message}`);
+      this.commit.touched();
+      return;
+    }
+    this.commit.touched(); // index, and the background sync
+    this.opts.onReadable?.();
+  };
 
   /** Before framing `size` bytes: a buffer with room, writing the full one first. */
   private makeRoom(size: number): void {
@@ -428,6 +459,7 @@ export class SegmentedLog implements CommitTarget {
     if (seg === undefined) return undefined;
     const cached = this.cache.get(offset);
     if (cached !== undefined) return cached;
+    if (offset >= this.flushedNext) return undefined; // a batch not written yet
     const w = (this.readWindow ??= new FrameWindow(Math.max(64 * 1024, 2 * this.indexInterval + 16 * 1024)));
     const rel = offset - seg.base;
     const r = seekRecord(w, seg, seg.base + seg.index.lookupRel(rel), seg.index.lookupPos(rel), offset);
@@ -443,7 +475,7 @@ export class SegmentedLog implements CommitTarget {
 
   private readonly cursorSource: CursorSource = {
     startOffset: () => this.startOffset,
-    nextOffset: () => this.next,
+    nextOffset: () => (this.eagerFlush ? this.flushedNext : this.next),
     cached: (offset) => {
       const r = this.cache.get(offset);
       if (r !== undefined) this.cache.noteRead(offset);

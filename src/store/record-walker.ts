@@ -7,7 +7,11 @@
 // frame that passes every check and whose offset could follow), so a flipped byte costs the
 // record it hit and never the records after it.
 import { readFully } from './fd-cache';
-import { HEADER_SIZE, MAGIC, MAX_RECORD_SIZE, checkFrame, frameOffset, readU32 } from './record';
+import { HEADER_SIZE, MAGIC, MAGIC_BATCH, MAX_RECORD_SIZE, checkFrame, frameCount, frameOffset, readU32 } from './record';
+
+// The fewest bytes one offset can take (a message in a batch): bounds how far offsets can jump
+// over a damaged range.
+const MIN_BYTES_PER_OFFSET = 4;
 
 /** A file of known size whose bytes can be read at any position (read errors throw). */
 export interface FrameFile {
@@ -27,8 +31,9 @@ export class FrameWindow {
   private len = 0;
   /** the file turned out shorter than its size said (truncated while being read) */
   shrank = false;
-  /** index in buf of the frame last accepted by checkFrameAt */
+  /** index in buf of the frame last accepted by checkFrameAt, and the offsets it takes */
   frame = 0;
+  count = 1;
 
   constructor(private readonly chunk: number) {
     this.buf = Buffer.allocUnsafe(chunk);
@@ -80,30 +85,31 @@ export function checkFrameAt(w: FrameWindow, file: FrameFile, pos: number, expec
   const found = frameOffset(w.buf, i);
   if (found !== expected) return `offset ${found} where ${expected} was expected`;
   w.frame = i;
+  w.count = frameCount(w.buf, i);
   return size;
 }
 
 /**
  * The next intact frame after a damaged one at `from` (of apparent size `size`, or -1 when its
- * length is implausible) whose offset is at least `minOffset` and could follow (every record
- * takes at least HEADER_SIZE bytes). null when the rest of the file holds none.
+ * length is implausible) whose offset is at least `minOffset` and could follow (every offset
+ * takes a few bytes at least). null when the rest of the file holds none.
  */
 export function resync(w: FrameWindow, file: FrameFile, from: number, size: number, minOffset: number): { pos: number; offset: number } | null {
   if (size >= HEADER_SIZE && from + size < file.size) {
     // the damaged frame's own length leads to the record after it (or, when the damaged bytes
     // were not a record at all, to the one expected there)
     const r = intactFrameAt(w, file, from + size);
-    if (r !== null && (r === minOffset || r === minOffset + 1)) return { pos: from + size, offset: r };
+    if (r !== null && r >= minOffset && r <= minOffset + Math.ceil(size / MIN_BYTES_PER_OFFSET)) return { pos: from + size, offset: r };
   }
   for (let p = from + 1; p + HEADER_SIZE <= file.size; p++) {
     const i = w.ensure(file, p, HEADER_SIZE);
     if (i < 0) return null;
     const b = w.buf;
-    if (b[i + 26] !== MAGIC) continue;
+    if (b[i + 26] !== MAGIC && b[i + 26] !== MAGIC_BATCH) continue;
     const len = readU32(b, i);
     if (len < HEADER_SIZE - 4 || len > MAX_RECORD_SIZE || p + len + 4 > file.size) continue;
     const off = frameOffset(b, i);
-    if (off < minOffset || off > minOffset + Math.ceil((p - from) / HEADER_SIZE) + 1) continue;
+    if (off < minOffset || off > minOffset + Math.ceil((p - from) / MIN_BYTES_PER_OFFSET) + 1) continue;
     if (intactFrameAt(w, file, p) === off) return { pos: p, offset: off };
   }
   return null;
@@ -133,19 +139,23 @@ export interface Damage {
 }
 
 /**
- * Position of `target`, walking frame headers from a known record (`offset` at `pos`, e.g. an
- * index entry). Returns the byte position of the target (its frame checked with CRC, index in
- * `w.frame`), or the Damage that covers it. Damage met before the target is stepped over.
+ * Position of the record holding `target`, walking frame headers from a known record (`offset`
+ * at `pos`, e.g. an index entry). Returns the byte position of that record (its frame checked
+ * with CRC, index in `w.frame`), or the Damage that covers it. Damage met before the target is
+ * stepped over.
  */
 export function seekRecord(w: FrameWindow, file: FrameFile, offset: number, pos: number, target: number): number | Damage {
   for (;;) {
-    const last = offset === target;
-    const r = checkFrameAt(w, file, pos, offset, last);
+    let r = checkFrameAt(w, file, pos, offset, false);
     if (typeof r === 'number') {
-      if (last) return pos;
-      pos += r;
-      offset++;
-      continue;
+      const count = w.count;
+      if (target >= offset + count) {
+        pos += r;
+        offset += count;
+        continue;
+      }
+      r = checkFrameAt(w, file, pos, offset, true);
+      if (typeof r === 'number') return pos;
     }
     const size = apparentSize(w, file, pos);
     const next = resync(w, file, pos, size, offset);

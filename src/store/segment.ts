@@ -214,9 +214,9 @@ export class Segment implements FrameFile {
         if (ts > this.newestTimestamp) this.newestTimestamp = ts;
         const rel = expect - this.base;
         this.index.maybeAdd(rel, pos);
-        if (opts.keepFlag !== 0 && (w.buf[i + 24] & opts.keepFlag) === 0) this.volatile.add(rel);
+        if (opts.keepFlag !== 0 && w.count === 1 && (w.buf[i + 24] & opts.keepFlag) === 0) this.volatile.add(rel);
         pos += r;
-        expect++;
+        expect += w.count;
         opts.onBytes?.(r);
         continue;
       }
@@ -269,7 +269,7 @@ export class Segment implements FrameFile {
       if (ts > this.newestTimestamp) this.newestTimestamp = ts;
       this.index.maybeAdd(rel, pos);
       pos += r;
-      rel++;
+      rel += w.count;
     }
     this.next = this.base + rel;
     this.syncedSize = size;

@@ -217,3 +217,28 @@ t.test('a failed fdatasync fails tx.commit', async (t) => {
   }
   c.destroy();
 });
+
+t.test('a burst of transient publishes is confirmed with a few multiple acks, as RabbitMQ does', async (t) => {
+  const c = await RawConn.open(broker.port);
+  const [ch] = await confirmChannels(c, 1);
+  await c.declareQueue(ch, 'cc.burst', { exclusive: true });
+  const one = (i: number) => {
+    const body = Buffer.from(`t${i}`);
+    return Buffer.concat([
+      encodeMethodFrame(ch, { name: 'basic.publish', exchange: '', routingKey: 'cc.burst', mandatory: false, immediate: false }),
+      encodeContentHeaderFrame(ch, 60, body.length, encodeProperties({})),
+      encodeBodyFrames(ch, body, 131072),
+    ]);
+  };
+  c.write(Buffer.concat(Array.from({ length: 640 }, (_, i) => one(i))));
+  const acks: Array<{ tag: number; multiple: boolean }> = [];
+  while (acks.length === 0 || acks[acks.length - 1].tag < 640) {
+    const f = await c.next((fr) => fr.channel === ch && fr.method?.name === 'basic.ack');
+    const m = f.method as { deliveryTag: number; multiple: boolean };
+    acks.push({ tag: m.deliveryTag, multiple: m.multiple });
+  }
+  t.ok(acks.length <= 10, `640 publishes confirmed by ${acks.length} ack frame(s)`);
+  t.ok(acks.every((a) => a.multiple), 'each one multiple');
+  t.equal(acks[acks.length - 1].tag, 640);
+  c.destroy();
+});

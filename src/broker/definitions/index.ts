@@ -6,12 +6,14 @@
 //
 // A section is { key, validate, apply, export }; more plug in with registerSection (policies and
 // parameters come from the management work), and components of the "parameters" section with
-// registerParameterComponent. Sections and parameter components nobody registered are kept as
-// they were imported and exported again (and the import log says so), never silently dropped.
+// registerParameterComponent; policies, global parameters and the runtime parameter components
+// (src/broker/runtime-parameters.ts) are sections too. A parameter component nobody handles is
+// a problem that refuses the import: nothing is silently dropped.
 import type { Broker } from '../broker';
 import { log } from '../../logger';
 import { AUTH_SECTIONS, VHOST_LIMITS_COMPONENT } from './auth-sections';
 import { TOPOLOGY_SECTIONS } from './topology-sections';
+import { globalParametersSection, policiesSection, runtimeParameters } from './runtime-sections';
 
 export interface Definitions {
   [key: string]: unknown;
@@ -87,38 +89,8 @@ export class DefinitionsError extends Error {
 
 // ---- kept sections ---------------------------------------------------------------------------------
 
-// What an import carried that no section applies, per key; exported again unchanged.
-export type KeptDefinitions = Map<string, Entry[]>;
-
-const KEPT_KEYS = ['policies', 'global_parameters'];
-
-function keptSection(key: string): DefinitionsSection {
-  return {
-    key,
-    validate(entries, ctx) {
-      entries.forEach((e, i) => { if (e === null || typeof e !== 'object' || Array.isArray(e)) ctx.problem(i, 'expected an object'); });
-    },
-    apply(entries, ctx) {
-      if (entries.length === 0) return;
-      const kept = ctx.broker.keptDefinitions;
-      const before = kept.get(key);
-      kept.set(key, mergeKept(before ?? [], entries.filter((_, i) => !ctx.skipped(i)), key));
-      ctx.undo(() => { if (before === undefined) kept.delete(key); else kept.set(key, before); });
-      if (!ctx.recovering) log.warn(`definitions: ${entries.length} ${key} kept and exported again, but not applied: Warren does not implement them yet`);
-    },
-    export: (broker) => broker.keptDefinitions.get(key) ?? [],
-  };
-}
-
-// Later entries replace earlier ones with the same identity (vhost + name, or name).
-function mergeKept(old: Entry[], add: Entry[], key: string): Entry[] {
-  const id = (e: Entry) => JSON.stringify([key, e['vhost'] ?? null, e['component'] ?? null, e['name'] ?? null]);
-  const m = new Map<string, Entry>();
-  for (const e of [...old, ...add]) m.set(id(e), e);
-  return [...m.values()];
-}
-
-// "parameters": each entry goes to its component; unknown components are kept.
+// "parameters": each entry goes to its component (registerParameterComponent, or those of
+// src/broker/runtime-parameters.ts); a component nobody handles is refused, not dropped.
 const parametersSection: DefinitionsSection = {
   key: 'parameters',
   validate(entries, ctx) {
@@ -126,31 +98,23 @@ const parametersSection: DefinitionsSection = {
       if (p === null || typeof p !== 'object' || Array.isArray(p)) { ctx.problem(i, 'expected an object'); return; }
       if (typeof p['component'] !== 'string') { ctx.problem(i, 'component must be a string'); return; }
       if (typeof p['name'] !== 'string') { ctx.problem(i, 'name must be a string'); return; }
-      parameterComponents.get(p['component'])?.validate(p, ctx, i);
+      const own = parameterComponents.get(p['component']);
+      if (own) own.validate(p, ctx, i);
+      else runtimeParameters.validate(p, ctx, i);
     });
   },
   apply(entries, ctx) {
-    const unknown: Entry[] = [];
     entries.forEach((p, i) => {
       if (ctx.skipped(i)) return;
-      const c = parameterComponents.get(p['component'] as string);
-      if (c) c.apply(p, ctx);
-      else unknown.push(p);
+      const own = parameterComponents.get(p['component'] as string);
+      if (own) own.apply(p, ctx);
+      else runtimeParameters.apply(p, ctx.broker, ctx.undo);
     });
-    if (unknown.length === 0) return;
-    const kept = ctx.broker.keptDefinitions;
-    const before = kept.get('parameters');
-    kept.set('parameters', mergeKept(before ?? [], unknown, 'parameters'));
-    ctx.undo(() => { if (before === undefined) kept.delete('parameters'); else kept.set('parameters', before); });
-    if (!ctx.recovering) {
-      const comps = [...new Set(unknown.map((p) => p['component']))].join(', ');
-      log.warn(`definitions: ${unknown.length} parameters (${comps}) kept and exported again, but not applied: Warren does not implement them yet`);
-    }
   },
   export(broker) {
     const out: unknown[] = [];
     for (const c of parameterComponents.values()) out.push(...c.export(broker));
-    out.push(...(broker.keptDefinitions.get('parameters') ?? []));
+    out.push(...runtimeParameters.export(broker));
     return out;
   },
 };
@@ -158,7 +122,8 @@ const parametersSection: DefinitionsSection = {
 for (const s of AUTH_SECTIONS) registerSection(s);
 registerParameterComponent(VHOST_LIMITS_COMPONENT);
 registerSection(parametersSection);
-for (const k of KEPT_KEYS) registerSection(keptSection(k));
+registerSection(policiesSection);
+registerSection(globalParametersSection);
 for (const s of TOPOLOGY_SECTIONS) registerSection(s);
 
 // ---- import -------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ const queuesSection: DefinitionsSection = {
       if (typeof name !== 'string' || name === '') return p('name must be a non-empty string');
       if (typeof vhost !== 'string' || !ctx.vhostExists(vhost)) return p(`no vhost ${JSON.stringify(vhost)}`);
       for (const k of ['durable', 'auto_delete']) bool(e, k, false, p);
+      if (e['durable'] === false) p(`queue '${name}' in vhost '${vhost}': non-durable queues are not part of definitions`);
       const args = argsOf(e, p);
       if (args === null) return;
       try {

@@ -1,6 +1,5 @@
 // The management API's users, vhost create/delete, permissions, topic permissions and limits,
 // shaped like RabbitMQ 3.10's (same paths, JSON fields, status codes):
-//   /api/whoami
 //   /api/users, /api/users/without-permissions, /api/users/bulk-delete, /api/users/{u},
 //     /api/users/{u}/permissions, /api/users/{u}/topic-permissions
 //   /api/vhosts/{v} (PUT, DELETE), /api/vhosts/{v}/permissions, /api/vhosts/{v}/topic-permissions
@@ -8,38 +7,17 @@
 //   /api/topic-permissions, /api/topic-permissions/{v}/{u}
 //   /api/vhost-limits, /api/vhost-limits/{v}, /api/vhost-limits/{v}/{name}
 //   /api/user-limits, /api/user-limits/{u}, /api/user-limits/{u}/{name}
-// api.ts hands every request here first; null means "not one of these".
-import type { ApiReply, ApiRequest, ManagementContext } from './api';
-import { HttpError } from './api';
-import type { User } from '../broker/auth/users';
-import { userFromJson, userJson } from '../broker/auth/users';
-import { isLimitName, limitValueProblem, type UserLimitName, type VhostLimitName } from '../broker/auth/limits';
-import { log } from '../logger';
+// (/api/whoami is overview.ts's; GET /api/vhosts/{v} is vhosts.ts's.)
+import { userFromJson, userJson } from '../../broker/auth/users';
+import { isLimitName, limitValueProblem, type UserLimitName, type VhostLimitName } from '../../broker/auth/limits';
+import { log } from '../../logger';
+import { requireAdmin, seesAll } from './access';
+import { type ApiReply, type Req, type Route, badRequest, created, noContent, notFound, ok } from './http';
 
-interface Call {
-  ctx: ManagementContext;
-  req: ApiRequest;
-  user: User;
-  params: string[];
-}
-type Handler = (c: Call) => ApiReply | Promise<ApiReply>;
-interface Route { pattern: string[]; methods: Record<string, Handler>; onlyThese?: boolean }
-
-const ok = (body: unknown): ApiReply => ({ status: 200, body });
-const noContent: ApiReply = { status: 204 };
-const created: ApiReply = { status: 201 };
-const notFound = () => new HttpError(404, 'Object Not Found', 'Not Found');
-const badRequest = (reason: string) => new HttpError(400, 'bad_request', reason);
-
-const isAdmin = (u: User) => u.tags.includes('administrator');
-const seesAll = (u: User) => isAdmin(u) || u.tags.includes('monitoring');
-
-function requireAdmin(c: Call): void {
-  if (!isAdmin(c.user)) throw new HttpError(403, 'not_authorised', `user '${c.user.name}' is not an administrator`);
-}
+type Call = Req;
 
 async function body(c: Call): Promise<Record<string, unknown>> {
-  const text = await c.req.readBody();
+  const text = await c.readBody();
   if (text.trim() === '') return {};
   let v: unknown;
   try { v = JSON.parse(text); } catch (e) { throw badRequest(`invalid JSON: ${(e as Error).message}`); }
@@ -178,7 +156,7 @@ async function putTopicPermission(c: Call): Promise<ApiReply> {
 
 function deleteTopicPermissions(c: Call): ApiReply {
   requireAdmin(c);
-  const exchange = c.req.query.get('exchange') ?? undefined;
+  const exchange = c.query.get('exchange') ?? undefined;
   if (!c.ctx.broker.auth.clearTopicPermissions(c.params[1], c.params[0], exchange)) throw notFound();
   return noContent;
 }
@@ -249,9 +227,7 @@ function deleteUserLimit(c: Call): ApiReply {
 
 // ---- the table --------------------------------------------------------------------------------------
 
-const ROUTES: Route[] = [
-  { pattern: ['api', 'whoami'], methods: { GET: (c) => ok({ name: c.user.name, tags: c.user.tags }) } },
-
+export const accessControlRoutes: Route[] = [
   { pattern: ['api', 'users'], methods: { GET: (c) => { requireAdmin(c); return ok([...c.ctx.broker.auth.users.values()].map(userJson)); } } },
   { pattern: ['api', 'users', 'without-permissions'], methods: { GET: usersWithoutPermissions } },
   { pattern: ['api', 'users', 'bulk-delete'], methods: { POST: bulkDeleteUsers } },
@@ -263,8 +239,7 @@ const ROUTES: Route[] = [
     GET: (c) => { requireAdmin(c); return ok(c.ctx.broker.auth.topicPermissions.list().filter((p) => p.user === c.params[0])); },
   } },
 
-  // GET /api/vhosts/{v} stays with api.ts.
-  { pattern: ['api', 'vhosts', '*'], methods: { PUT: putVhost, DELETE: deleteVhost }, onlyThese: true },
+  { pattern: ['api', 'vhosts', '*'], methods: { PUT: putVhost, DELETE: deleteVhost } },
   { pattern: ['api', 'vhosts', '*', 'permissions'], methods: {
     GET: (c) => { requireAdmin(c); return ok(c.ctx.broker.auth.permissions.list().filter((p) => p.vhost === c.params[0])); },
   } },
@@ -284,24 +259,3 @@ const ROUTES: Route[] = [
   { pattern: ['api', 'user-limits', '*'], methods: { GET: (c) => userLimitsList(c, c.params[0]) } },
   { pattern: ['api', 'user-limits', '*', '*'], methods: { PUT: putUserLimit, DELETE: deleteUserLimit } },
 ];
-
-// The reply, or null when the request is not for these endpoints. `authenticate` is api.ts's
-// HTTP Basic check (it throws 401).
-export async function handleAccessApi(ctx: ManagementContext, req: ApiRequest, authenticate: () => User): Promise<ApiReply | null> {
-  const path = req.path;
-  // Specific names ("without-permissions") before wildcards.
-  const candidates = ROUTES.filter((r) => r.pattern.length === path.length && r.pattern.every((p, i) => p === '*' || p === path[i]));
-  candidates.sort((a, b) => a.pattern.filter((p) => p === '*').length - b.pattern.filter((p) => p === '*').length);
-  const route = candidates[0];
-  if (!route) return null;
-  const method = req.method === 'HEAD' ? 'GET' : req.method;
-  const handler = route.methods[method];
-  if (!handler) {
-    if (route.onlyThese) return null;
-    const allow = Object.keys(route.methods).join(', ');
-    throw new HttpError(405, 'method_not_allowed', `${req.method} not allowed here; allowed: ${allow}`, { Allow: allow });
-  }
-  const user = authenticate();
-  const params = route.pattern.flatMap((p, i) => (p === '*' ? [path[i]] : []));
-  return handler({ ctx, req, user, params });
-}
