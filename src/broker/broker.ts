@@ -81,7 +81,12 @@ export class Broker {
       this.loading = false;
     }
     this.removeOrphanQueueDirs();
-    this.saveDefinitions();
+    try {
+      this.saveDefinitions();
+    } catch (e) {
+      // a start on a full disk: the file on disk is what was just loaded, so serving goes on
+      log.error(`cannot rewrite the definitions at start: ${(e as Error).message}`);
+    }
   }
 
   // Queue directories not named by the definitions belong to queues whose declare never
