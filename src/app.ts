@@ -5,6 +5,8 @@ import { Broker, type Definitions } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
+import type { TlsFiles } from './server/tls';
+import type { CertLoginFrom } from './broker/auth/mechanisms';
 import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
@@ -15,6 +17,15 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  // Security and limits (docs/security.md).
+  tls?: TlsFiles & { port: number };       // amqps listener
+  httpTls?: TlsFiles & { port: number };   // https management listener
+  certLoginFrom?: CertLoginFrom;
+  loopbackUsers?: string[];
+  maxConnections?: number | null;
+  maxMessageSize?: number;
+  handshakeTimeoutMs?: number;
+  authFailureDelayMs?: number;
   // Definitions to import once the broker is open, before the listeners (RabbitMQ's load_definitions).
   definitions?: Record<string, unknown>;
   definitionsSource?: string;
@@ -26,6 +37,10 @@ export interface App {
   http: HttpServer;
   port: number;
   httpPort: number;
+  tlsPort: number | null;
+  httpTlsPort: number | null;
+  // SIGHUP: re-reads the TLS certificate, key and CA files (throws when they do not load).
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
@@ -36,7 +51,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const lock = await lockDataDir(dataDir);
   let broker: Broker;
   try {
-    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes, loopbackUsers: opts.loopbackUsers });
   } catch (e) {
     lock.release();
     throw e;
@@ -52,7 +67,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
       throw new Error(`definitions from ${opts.definitionsSource ?? 'the start options'} refused: ${(e as Error).message.replace(/^definitions refused: /, '')}`);
     }
   }
-  const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
+  const amqp = new AmqpServer(broker, {
+    port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs,
+    tls: opts.tls, certLoginFrom: opts.certLoginFrom, maxConnections: opts.maxConnections, maxMessageSize: opts.maxMessageSize,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs, authFailureDelayMs: opts.authFailureDelayMs,
+  });
   let port: number;
   try {
     port = await amqp.listen();
@@ -62,7 +81,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     lock.release();
     throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
   }
-  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
+  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
   let httpPort: number;
   try {
     httpPort = await http.listen();
@@ -75,7 +94,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, http, port, httpPort,
+    broker, amqp, http, port, httpPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
+    reloadTls() {
+      amqp.reloadTls();
+      http.reloadTls();
+    },
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');

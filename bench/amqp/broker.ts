@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from './runner';
-import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
+import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
 
 export interface StartedBroker {
   url: string;
@@ -21,7 +21,7 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
   const proc = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
-    '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...BROKER_ENV } });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

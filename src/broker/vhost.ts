@@ -23,6 +23,8 @@ export interface VHostContext {
   definitionsChanged(): void;
   /** a queue could not append (disk full, I/O error): publishers are blocked */
   storeFailed(err: unknown): void;
+  // Throws to refuse creating a queue (the vhost's max-queues limit).
+  queueCreating?(vh: VHost, name: string): void;
   // Applies matching policies to a new queue or exchange (src/broker/policy-apply.ts).
   applyPolicies?(vhost: VHost, o: Queue | Exchange): void;
 }
@@ -40,6 +42,7 @@ export interface ExchangeDeclare {
 }
 export interface QueueDeclare {
   passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable;
+  serverName?: string;   // the name for a server-named queue, when access control chose it
 }
 
 // Receives messages published to amq.rabbitmq.reply-to.<token> (direct reply-to).
@@ -176,7 +179,7 @@ export class VHost implements QueueHost {
   declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
     let serverNamed = false;
     if (name === '' && !d.passive) {
-      name = `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
+      name = d.serverName ?? `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
       serverNamed = true;
     }
     const existing = this.queues.get(name);
@@ -210,6 +213,7 @@ export class VHost implements QueueHost {
     if (args.queueType === 'stream') {
       throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `queue type 'stream' is not implemented yet (${this.describe('queue', name)})`);
     }
+    this.ctx.queueCreating?.(this, name);
     const durable = d.durable && !d.exclusive;
     const dir = durable
       ? durableQueueDir(this.ctx.dataDir, this.name, name)

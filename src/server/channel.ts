@@ -31,7 +31,6 @@ import { PublishAssembly, type PublishTarget } from './publish-assembly';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
-export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
 interface TxPublish { exchange: Exchange; routingKey: string; mandatory: boolean; msg: Message; priority: number }
 interface TxSettle { kind: 'ack' | 'nack' | 'reject'; tag: number; multiple: boolean; requeue: boolean }
@@ -46,7 +45,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   private prefetchConsumer = 0;   // basic.qos global=false: applies to consumers created later
   private prefetchChannel = 0;    // basic.qos global=true: shared by the channel
 
-  private readonly assembly = new PublishAssembly(this, MAX_MESSAGE_SIZE);
+  private readonly assembly = new PublishAssembly(this, () => this.conn.maxMessageSize);
   private pendingExchange: Exchange | null = null;
   private pendingRoutingKey = '';
   private pendingMandatory = false;
@@ -137,19 +136,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         return;
 
       case 'exchange.declare':
-        conn.checkPermission('configure', m.exchange);
+        if (!m.passive) conn.access.exchangeDeclare(vh, m.exchange, m.arguments);
         vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
         if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
         return;
       case 'exchange.delete':
+        conn.access.exchangeDelete(m.exchange);
         vh.deleteExchange(m.exchange, m.ifUnused);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
         return;
       case 'exchange.bind':
+        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
         return;
       case 'exchange.unbind':
+        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
         return;
@@ -159,25 +161,30 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
           if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 0 });
           return;
         }
-        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments }, owner);
+        const serverName = m.passive ? undefined : conn.access.queueDeclare(vh, m.queue, m.arguments);
+        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments, serverName }, owner);
         this.lastQueue = q.name;
         if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
         return;
       }
       case 'queue.bind':
+        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.bind-ok' });
         return;
       case 'queue.unbind':
+        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
         conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
         return;
       case 'queue.purge': {
+        conn.access.queueRead(this.queueName(m.queue));
         const n = vh.purgeQueue(this.queueName(m.queue), owner);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.purge-ok', messageCount: n });
         return;
       }
       case 'queue.delete': {
+        conn.access.queueDelete(this.queueName(m.queue));
         const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
         return;
@@ -295,21 +302,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   publishMethod(exchange: string, routingKey: string, mandatory: boolean, immediate: boolean): void {
     this.conn.notePublisher();
     if (immediate) throw notImplemented(`immediate=true`);
+    this.conn.access.publish(exchange);
     let x = this.lastExchange;
     if (x === null || x.name !== exchange || this.vhost.exchanges.get(exchange) !== x) {
-      this.conn.checkPermission('write', exchange);
       x = this.vhost.getExchange(exchange);
       if (x.internal) throw accessRefused(`cannot publish to internal exchange '${exchange}' in vhost '${this.vhost.name}'`);
       this.lastExchange = x;
     }
+    this.conn.access.publishTopic(x, routingKey);
     this.pendingExchange = x;
     this.pendingRoutingKey = routingKey;
     this.pendingMandatory = mandatory;
     this.assembly.begin();
   }
 
-  publishTooLarge(size: number): void {
-    this.channelError(preconditionFailed(`message size ${size} is larger than configured max size ${MAX_MESSAGE_SIZE}`), CLASS_BASIC, 40);
+  publishRefused(text: string): void {
+    this.channelError(preconditionFailed(text), CLASS_BASIC, 40);
   }
 
   publishContent(props: Buffer, body: Buffer): void {
@@ -322,7 +330,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       if (e === 'invalid') return this.channelError(preconditionFailed(`invalid expiration '${s.expiration}' for message`), CLASS_BASIC, 40);
       expiration = e;
     }
-    if (s.userId !== undefined && s.userId !== this.conn.user.name) {
+    if (s.userId !== undefined && !this.conn.access.mayClaimUserId(s.userId)) {
       return this.channelError(preconditionFailed(`user_id property set to '${s.userId}' but authenticated user was '${this.conn.user.name}'`), CLASS_BASIC, 40);
     }
     const propsOut = this.replyToken !== null ? this.rewriteReplyTo(props) : props;
@@ -415,7 +423,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       return;
     }
     const name = this.queueName(queueName);
-    this.conn.checkPermission('read', name);
+    this.conn.access.queueRead(name);
     const q = this.vhost.getQueue(name, this.conn.owner);
     if (q.consumers.some((c) => c.exclusive) || (exclusive && q.consumerCount > 0)) {
       throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
@@ -478,7 +486,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   }
 
   private basicGet(queueName: string, noAck: boolean): void {
-    this.conn.checkPermission('read', queueName);
+    this.conn.access.queueRead(queueName);
     const q = this.vhost.getQueue(queueName, this.conn.owner);
     const o = this.getOut;
     if (!q.get(noAck, o)) {

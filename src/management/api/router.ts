@@ -24,10 +24,12 @@ import { policyRoutes } from './policies';
 import { parameterRoutes } from './parameters';
 import { consumerRoutes } from './consumers';
 import { messageRoutes } from './messages';
+import { accessControlRoutes } from './access-control';
+import { checkCrossSite } from '../csrf';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
-  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes,
+  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {
@@ -56,6 +58,7 @@ function specificity(r: Route): number {
 const ROUTES = buildTable(MODULES);
 
 export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promise<ApiReply> {
+  checkCrossSite(req.method, req.headers, req.tls === true);
   const route = match(req.path);
   if (!route) throw notFound();
   const method = req.method === 'HEAD' ? 'GET' : req.method;
