@@ -5,6 +5,7 @@ import { Broker } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
+import { installProcessGuards } from './server/last-guard';
 
 export interface AppOptions {
   port: number;
@@ -26,6 +27,7 @@ export interface App {
 }
 
 export async function startApp(opts: AppOptions): Promise<App> {
+  installProcessGuards();
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);

@@ -11,6 +11,7 @@ import { VHost, DEFAULT_EXCHANGES, hashName } from './vhost';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
+import { checkQueueDeclare } from './names';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
 
@@ -42,6 +43,8 @@ export class Broker {
   private flushTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private loading = false;
+  // Recreating what an earlier run stored (see VHostContext.restoring).
+  private restoring = false;
   private closed = false;
   readonly disk: DiskMonitor;
 
@@ -107,7 +110,12 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
-    vh = new VHost(name, { dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions() });
+    const broker = this;
+    vh = new VHost(name, {
+      dataDir: this.dataDir,
+      get restoring() { return broker.restoring; },
+      definitionsChanged: () => this.saveDefinitions(),
+    });
     this.vhosts.set(name, vh);
     this.saveDefinitions();
     return vh;
@@ -173,6 +181,7 @@ export class Broker {
   importDefinitions(d: Definitions, recovering = false): void {
     const wasLoading = this.loading;
     this.loading = true;
+    this.restoring = recovering;
     try {
       for (const u of d.users ?? []) {
         const tags = Array.isArray(u.tags) ? u.tags : String(u.tags ?? '').split(',').filter(Boolean);
@@ -193,7 +202,9 @@ export class Broker {
         const vh = this.addVhost(q.vhost);
         if (vh.queues.has(q.name)) continue;
         const t0 = Date.now();
-        const queue = vh.restoreQueue(q.name, fromJson(q.arguments), q.auto_delete);
+        const qargs = fromJson(q.arguments);
+        if (!recovering) checkQueueDeclare(q.name, vh.name, qargs);
+        const queue = vh.restoreQueue(q.name, qargs, q.auto_delete);
         if (recovering) {
           const s = ((Date.now() - t0) / 1000).toFixed(3);
           log.info(`queue '${q.name}' in vhost '${q.vhost}': ${queue.messageCount} messages recovered in ${s} s`);
@@ -210,6 +221,7 @@ export class Broker {
       }
     } finally {
       this.loading = wasLoading;
+      this.restoring = false;
     }
     this.saveDefinitions();
   }

@@ -13,10 +13,14 @@ import { Queue, type DeathReason, type QueueHost } from './queue';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import { envelopeOf, isPersistent, newMessage } from './message';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
+import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
 import { log } from '../logger';
 
 export interface VHostContext {
   dataDir: string;
+  // True while definitions stored by an earlier run are being recreated: names and arguments
+  // that fail today's checks were accepted then and are kept (see names.ts).
+  readonly restoring: boolean;
   definitionsChanged(): void;
 }
 
@@ -93,6 +97,7 @@ export class VHost implements QueueHost {
     if (name.startsWith('amq.')) {
       throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
+    if (!this.ctx.restoring) checkExchangeDeclare(name, this.name, d.args);
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
     if (x.durable) this.ctx.definitionsChanged();
@@ -169,6 +174,7 @@ export class VHost implements QueueHost {
       throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     }
     const args = parseQueueArgs(name, this.name, d.args);
+    checkQueueDeclare(name, this.name, d.args);
     if (args.queueType === 'stream' || args.queueType === 'quorum') {
       if (!d.durable) throw preconditionFailed(`invalid property 'non-durable' for ${this.describe('queue', name)}`);
       if (d.exclusive) throw preconditionFailed(`invalid property 'exclusive-owner' for ${this.describe('queue', name)}`);
@@ -193,6 +199,8 @@ export class VHost implements QueueHost {
 
   // Recreates a durable queue from stored definitions (its log is recovered on open).
   restoreQueue(name: string, args: FieldTable, autoDelete: boolean): Queue {
+    const problem = queueArgsProblem(name, this.name, args);
+    if (problem !== null) log.warn(`${problem}: kept from an earlier version; a message dead-lettered with it is dropped`);
     const q = new Queue({
       name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
       args: parseQueueArgs(name, this.name, args),
@@ -248,6 +256,7 @@ export class VHost implements QueueHost {
     if (exchangeName === '') throw accessRefused(`operation not permitted on the default exchange`);
     const q = this.getQueue(queueName, owner);
     const x = this.getExchange(exchangeName);
+    if (!this.ctx.restoring) checkName('routing_key', routingKey);
     if (x.bind(q, routingKey, args) && q.durable && x.durable) this.ctx.definitionsChanged();
   }
 
@@ -266,6 +275,7 @@ export class VHost implements QueueHost {
     if (destName === '' || sourceName === '') throw accessRefused(`operation not permitted on the default exchange`);
     const dest = this.getExchange(destName);
     const src = this.getExchange(sourceName);
+    if (!this.ctx.restoring) checkName('routing_key', routingKey);
     if (src.bind(dest, routingKey, args) && src.durable && dest.durable) this.ctx.definitionsChanged();
   }
 
@@ -355,6 +365,14 @@ export class VHost implements QueueHost {
     const cc = headers['CC'];
     if (Array.isArray(cc)) for (const k of cc) { const s = headerString(k); if (s !== undefined) routingKeys.push(s); }
     const dlrk = queue.args.deadLetterRoutingKey;
+    // Queues declared before names.ts existed may carry a dead-letter exchange or routing key
+    // that no client could receive in basic.deliver: drop such a message here, once, rather
+    // than make it a poison message in the dead-letter queue.
+    const tooLong = !fitsShortstr(dlxName) ? 'x-dead-letter-exchange' : !fitsShortstr(dlrk ?? env[1]) ? 'routing key' : null;
+    if (tooLong !== null) {
+      log.warn(`vhost '${this.name}': message of queue '${queue.name}' dropped instead of dead-lettered: its ${tooLong} is over ${SHORTSTR_MAX} bytes`);
+      return;
+    }
 
     const set: FieldTable = {};
     const old = headers['x-death'];

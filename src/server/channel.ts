@@ -22,6 +22,7 @@ import { editProperties } from '../broker/props-edit';
 import { UnackedList, type UnackedOwner } from './unacked';
 import type { Connection, ServerConfig } from './connection';
 import { ZERO_COPY_THRESHOLD } from './out-buffer';
+import { undeliverable } from './last-guard';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 const REPLY_TO_PREFIX = REPLY_TO + '.';
@@ -741,16 +742,22 @@ export class Channel implements ReplySink {
   }
 
   deliver(c: Consumer, q: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void {
-    const tag = this.nextTag++;
+    const tag = this.nextTag;
+    try {
+      const env = envelopeOf(rec);
+      let props = rec.props;
+      if (deliveryCount > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, deliveryCount);
+      this.writeDelivery(c.tag, c.tagBytes, tag, redelivered, env[0], env[1], props, rec.body);
+    } catch (e) {
+      undeliverable(this, q, c.noAck ? null : msgId, e, 60, 60);
+      return;
+    }
+    this.nextTag++;
     if (!c.noAck) {
       this.unacked.push(tag, msgId, q, c, Date.now());
       c.unacked++;
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.consumerTimeoutMs);
     }
-    const env = envelopeOf(rec);
-    let props = rec.props;
-    if (deliveryCount > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, deliveryCount);
-    this.writeDelivery(c.tag, c.tagBytes, tag, redelivered, env[0], env[1], props, rec.body);
   }
 
   deliverReply(exchange: string, routingKey: string, props: Buffer, body: Buffer): void {
@@ -787,21 +794,27 @@ export class Channel implements ReplySink {
     }
     const rec = o.rec!;
     o.rec = undefined;
-    const tag = this.nextTag++;
+    const tag = this.nextTag;
+    try {
+      const env = envelopeOf(rec);
+      let props = rec.props;
+      if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
+      const out = this.conn.out;
+      const fm = this.conn.frameMax;
+      const size = basicGetOkSize(env[0], env[1]) + contentHeaderSize(props) + bodyFramesSize(rec.body.length, fm);
+      const b = out.reserve(size);
+      let pos = writeBasicGetOk(b, out.pos, this.id, tag, o.redelivered, env[0], env[1], q.messageCount);
+      pos = writeContentHeader(b, pos, this.id, 60, rec.body.length, props);
+      out.commit(writeBodyFrames(b, pos, this.id, rec.body, fm));
+    } catch (e) {
+      undeliverable(this, q, noAck ? null : o.msgId, e, 60, 70);
+      return;
+    }
+    this.nextTag++;
     if (!noAck) {
       this.unacked.push(tag, o.msgId, q, null, Date.now());
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.consumerTimeoutMs);
     }
-    const env = envelopeOf(rec);
-    let props = rec.props;
-    if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
-    const out = this.conn.out;
-    const fm = this.conn.frameMax;
-    const size = basicGetOkSize(env[0], env[1]) + contentHeaderSize(props) + bodyFramesSize(rec.body.length, fm);
-    const b = out.reserve(size);
-    let pos = writeBasicGetOk(b, out.pos, this.id, tag, o.redelivered, env[0], env[1], q.messageCount);
-    pos = writeContentHeader(b, pos, this.id, 60, rec.body.length, props);
-    out.commit(writeBodyFrames(b, pos, this.id, rec.body, fm));
   }
 
   // ---- consumer timeout ---------------------------------------------------------------------------

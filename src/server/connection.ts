@@ -13,6 +13,7 @@ import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
+import { channelContext, logInternalError, methodContext } from './last-guard';
 
 export interface ServerConfig {
   channelMax: number;
@@ -259,6 +260,7 @@ export class Connection {
   }
 
   private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
+    if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) logInternalError(`${channelContext(ch)}, ${methodContext(m)}`, e);
     const err = toAmqpError(e);
     const ids = m ? methodIds(m) : [60, 40];
     // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
@@ -421,7 +423,7 @@ export class Connection {
   private fail(e: unknown): void {
     const err = toAmqpError(e);
     if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) {
-      log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
+      logInternalError(`connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}')`, e);
     }
     if (e instanceof ProtocolError) this.closeWithError(err.code, err.replyText, e.classId, e.methodId);
     else this.closeWithError(err.code, err.replyText, 0, 0);
