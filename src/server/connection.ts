@@ -14,6 +14,7 @@ import { Channel } from './channel';
 import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
 import { channelContext, logInternalError, methodContext } from './last-guard';
+import { heartbeats } from './heartbeat-wheel';
 
 export interface ServerConfig {
   channelMax: number;
@@ -48,7 +49,6 @@ export class Connection {
   private capabilities: Record<string, unknown> = {};
   private mechanism = '';
   lastRecv = Date.now();
-  lastSend = Date.now();
   private closeTimer: NodeJS.Timeout | null = null;
   readonly name: string;
   readonly connectedAt = Date.now();
@@ -335,6 +335,7 @@ export class Connection {
         this.heartbeat = m.heartbeat;
         this.reader.setMaxFrameSize(this.frameMax);
         this.state = 'open-wait';
+        heartbeats.start(this);
         return;
       }
       case 'connection.open': {
@@ -346,6 +347,9 @@ export class Connection {
         this.vhost = vh;
         this.state = 'open';
         this.sendMethod(0, { name: 'connection.open-ok' });
+        // Counted from here, as RabbitMQ does: the first heartbeat goes out H/2 after open-ok.
+        this.out.flush();
+        heartbeats.start(this);
         log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh.name}'`);
         return;
       }
@@ -465,6 +469,7 @@ export class Connection {
 
   destroy(): void {
     if (this.state === 'closed') return;
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     this.teardownChannels();
@@ -478,6 +483,7 @@ export class Connection {
   }
 
   private onSocketClose(): void {
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     if (this.state !== 'closed') {
@@ -490,28 +496,17 @@ export class Connection {
     }
   }
 
-  // Heartbeat bookkeeping, called about once a second by the server for every connection.
-  tick(now: number): void {
-    if (this.state === 'closed' || this.heartbeat === 0) return;
-    const hb = this.heartbeat * 1000;
-    if (this.alarmBlocked) this.lastRecv = now; // we stopped reading, so silence is ours
-    if (now - this.lastRecv > hb * 2) {
-      log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
-      this.socket.destroy();
-      this.onSocketClose();
-      return;
-    }
-    const written = this.socket.bytesWritten;
-    if (written !== this.lastBytesWritten) { this.lastBytesWritten = written; this.lastSend = now; }
-    if (now - this.lastSend >= hb / 2) {
-      this.sendHeartbeat();
-      this.lastSend = now;
-      // Our own heartbeat is not traffic: without this the next tick saw "output" and skipped
-      // one, so a 1 s heartbeat went out every 2 s.
-      this.lastBytesWritten = this.socket.bytesWritten;
-    }
+  // ---- heartbeats (heartbeat-wheel.ts) --------------------------------------------------------------
+
+  get bytesWritten(): number { return this.socket.bytesWritten; }
+  get receivingPaused(): boolean { return this.alarmBlocked; }
+
+  heartbeatTimedOut(): void {
+    if (this.state === 'closed') return;
+    log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
+    this.socket.destroy();
+    this.onSocketClose();
   }
-  private lastBytesWritten = 0;
 
   logError(msg: string): void {
     log.error(`connection ${this.name}: ${msg}`);

@@ -1,5 +1,5 @@
-// The AMQP listener: accepts TCP connections on IPv4 and IPv6, drives heartbeats for all
-// connections from one timer, and closes everything on shutdown.
+// The AMQP listener: accepts TCP connections on IPv4 and IPv6 and closes everything on
+// shutdown. (Heartbeats for all connections run on one timer wheel: heartbeat-wheel.ts.)
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
@@ -21,7 +21,6 @@ export const VERSION = '0.1.0';
 export class AmqpServer {
   readonly connections = new Set<Connection>();
   private servers: net.Server[] = [];
-  private ticker: NodeJS.Timeout | null = null;
   private readonly config: ServerConfig & ChannelConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
@@ -37,11 +36,6 @@ export class AmqpServer {
 
   async listen(): Promise<number> {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
-    this.ticker = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.connections) c.tick(now);
-    }, 1000);
-    this.ticker.unref();
     this.broker.disk.onChange((active, reason) => {
       for (const c of this.connections) c.setAlarm(active, reason);
     });
@@ -69,7 +63,6 @@ export class AmqpServer {
   }
 
   async close(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
     // net.Server.close() only calls back once every connection has ended, so stop accepting
     // first and wait for it after the connections are told to go.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
