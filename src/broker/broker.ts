@@ -1,12 +1,14 @@
 // The broker: vhosts, users, and the durable definitions behind them. It owns the data
 // directory layout:
-//   <data>/definitions.json        durable exchanges, queues, bindings, users (atomic rewrite)
+//   <data>/metadata/               durable definitions: snapshot + change logs (definitions.ts)
 //   <data>/vhosts/<h>/queues/<h>/  one directory per durable queue, holding its log(s)
 //   <data>/transient/              logs of non-durable queues, wiped at every start
+//   <data>/definitions.json        where earlier versions kept definitions: migrated to
+//                                  metadata/ at the first start, then renamed .migrated
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FieldTable, FieldValue } from '../protocol';
-import { readFileIfExists, writeFileAtomic } from '../store/definitions-file';
+import { readFileIfExists } from '../store/definitions-file';
+import { DurableDefinitions, bindingItem, exchangeItem, fromJson, isDurableBinding, isDurableExchange, isDurableQueue, queueItem } from './definitions';
 import { VHost, DEFAULT_EXCHANGES, hashName } from './vhost';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
@@ -23,6 +25,8 @@ export interface BrokerOptions {
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
   syncIntervalMs?: number;
+  // Metadata log bytes before a compaction is considered (default 4 MiB; tests set it low).
+  metadataCompactBytes?: number;
 }
 
 export interface Definitions {
@@ -47,6 +51,7 @@ export class Broker {
   private restoring = false;
   private closed = false;
   readonly disk: DiskMonitor;
+  metadata!: DurableDefinitions;
 
   private constructor(readonly opts: BrokerOptions) {
     this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
@@ -68,21 +73,44 @@ export class Broker {
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
     fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
-    const text = readFileIfExists(this.definitionsFile);
+    this.metadata = DurableDefinitions.open(path.join(this.dataDir, 'metadata'), () => this.loading, {
+      compactMinBytes: this.opts.metadataCompactBytes,
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    });
+    const legacy = this.metadata.fresh ? readFileIfExists(this.definitionsFile) : null;
+    const t0 = Date.now();
     this.loading = true;
     try {
-      if (text === null) {
+      if (!this.metadata.fresh) {
+        this.importDefinitions(this.metadata.toDefinitions() as unknown as Definitions, true);
+      } else if (legacy !== null) {
+        this.importDefinitions(parseDefinitionsFile(legacy, this.definitionsFile), true);
+      } else {
         this.addVhost('/');
         this.users.set('guest', { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] });
         this.permissions.push({ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' });
-      } else {
-        this.importDefinitions(JSON.parse(text) as Definitions, true);
       }
     } finally {
       this.loading = false;
     }
-    this.removeOrphanQueueDirs();
+    // The store now holds exactly what was recreated (a binding whose queue is gone, say, is
+    // dropped from it too), on disk before anything else happens.
     this.saveDefinitions();
+    this.metadata.store.syncNow();
+    let queues = 0, messages = 0;
+    this.forEachQueue((q) => { if (q.durable) { queues++; messages += q.messageCount; } });
+    log.info(`definitions: ${this.metadata.store.size} entries, ${queues} durable queues holding ${messages} messages, recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
+    if (legacy !== null) {
+      fs.renameSync(this.definitionsFile, this.definitionsFile + '.migrated');
+      log.info(`definitions: migrated ${this.definitionsFile} to ${path.join(this.dataDir, 'metadata')}; the old file is kept as definitions.json.migrated`);
+    }
+    const damage = this.metadata.store.damageNote;
+    if (damage !== null) {
+      log.error(`definitions: the metadata store was found damaged (${path.join(this.dataDir, 'metadata', 'DAMAGED')}: ${damage.split('\n').pop()}); queue directories not named by the definitions are kept, not deleted, until that file is removed`);
+    } else {
+      this.removeOrphanQueueDirs();
+    }
   }
 
   // Queue directories not named by the definitions belong to queues whose declare never
@@ -115,9 +143,10 @@ export class Broker {
       dataDir: this.dataDir,
       get restoring() { return broker.restoring; },
       definitionsChanged: () => this.saveDefinitions(),
+      journal: this.metadata,
     });
     this.vhosts.set(name, vh);
-    this.saveDefinitions();
+    this.metadata.put('vhosts', { name });
     return vh;
   }
 
@@ -150,32 +179,28 @@ export class Broker {
     };
     for (const vh of this.vhosts.values()) {
       for (const x of vh.exchanges.values()) {
-        if (x.name === '' || !x.durable || DEFAULT_EXCHANGES.some(([n]) => n === x.name)) continue;
-        d.exchanges.push({ name: x.name, vhost: vh.name, type: x.type, durable: true, auto_delete: x.autoDelete, internal: x.internal, arguments: toJson(x.args) });
+        if (isDurableExchange(x) && !DEFAULT_EXCHANGES.some(([n]) => n === x.name)) d.exchanges.push(exchangeItem(vh.name, x) as Definitions['exchanges'][number]);
       }
       for (const q of vh.queues.values()) {
-        if (!q.durable || q.exclusiveOwner !== null) continue;
-        d.queues.push({ name: q.name, vhost: vh.name, durable: true, auto_delete: q.autoDelete, arguments: toJson(q.rawArgs) });
+        if (isDurableQueue(q)) d.queues.push(queueItem(vh.name, q) as Definitions['queues'][number]);
       }
       for (const b of vh.allBindings()) {
-        if (!b.source.durable) continue;
-        const dest = b.dest;
-        if (dest.kind === 'queue') {
-          const q = vh.queues.get(dest.name);
-          if (!q || !q.durable || q.exclusiveOwner !== null) continue;
-        } else {
-          const x = vh.exchanges.get(dest.name);
-          if (!x || !x.durable) continue;
-        }
-        d.bindings.push({ source: b.source.name, vhost: vh.name, destination: dest.name, destination_type: dest.kind, routing_key: b.routingKey, arguments: toJson(b.args) });
+        // A binding to an object no longer in the vhost is not exported.
+        const dest = b.dest.kind === 'queue' ? vh.queues.get(b.dest.name) : vh.exchanges.get(b.dest.name);
+        if (dest !== b.dest || !isDurableBinding(b)) continue;
+        d.bindings.push(bindingItem(vh.name, b) as Definitions['bindings'][number]);
       }
     }
     return d;
   }
 
+  // Makes the durable definitions match the broker's: one pass over everything, for the
+  // changes that are not recorded one by one (users, permissions, imports; see definitions.ts).
   saveDefinitions(): void {
     if (this.loading || this.closed) return;
-    writeFileAtomic(this.definitionsFile, JSON.stringify(this.exportDefinitions(), null, 1));
+    const d = this.exportDefinitions() as unknown as Record<string, unknown>;
+    delete d.warren_version;
+    this.metadata.reconcile(d);
   }
 
   importDefinitions(d: Definitions, recovering = false): void {
@@ -206,8 +231,12 @@ export class Broker {
         if (!recovering) checkQueueDeclare(q.name, vh.name, qargs);
         const queue = vh.restoreQueue(q.name, qargs, q.auto_delete);
         if (recovering) {
-          const s = ((Date.now() - t0) / 1000).toFixed(3);
-          log.info(`queue '${q.name}' in vhost '${q.vhost}': ${queue.messageCount} messages recovered in ${s} s`);
+          // One line per queue that had something to recover (thousands of empty queues would
+          // drown the log); the total follows in load().
+          const ms = Date.now() - t0;
+          const line = `queue '${q.name}' in vhost '${q.vhost}': ${queue.messageCount} messages recovered in ${(ms / 1000).toFixed(3)} s`;
+          if (queue.messageCount > 0 || ms >= 100) log.info(line);
+          else log.debug(line);
         }
       }
       for (const b of d.bindings ?? []) {
@@ -254,6 +283,7 @@ export class Broker {
     stopLoadMonitor();
     this.saveDefinitions();
     this.closed = true;
+    await this.metadata.close();
     const all: Promise<void>[] = [];
     for (const vh of this.vhosts.values()) {
       for (const q of vh.queues.values()) {
@@ -266,33 +296,16 @@ export class Broker {
   }
 }
 
-function toJson(t: FieldTable): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(t)) out[k] = jsonValue(v);
-  return out;
-}
+// Kept here for the modules that import them from the broker.
+export { fromJson, toJson } from './definitions';
 
-function jsonValue(v: FieldValue): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (Buffer.isBuffer(v)) return v.toString();
-  if (v instanceof Date) return Math.floor(v.getTime() / 1000);
-  if (Array.isArray(v)) return v.map(jsonValue);
-  if (v && typeof v === 'object') {
-    if ('type' in v && 'value' in v && Object.keys(v).length === 2) return jsonValue((v as { value: FieldValue }).value);
-    return toJson(v as FieldTable);
+// A definitions.json written by an earlier version: an error names the file.
+function parseDefinitionsFile(text: string, file: string): Definitions {
+  try {
+    const d = JSON.parse(text) as unknown;
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new Error('not a JSON object');
+    return d as Definitions;
+  } catch (e) {
+    throw new Error(`cannot read definitions from ${file}: ${(e as Error).message}`);
   }
-  return v;
-}
-
-export function fromJson(o: Record<string, unknown> | undefined): FieldTable {
-  const out: FieldTable = {};
-  if (!o) return out;
-  for (const [k, v] of Object.entries(o)) out[k] = fromJsonValue(v);
-  return out;
-}
-
-function fromJsonValue(v: unknown): FieldValue {
-  if (Array.isArray(v)) return v.map(fromJsonValue);
-  if (v && typeof v === 'object') return fromJson(v as Record<string, unknown>);
-  return v as FieldValue;
 }

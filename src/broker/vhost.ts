@@ -15,12 +15,16 @@ import { envelopeOf, isPersistent, newMessage } from './message';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
 import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
 import { log } from '../logger';
+import type { DurableDefinitions } from './definitions';
 
 export interface VHostContext {
   dataDir: string;
   // True while definitions stored by an earlier run are being recreated: names and arguments
   // that fail today's checks were accepted then and are kept (see names.ts).
   readonly restoring: boolean;
+  // Durable definitions: each change is recorded where it happens (definitions.ts) ...
+  readonly journal: DurableDefinitions;
+  // ... and this re-records everything (one pass over all objects), for anything else.
   definitionsChanged(): void;
 }
 
@@ -100,7 +104,7 @@ export class VHost implements QueueHost {
     if (!this.ctx.restoring) checkExchangeDeclare(name, this.name, d.args);
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
-    if (x.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.exchangeDeclared(this.name, x);
     return x;
   }
 
@@ -120,11 +124,15 @@ export class VHost implements QueueHost {
   private removeExchange(x: Exchange): void {
     this.exchanges.delete(x.name);
     // Bindings where it is the destination go with it.
-    for (const src of this.exchanges.values()) {
-      if (src.unbindAll(x).length > 0) this.maybeAutoDeleteExchange(src);
+    for (const src of [...this.exchanges.values()]) {
+      const gone = src.unbindAll(x);
+      if (gone.length === 0) continue;
+      this.ctx.journal.bindingsRemoved(this.name, gone);
+      this.maybeAutoDeleteExchange(src);
     }
+    this.ctx.journal.bindingsRemoved(this.name, x.bindings);
     x.bindings.length = 0;
-    if (x.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.exchangeDeleted(this.name, x);
   }
 
   private maybeAutoDeleteExchange(x: Exchange): void {
@@ -193,7 +201,7 @@ export class VHost implements QueueHost {
     });
     this.queues.set(name, q);
     // The default exchange binds every queue implicitly by name.
-    if (q.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.queueDeclared(this.name, q);
     return q;
   }
 
@@ -225,13 +233,16 @@ export class VHost implements QueueHost {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
     for (const x of [...this.exchanges.values()]) {
-      if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
+      const gone = x.unbindAll(q);
+      if (gone.length === 0) continue;
+      this.ctx.journal.bindingsRemoved(this.name, gone);
+      this.maybeAutoDeleteExchange(x);
     }
     q.delete();
     this.removedQueueTotals.publish += q.publishCount;
     this.removedQueueTotals.deliver += q.deliverCount;
     this.removedQueueTotals.ack += q.ackCount;
-    if (q.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.queueDeleted(this.name, q);
   }
 
   // For the management API's broker-wide counters: what removed queues had counted.
@@ -257,7 +268,8 @@ export class VHost implements QueueHost {
     const q = this.getQueue(queueName, owner);
     const x = this.getExchange(exchangeName);
     if (!this.ctx.restoring) checkName('routing_key', routingKey);
-    if (x.bind(q, routingKey, args) && q.durable && x.durable) this.ctx.definitionsChanged();
+    const b = x.bind(q, routingKey, args);
+    if (b !== null) this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
@@ -267,7 +279,7 @@ export class VHost implements QueueHost {
     const b = x.findBinding(q, routingKey, tableKey(args));
     if (!b) return;
     x.unbind(b);
-    if (q.durable && x.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(x);
   }
 
@@ -276,7 +288,8 @@ export class VHost implements QueueHost {
     const dest = this.getExchange(destName);
     const src = this.getExchange(sourceName);
     if (!this.ctx.restoring) checkName('routing_key', routingKey);
-    if (src.bind(dest, routingKey, args) && src.durable && dest.durable) this.ctx.definitionsChanged();
+    const b = src.bind(dest, routingKey, args);
+    if (b !== null) this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindExchange(destName: string, sourceName: string, routingKey: string, args: FieldTable): void {
@@ -286,7 +299,7 @@ export class VHost implements QueueHost {
     const b = src.findBinding(dest, routingKey, tableKey(args));
     if (!b) return;
     src.unbind(b);
-    if (src.durable && dest.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(src);
   }
 

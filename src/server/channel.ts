@@ -168,7 +168,22 @@ export class Channel implements ReplySink {
     if (this.pending) {
       throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `expected content header for class 60, got non content header frame instead`);
     }
+    this.definitionsMark = this.conn.broker.metadata.seq;
     this.handle(m);
+  }
+
+  // Frames that arrived while a reply waits for durable definitions to be synced (see
+  // replyWhenDurable); the connection replays them afterwards, in order.
+  held: Array<[number, Buffer]> | null = null;
+  private definitionsMark = 0;
+
+  // The reply to a method that changed durable definitions goes out once the change is on
+  // disk (group commit: metadata-log.ts); meanwhile this channel processes nothing else, as a
+  // RabbitMQ channel waits for its metadata transaction, so replies stay in order.
+  private replyWhenDurable(m: AnyMethod): void {
+    const synced = this.conn.broker.metadata.syncedSince(this.definitionsMark);
+    if (synced === null) this.conn.sendMethod(this.id, m);
+    else this.conn.holdChannel(this, synced, m);
   }
 
   // Content header: class-id(2) weight(2) body-size(8) property flags and list.
@@ -292,20 +307,20 @@ export class Channel implements ReplySink {
       case 'exchange.declare': {
         this.conn.checkPermission('configure', m.exchange);
         vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.declare-ok' });
         return;
       }
       case 'exchange.delete':
         vh.deleteExchange(m.exchange, m.ifUnused);
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.delete-ok' });
         return;
       case 'exchange.bind':
         vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.bind-ok' });
         return;
       case 'exchange.unbind':
         vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.unbind-ok' });
         return;
 
       case 'queue.declare': {
@@ -315,16 +330,16 @@ export class Channel implements ReplySink {
         }
         const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments }, owner);
         this.lastQueue = q.name;
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
         return;
       }
       case 'queue.bind':
         vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.bind-ok' });
         return;
       case 'queue.unbind':
         vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        this.conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
+        this.replyWhenDurable({ name: 'queue.unbind-ok' });
         return;
       case 'queue.purge': {
         const n = vh.purgeQueue(this.queueName(m.queue), owner);
@@ -333,7 +348,7 @@ export class Channel implements ReplySink {
       }
       case 'queue.delete': {
         const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
-        if (!m.noWait) this.conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.delete-ok', messageCount: n });
         return;
       }
 

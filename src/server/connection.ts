@@ -214,6 +214,7 @@ export class Connection {
       if (this.hold(type, channel, buf, start, end)) return;
     }
     let ch = this.channelsById[channel];
+    if (ch !== undefined && ch.held !== null) { ch.held.push([type, Buffer.from(buf.subarray(start, end))]); return; }
     if (ch !== undefined && !ch.touched) { ch.touched = true; this.touched.push(ch); }
     if (type === FRAME_METHOD) {
       // basic.publish (60, 40) takes a decoder of its own: it is most of the traffic.
@@ -252,6 +253,34 @@ export class Connection {
       this.handleChannelError(ch, e, null);
     }
   };
+
+  // A channel waits for durable definitions to reach the disk before its reply goes out
+  // (Channel.replyWhenDurable); its later frames wait in ch.held and run after the reply.
+  holdChannel(ch: Channel, synced: Promise<void>, reply: AnyMethod): void {
+    ch.held ??= [];
+    synced.then(() => {
+      if (ch.state === 'open' && this.state === 'open') this.sendMethod(ch.id, reply);
+    }, (err: Error) => {
+      // Named after the method the reply answers (queue.declare for queue.declare-ok).
+      const ids = methodIds({ name: reply.name.replace(/-ok$/, '') } as AnyMethod);
+      ch.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `could not store the change on disk: ${err.message}`), ids[0], ids[1]);
+    }).then(() => this.releaseChannel(ch));
+  }
+
+  private releaseChannel(ch: Channel): void {
+    const frames = ch.held;
+    ch.held = null;
+    if (frames === null || frames.length === 0 || this.state === 'closed') return;
+    // An alarm holds the whole connection meanwhile: these frames go first in its queue.
+    if (this.held !== null) { this.held.unshift(...frames.map(([t, p]) => [t, ch.id, p] as [number, number, Buffer])); return; }
+    try {
+      // A frame that makes the channel wait again sends the rest back into ch.held, in order.
+      for (const [type, payload] of frames) this.onFrame(type, ch.id, payload, 0, payload.length);
+    } catch (e) {
+      this.fail(e);
+    }
+    this.endChunk();
+  }
 
   private hold(type: number, channel: number, buf: Buffer, start: number, end: number): boolean {
     if (this.held === null) return false;
