@@ -31,6 +31,9 @@ export interface RoutableMessage {
 export class Exchange implements BindTarget {
   readonly kind = 'exchange' as const;
   readonly bindings: Binding[] = [];
+  // The same bindings by destination, then by routing key and arguments: finding, adding and
+  // removing one costs the same with 20,000 bindings as with 2.
+  private readonly byDest = new Map<BindTarget, Map<string, Binding>>();
   private direct = new Map<string, BindTarget[]>();
   private fanout: BindTarget[] = [];
   private topic: TopicMatcher<BindTarget> | null = null;
@@ -52,7 +55,7 @@ export class Exchange implements BindTarget {
   }
 
   findBinding(dest: BindTarget, routingKey: string, argsKey: string): Binding | undefined {
-    return this.bindings.find((b) => b.dest === dest && b.routingKey === routingKey && b.argsKey === argsKey);
+    return this.byDest.get(dest)?.get(bindingId(routingKey, argsKey));
   }
 
   // Returns the new binding, or null when an identical one exists (binding is idempotent).
@@ -67,6 +70,9 @@ export class Exchange implements BindTarget {
     }
     const b: Binding = { source: this, dest, routingKey, args, argsKey, headers };
     this.bindings.push(b);
+    let m = this.byDest.get(dest);
+    if (m === undefined) { m = new Map(); this.byDest.set(dest, m); }
+    m.set(bindingId(routingKey, argsKey), b);
     switch (this.type) {
       case 'direct': {
         const list = this.direct.get(routingKey);
@@ -87,11 +93,15 @@ export class Exchange implements BindTarget {
   }
 
   unbind(b: Binding): void {
+    const m = this.byDest.get(b.dest);
+    if (m === undefined || !m.delete(bindingId(b.routingKey, b.argsKey))) return;
+    // A linear search, but over an array of pointers: ~10 us at 20,000 bindings.
     const i = this.bindings.indexOf(b);
-    if (i < 0) return;
-    this.bindings.splice(i, 1);
-    const stillBoundWithKey = this.bindings.some((o) => o.dest === b.dest && o.routingKey === b.routingKey);
-    const stillBound = this.bindings.some((o) => o.dest === b.dest);
+    if (i >= 0) this.bindings.splice(i, 1);
+    if (m.size === 0) this.byDest.delete(b.dest);
+    let stillBoundWithKey = false;
+    for (const o of m.values()) if (o.routingKey === b.routingKey) { stillBoundWithKey = true; break; }
+    const stillBound = m.size > 0;
     switch (this.type) {
       case 'direct':
         if (!stillBoundWithKey) {
@@ -116,8 +126,20 @@ export class Exchange implements BindTarget {
 
   // Removes every binding to dest; returns them.
   unbindAll(dest: BindTarget): Binding[] {
-    const gone = this.bindings.filter((b) => b.dest === dest);
+    const m = this.byDest.get(dest);
+    if (m === undefined) return [];
+    const gone = [...m.values()];
     for (const b of gone) this.unbind(b);
+    return gone;
+  }
+
+  // Removes every binding of this exchange (it is being deleted); returns them.
+  unbindEverything(): Binding[] {
+    const gone = this.bindings.splice(0);
+    this.byDest.clear();
+    this.direct.clear();
+    this.fanout = [];
+    if (this.topic !== null) this.topic = new TopicMatcher();
     return gone;
   }
 
@@ -142,6 +164,10 @@ export class Exchange implements BindTarget {
       }
     }
   }
+}
+
+function bindingId(routingKey: string, argsKey: string): string {
+  return routingKey + '\0' + argsKey;
 }
 
 // A canonical text form of a field table, so bindings and declare arguments compare by value.

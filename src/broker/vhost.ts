@@ -130,8 +130,7 @@ export class VHost implements QueueHost {
       this.ctx.journal.bindingsRemoved(this.name, gone);
       this.maybeAutoDeleteExchange(src);
     }
-    this.ctx.journal.bindingsRemoved(this.name, x.bindings);
-    x.bindings.length = 0;
+    this.ctx.journal.bindingsRemoved(this.name, x.unbindEverything());
     this.ctx.journal.exchangeDeleted(this.name, x);
   }
 
@@ -305,7 +304,7 @@ export class VHost implements QueueHost {
 
   allBindings(): Binding[] {
     const out: Binding[] = [];
-    for (const x of this.exchanges.values()) out.push(...x.bindings);
+    for (const x of this.exchanges.values()) for (const b of x.bindings) out.push(b);
     return out;
   }
 
