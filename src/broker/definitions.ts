@@ -12,6 +12,8 @@
 //     what makes a new section durable without any change here.
 // Replies that promise durability (declare-ok, bind-ok, ... and the HTTP API's 201/204) wait for
 // the group commit that covers the change: see syncedSince().
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { FieldTable, FieldValue } from '../protocol';
 import { MetadataStore, type MetadataStoreOptions } from '../store/metadata-store';
 import type { Binding } from './exchange';
@@ -182,6 +184,28 @@ export class DurableDefinitions {
     this.closed = true;
     await this.store.close();
   }
+}
+
+// The durable queues a data directory names, for tools that run beside (or without) a broker;
+// read-only. Null when the directory holds no definitions at all. Errors name the file.
+export function readStoredQueues(dataDir: string): Array<{ name: string; vhost: string }> | null {
+  const metaDir = path.join(dataDir, 'metadata');
+  let items: unknown[];
+  if (fs.existsSync(metaDir)) {
+    const s = MetadataStore.openReadOnly(metaDir);
+    items = [...s.values('queues')];
+  } else {
+    const file = path.join(dataDir, 'definitions.json');
+    if (!fs.existsSync(file)) return null;
+    try {
+      items = (JSON.parse(fs.readFileSync(file, 'utf8')) as { queues?: unknown[] }).queues ?? [];
+    } catch (e) {
+      throw new Error(`${file}: ${(e as Error).message}`);
+    }
+  }
+  return (items as Array<{ name?: unknown; vhost?: unknown }>)
+    .filter((q) => typeof q.name === 'string')
+    .map((q) => ({ name: q.name as string, vhost: typeof q.vhost === 'string' ? q.vhost : '/' }));
 }
 
 // ---- field tables <-> JSON --------------------------------------------------------------------------

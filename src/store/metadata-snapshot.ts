@@ -67,9 +67,9 @@ export interface SnapshotRead {
 
 // Reads the snapshot, calling onPut for each entry; null when there is none. Throws, naming the
 // file, when it cannot be a snapshot at all or is shorter than its header says.
-export function readSnapshot(dir: string, onPut: (payload: Record<string, unknown>) => void, warn: (m: string) => void): SnapshotRead | null {
+export function readSnapshot(dir: string, onPut: (payload: Record<string, unknown>) => void, warn: (m: string) => void, readOnly = false): SnapshotRead | null {
   const file = path.join(dir, SNAPSHOT_FILE);
-  fs.rmSync(file + TMP_SUFFIX, { force: true }); // a compaction that did not finish
+  if (!readOnly) fs.rmSync(file + TMP_SUFFIX, { force: true }); // a compaction that did not finish
   let data: Buffer;
   try {
     data = fs.readFileSync(file);

@@ -32,7 +32,7 @@ const DAMAGED_FILE = 'DAMAGED';
 export class MetadataStore {
   private readonly state = new Map<string, Map<string, string>>();
   private count = 0;
-  private log!: MetadataLog;
+  private log!: MetadataLog; // undefined when read-only
   private snapshotBytes = 0;
   private compacting: Promise<void> | null = null;
   private closed = false;
@@ -53,7 +53,16 @@ export class MetadataStore {
 
   static open(dir: string, opts: MetadataStoreOptions = {}): MetadataStore {
     const s = new MetadataStore(dir, opts);
-    s.load();
+    s.load(false);
+    return s;
+  }
+
+  // For tools that look at a data directory a broker may have open: reads what is there and
+  // changes nothing (a torn tail is ignored, not cut off); put and delete throw.
+  static openReadOnly(dir: string, opts: MetadataStoreOptions = {}): MetadataStore {
+    const s = new MetadataStore(dir, opts);
+    s.load(true);
+    s.closed = true;
     return s;
   }
 
@@ -82,6 +91,7 @@ export class MetadataStore {
 
   // Returns false (and writes nothing) when the entry already holds this value.
   put(kind: string, key: string, value: unknown): boolean {
+    if (this.closed) throw new Error(`metadata store ${this.dir} is closed`);
     const json = JSON.stringify(value);
     let m = this.state.get(kind);
     if (m === undefined) { m = new Map(); this.state.set(kind, m); }
@@ -94,6 +104,7 @@ export class MetadataStore {
   }
 
   delete(kind: string, key: string): boolean {
+    if (this.closed) throw new Error(`metadata store ${this.dir} is closed`);
     const m = this.state.get(kind);
     if (m === undefined || !m.delete(key)) return false;
     this.count--;
@@ -102,7 +113,6 @@ export class MetadataStore {
   }
 
   private append(payload: string): void {
-    if (this.closed) throw new Error(`metadata store ${this.dir} is closed`);
     this.log.append(encodeMetadataRecord(payload));
     if (this.compacting === null && this.log.size > Math.max(this.compactMinBytes, this.snapshotBytes)) {
       this.compacting = this.compact().catch((e) => this.error(`metadata store ${this.dir}: compaction failed: ${(e as Error).message}`))
@@ -111,8 +121,8 @@ export class MetadataStore {
   }
 
   // Sequence number of the last change; whenSynced(seq) resolves once it is on disk.
-  get seq(): number { return this.log.lastSeq; }
-  get syncedSeq(): number { return this.log.syncedSeq; }
+  get seq(): number { return this.log?.lastSeq ?? 0; }
+  get syncedSeq(): number { return this.log?.syncedSeq ?? 0; }
 
   whenSynced(seq = this.log.lastSeq): Promise<void> | null {
     return this.log.whenSynced(seq);
@@ -147,6 +157,7 @@ export class MetadataStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.log === undefined) { this.closed = true; return; }
     while (this.compacting !== null) await this.compacting;
     this.closed = true;
     await this.log.close();
@@ -154,10 +165,10 @@ export class MetadataStore {
 
   // ---- startup -----------------------------------------------------------------------------------
 
-  private load(): void {
-    fs.mkdirSync(this.dir, { recursive: true });
+  private load(readOnly: boolean): void {
+    if (!readOnly) fs.mkdirSync(this.dir, { recursive: true });
     let damaged = 0;
-    const snap = readSnapshot(this.dir, (v) => this.apply(v, 'snapshot'), this.warn);
+    const snap = readSnapshot(this.dir, (v) => this.apply(v, 'snapshot'), this.warn, readOnly);
     let gen = 0;
     if (snap !== null) {
       this.fresh = false;
@@ -172,15 +183,19 @@ export class MetadataStore {
     for (let i = 0; i < logs.length; i++) {
       const g = logs[i];
       const file = path.join(this.dir, logFileName(g));
-      if (g < gen) { fs.rmSync(file, { force: true }); continue; } // left by a finished compaction
+      if (g < gen) { if (!readOnly) fs.rmSync(file, { force: true }); continue; } // left by a finished compaction
       this.fresh = false;
-      const r = this.replayLog(file, g, i === logs.length - 1);
+      const r = this.replayLog(file, g, i === logs.length - 1, readOnly);
       damaged += r.damaged;
       lastGen = g;
       lastSize = r.size;
     }
-    this.log = new MetadataLog(this.dir, lastGen, lastSize, (e) => this.error(`metadata log in ${this.dir}: write failed (retrying): ${e.message}`));
     const marker = path.join(this.dir, DAMAGED_FILE);
+    if (readOnly) {
+      try { this.damageNote = fs.readFileSync(marker, 'utf8').trim(); } catch { this.damageNote = null; }
+      return;
+    }
+    this.log = new MetadataLog(this.dir, lastGen, lastSize, (e) => this.error(`metadata log in ${this.dir}: write failed (retrying): ${e.message}`));
     if (damaged > 0) {
       fs.appendFileSync(marker, `${new Date().toISOString()}: ${damaged} damaged part(s) of the metadata store were skipped at startup; see the broker log\n`);
     }
@@ -188,7 +203,7 @@ export class MetadataStore {
   }
 
   // Replays one log file; cuts off a torn tail. Returns the good size and the damage found.
-  private replayLog(file: string, gen: number, last: boolean): { size: number; damaged: number } {
+  private replayLog(file: string, gen: number, last: boolean, readOnly: boolean): { size: number; damaged: number } {
     const data = fs.readFileSync(file);
     let sawHeader = false;
     const r = scanMetadataRecords(data, (payload, pos) => {
@@ -213,7 +228,7 @@ export class MetadataStore {
     for (const s of r.skipped) {
       this.error(`metadata log ${file}: damaged record(s) at bytes ${s.from}..${s.to} skipped; the changes in them are lost, the ${data.length - s.to} bytes after them were read`);
     }
-    if (r.end < data.length) {
+    if (r.end < data.length && !readOnly) {
       this.warn(`metadata log ${file}: torn tail of ${data.length - r.end} bytes at byte ${r.end} cut off (changes that were never confirmed)`);
       fs.truncateSync(file, r.end);
     }

@@ -174,3 +174,19 @@ t.test('a crash in the middle of a compaction loses nothing', async (t) => {
   t.ok(fs.existsSync(gen0));
   await s3.close();
 });
+
+t.test('read-only open (warren log, beside a running broker) reads and changes nothing', async (t) => {
+  const dir = tempDir();
+  const { s } = open(dir);
+  s.put('queues', 'a', { name: 'a' });
+  s.put('queues', 'b', { name: 'b' });
+  await s.whenSynced();
+  const file = path.join(dir, logFiles(dir)[0]);
+  fs.appendFileSync(file, Buffer.from([9, 0, 0, 0, 1, 2])); // a write in progress
+  const before = fs.readdirSync(dir).map((n) => [n, fs.statSync(path.join(dir, n)).size]);
+  const ro = MetadataStore.openReadOnly(dir);
+  t.same([...ro.keys('queues')], ['a', 'b']);
+  t.throws(() => ro.put('queues', 'c', {}), /closed/);
+  t.same(fs.readdirSync(dir).map((n) => [n, fs.statSync(path.join(dir, n)).size]), before, 'no file touched');
+  await s.close();
+});
