@@ -15,7 +15,7 @@ export interface StartedBroker {
   stop(): Promise<void>;
 }
 
-export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[] } = {}): Promise<StartedBroker> {
+export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; stopTimeoutMs?: number } = {}): Promise<StartedBroker> {
   const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
   const ownDir = opts.dataDir === undefined;
@@ -45,7 +45,7 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
       stopped ??= (async () => {
         if (proc.exitCode === null && proc.signalCode === null) {
           proc.kill('SIGTERM');
-          const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+          const t = setTimeout(() => proc.kill('SIGKILL'), opts.stopTimeoutMs ?? 15000);
           await exited;
           clearTimeout(t);
         }

@@ -54,6 +54,10 @@ export class Exchange implements BindTarget {
     return typeof ae === 'string' ? ae : Buffer.isBuffer(ae) ? ae.toString() : undefined;
   }
 
+  hasBindingsTo(dest: BindTarget): boolean {
+    return this.byDest.has(dest);
+  }
+
   findBinding(dest: BindTarget, routingKey: string, argsKey: string): Binding | undefined {
     return this.byDest.get(dest)?.get(bindingId(routingKey, argsKey));
   }

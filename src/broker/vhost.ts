@@ -124,14 +124,41 @@ export class VHost implements QueueHost {
   private removeExchange(x: Exchange): void {
     this.exchanges.delete(x.name);
     // Bindings where it is the destination go with it.
-    for (const src of [...this.exchanges.values()]) {
-      const gone = src.unbindAll(x);
+    this.unbindFromSources(x);
+    const gone = x.unbindEverything();
+    for (const b of gone) this.sourcesOf.get(b.dest)?.delete(x);
+    this.ctx.journal.bindingsRemoved(this.name, gone);
+    this.ctx.journal.exchangeDeleted(this.name, x);
+  }
+
+  // The exchanges with at least one binding to a queue or exchange: deleting one visits only
+  // those, not every exchange of the vhost.
+  private readonly sourcesOf = new Map<BindTarget, Set<Exchange>>();
+
+  private bound(x: Exchange, dest: BindTarget): void {
+    let s = this.sourcesOf.get(dest);
+    if (s === undefined) { s = new Set(); this.sourcesOf.set(dest, s); }
+    s.add(x);
+  }
+
+  private unbound(x: Exchange, dest: BindTarget): void {
+    if (x.hasBindingsTo(dest)) return;
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) return;
+    s.delete(x);
+    if (s.size === 0) this.sourcesOf.delete(dest);
+  }
+
+  private unbindFromSources(dest: BindTarget): void {
+    const srcs = this.sourcesOf.get(dest);
+    if (srcs === undefined) return;
+    this.sourcesOf.delete(dest);
+    for (const src of srcs) {
+      const gone = src.unbindAll(dest);
       if (gone.length === 0) continue;
       this.ctx.journal.bindingsRemoved(this.name, gone);
       this.maybeAutoDeleteExchange(src);
     }
-    this.ctx.journal.bindingsRemoved(this.name, x.unbindEverything());
-    this.ctx.journal.exchangeDeleted(this.name, x);
   }
 
   private maybeAutoDeleteExchange(x: Exchange): void {
@@ -231,12 +258,7 @@ export class VHost implements QueueHost {
   removeQueue(q: Queue): void {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
-    for (const x of [...this.exchanges.values()]) {
-      const gone = x.unbindAll(q);
-      if (gone.length === 0) continue;
-      this.ctx.journal.bindingsRemoved(this.name, gone);
-      this.maybeAutoDeleteExchange(x);
-    }
+    this.unbindFromSources(q);
     q.delete();
     this.removedQueueTotals.publish += q.publishCount;
     this.removedQueueTotals.deliver += q.deliverCount;
@@ -268,7 +290,9 @@ export class VHost implements QueueHost {
     const x = this.getExchange(exchangeName);
     if (!this.ctx.restoring) checkName('routing_key', routingKey);
     const b = x.bind(q, routingKey, args);
-    if (b !== null) this.ctx.journal.bindingAdded(this.name, b);
+    if (b === null) return;
+    this.bound(x, q);
+    this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
@@ -278,6 +302,7 @@ export class VHost implements QueueHost {
     const b = x.findBinding(q, routingKey, tableKey(args));
     if (!b) return;
     x.unbind(b);
+    this.unbound(x, q);
     this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(x);
   }
@@ -288,7 +313,9 @@ export class VHost implements QueueHost {
     const src = this.getExchange(sourceName);
     if (!this.ctx.restoring) checkName('routing_key', routingKey);
     const b = src.bind(dest, routingKey, args);
-    if (b !== null) this.ctx.journal.bindingAdded(this.name, b);
+    if (b === null) return;
+    this.bound(src, dest);
+    this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindExchange(destName: string, sourceName: string, routingKey: string, args: FieldTable): void {
@@ -298,6 +325,7 @@ export class VHost implements QueueHost {
     const b = src.findBinding(dest, routingKey, tableKey(args));
     if (!b) return;
     src.unbind(b);
+    this.unbound(src, dest);
     this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(src);
   }
