@@ -6,6 +6,7 @@ import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
 import { installProcessGuards } from './server/last-guard';
+import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
   port: number;
@@ -31,7 +32,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
-  const broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+  const lock = await lockDataDir(dataDir);
+  let broker: Broker;
+  try {
+    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
   const port = await amqp.listen();
@@ -43,6 +51,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await http.close();
     await amqp.close();
     await broker.close();
+    lock.release();
     throw e;
   }
   let stopping: Promise<void> | null = null;
@@ -54,6 +63,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await http.close();
         await amqp.close();
         await broker.close();
+        lock.release();
         log.info('Warren stopped');
       })();
       return stopping;

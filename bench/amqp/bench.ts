@@ -1,6 +1,6 @@
 // `warren bench`: runs one configuration or scenarios against a broker, or, with --compare,
 // the same scenarios against Warren and another broker alternately, and prints the tables.
-import { BenchConnection } from './client';
+import { ClientConnection } from '../../src/client';
 import { startWarren, type StartedBroker } from './broker';
 import { waitQuiet } from './procfs';
 import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne } from './runner';
@@ -96,7 +96,7 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
 
 async function brokerName(url: string, fallback: string): Promise<string> {
   try {
-    const c = await BenchConnection.connect(url, { connectionName: 'bench-probe', timeoutMs: 10000 });
+    const c = await ClientConnection.connect(url, { connectionName: 'bench-probe', timeoutMs: 10000 });
     const p = String(c.serverProperties['product'] ?? fallback).toLowerCase().replace(/[^a-z0-9]+/g, '');
     await c.close();
     return p || fallback;

@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BenchConnection, type BenchChannel, nowMs, parseAmqpUrl } from './client';
+import { ClientConnection, type ClientChannel, nowMs, parseAmqpUrl } from '../../src/client';
 import { Histogram, summarize, type LatencySummary } from './histogram';
 import type { FromWorker, ToWorker, WorkerSpec, WorkerStats } from './ipc';
 import { findListeningPid, readRssKiB } from './procfs';
@@ -154,7 +154,7 @@ function sumOf(ws: WorkerHandle[], f: (s: WorkerStats) => number): number {
 }
 
 /** Delete a queue; a broker that answers 404 for a missing queue closes the channel: reopen it. */
-async function tryDelete(conn: BenchConnection, ch: BenchChannel, fn: (ch: BenchChannel) => Promise<unknown>): Promise<BenchChannel> {
+async function tryDelete(conn: ClientConnection, ch: ClientChannel, fn: (ch: ClientChannel) => Promise<unknown>): Promise<ClientChannel> {
   try {
     await fn(ch);
     return ch;
@@ -176,7 +176,7 @@ export interface Target {
 
 export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Promise<RunResult> {
   const url = parseAmqpUrl(target.url);
-  const admin = await BenchConnection.connect(target.url, { connectionName: 'bench-admin' });
+  const admin = await ClientConnection.connect(target.url, { connectionName: 'bench-admin' });
   const product = String(admin.serverProperties['product'] ?? '?') + ' ' + String(admin.serverProperties['version'] ?? '');
   let ch = await admin.openChannel();
   const fanout = cfg.fanout > 0;

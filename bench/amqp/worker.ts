@@ -1,6 +1,6 @@
 // A bench worker process: one producer (one or many connections) or one consumer (one
 // connection, one channel per queue). Forked by the runner; talks to it over IPC (ipc.ts).
-import { BenchConnection, type BenchChannel, PublishTemplate, batchSizeFor, nowMs } from './client';
+import { ClientConnection, type ClientChannel, PublishTemplate, batchSizeFor, nowMs } from '../../src/client';
 import { Histogram } from './histogram';
 import type { ConsumerSpec, FromWorker, ProducerSpec, ToWorker, WorkerSpec, WorkerStats } from './ipc';
 
@@ -20,7 +20,7 @@ function fail(id: number, e: unknown): void {
 }
 
 abstract class Worker {
-  protected conns: BenchConnection[] = [];
+  protected conns: ClientConnection[] = [];
   protected hist = new Histogram();
   protected recording = true;
   protected stopping = false;
@@ -37,7 +37,7 @@ abstract class Worker {
     return s;
   }
 
-  protected watch(c: BenchConnection): void {
+  protected watch(c: ClientConnection): void {
     c.onClose = (err) => {
       if (!this.stopping && err) fail(this.id, err);
     };
@@ -52,8 +52,8 @@ abstract class Worker {
 // ------------------------------------------------------------------------------------- producer
 
 interface Pub {
-  conn: BenchConnection;
-  ch: BenchChannel;
+  conn: ClientConnection;
+  ch: ClientChannel;
   /** the template of the next batch */
   t: PublishTemplate;
   ts: PublishTemplate[];
@@ -86,7 +86,7 @@ class Producer extends Worker {
   async setup(): Promise<void> {
     const s = this.spec;
     const one = async (i: number) => {
-      const conn = await BenchConnection.connect(s.url, { connectionName: `bench-producer-${s.id}-${i}` });
+      const conn = await ClientConnection.connect(s.url, { connectionName: `bench-producer-${s.id}-${i}` });
       this.watch(conn);
       const ch = await conn.openChannel();
       if (s.confirm > 0) {
@@ -251,7 +251,7 @@ class Producer extends Worker {
 // ------------------------------------------------------------------------------------- consumer
 
 class Consumer extends Worker {
-  private chans: BenchChannel[] = [];
+  private chans: ClientChannel[] = [];
   private received = 0;
   private lastAt = 0;
 
@@ -262,17 +262,17 @@ class Consumer extends Worker {
 
   async setup(): Promise<void> {
     const s = this.spec;
-    const conn = await BenchConnection.connect(s.url, { connectionName: `bench-consumer-${s.id}` });
+    const conn = await ClientConnection.connect(s.url, { connectionName: `bench-consumer-${s.id}` });
     this.watch(conn);
     this.conns.push(conn);
     const sink = {
-      onMessage: (_ch: BenchChannel, _tag: number, sentAt: number, t: number) => {
+      onMessage: (_ch: ClientChannel, _tag: number, sentAt: number, t: number) => {
         this.received++;
         this.lastAt = t;
         if (this.recording && sentAt === sentAt) this.hist.recordMs(t - sentAt);
       },
     };
-    for (const q of s.queues) {
+    for (let i = 0; i < s.queues.length; i++) {
       const ch = await conn.openChannel();
       ch.sink = sink;
       if (!s.noAck && s.prefetch > 0) await ch.qos(s.prefetch);

@@ -32,10 +32,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  BenchConnection, PublishTemplate, batchSizeFor, nowMs, type BenchChannel,
-} from '../amqp/client';
+  ClientConnection, PublishTemplate, batchSizeFor, nowMs, type ClientChannel,
+} from '../../src/client';
 
 // ---- flags ------------------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ const url = (port: number): string => `amqp://guest:guest@127.0.0.1:${port}`;
 
 /** Publish `count` persistent messages of `size` bytes to QUEUE with confirms; resolves when all are acked. */
 async function fill(port: number, count: number, size: number): Promise<{ seconds: number; rate: number }> {
-  const conn = await BenchConnection.connect(url(port), { connectionName: 'bench-durability-fill' });
+  const conn = await ClientConnection.connect(url(port), { connectionName: 'bench-durability-fill' });
   try {
     const ch = await conn.openChannel();
     await ch.declareQueue(QUEUE, { durable: true });
@@ -301,7 +302,7 @@ async function restartAndDrain(dataDir: string, count: number, label: string): P
   const b = await startBroker(dataDir, label, true);
   const readyS = (b.readyAt - b.spawnedAt) / 1000;
   const rssReadyMB = rssMB(b.pid);
-  const conn = await BenchConnection.connect(url(b.port), { connectionName: 'bench-durability-drain' });
+  const conn = await ClientConnection.connect(url(b.port), { connectionName: 'bench-durability-drain' });
   const ch = await conn.openChannel();
   const declared = await ch.declareQueue(QUEUE, { passive: true });
   await ch.qos(PREFETCH);
@@ -311,7 +312,7 @@ async function restartAndDrain(dataDir: string, count: number, label: string): P
   const allIn = new Promise<void>((resolve, reject) => {
     if (expect === 0) { resolve(); return; }
     ch.sink = {
-      onMessage(c: BenchChannel, _tag: number, _sentAt: number, chunkTime: number): void {
+      onMessage(c: ClientChannel, _tag: number, _sentAt: number, chunkTime: number): void {
         if (firstAt === 0) firstAt = chunkTime;
         if (c.received >= expect) { lastAt = chunkTime; resolve(); }
       },
@@ -502,7 +503,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not found: run npm run build`);
   const list = scenarios();
   console.log(`warren restart benchmark (issue 4 targets): ${list.map((s) => s.name).join(', ')}`);
-  console.log(`data dir ${BASE_DIR}; node ${process.version}; ${require('node:os').cpus().length} CPU(s); the restarted broker reads files still in the page cache`);
+  console.log(`data dir ${BASE_DIR}; node ${process.version}; ${os.cpus().length} CPU(s); the restarted broker reads files still in the page cache`);
   const t0 = nowMs();
   const results: ScenarioResult[] = [];
   try {

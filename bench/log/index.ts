@@ -65,7 +65,7 @@ if (flag('rss-child') !== undefined) {
   gc();
   gc();
   const after = process.memoryUsage().rss;
-  console.log(JSON.stringify({ base, after, openS, next: log.nextOffset, live: log.liveCount, segments: log.segmentStats().length }));
+  console.log(JSON.stringify({ base, after, openS, next: log.nextOffset, live: log.liveCount, segments: log.segmentCount }));
   log.closeSync();
   process.exit(0);
 }

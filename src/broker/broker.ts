@@ -1,19 +1,15 @@
-// The broker: vhosts, users, and the durable definitions behind them. It owns the data
-// directory layout:
-//   <data>/metadata/               durable definitions: snapshot + change logs (definitions.ts)
-//   <data>/vhosts/<h>/queues/<h>/  one directory per durable queue, holding its log(s)
-//   <data>/transient/              logs of non-durable queues, wiped at every start
-//   <data>/definitions.json        where earlier versions kept definitions: migrated to
-//                                  metadata/ at the first start, then renamed .migrated
+// The broker: vhosts, users, and the durable definitions behind them (the data directory's
+// layout is named in store/data-dir.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readFileIfExists } from '../store/definitions-file';
+import { VHost, DEFAULT_EXCHANGES } from './vhost';
+import { DEFINITIONS_FILE, METADATA_DIR, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
 import { DurableDefinitions, bindingItem, exchangeItem, fromJson, isDurableBinding, isDurableExchange, isDurableQueue, queueItem } from './definitions';
-import { VHost, DEFAULT_EXCHANGES, hashName } from './vhost';
+import { checkQueueDeclare } from './names';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
-import { checkQueueDeclare } from './names';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
 
@@ -21,10 +17,8 @@ export interface BrokerOptions {
   dataDir: string;
   // Users allowed only from loopback (RabbitMQ's loopback_users); defaults to ['guest'].
   loopbackUsers?: string[];
-  flushIntervalMs?: number;
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
-  syncIntervalMs?: number;
   // Metadata log bytes before a compaction is considered (default 4 MiB; tests set it low).
   metadataCompactBytes?: number;
 }
@@ -44,8 +38,6 @@ export class Broker {
   readonly users = new Map<string, User>();
   readonly permissions: Permission[] = [];
   readonly loopbackUsers: Set<string>;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private syncTimer: NodeJS.Timeout | null = null;
   private loading = false;
   // Recreating what an earlier run stored (see VHostContext.restoring).
   private restoring = false;
@@ -59,21 +51,23 @@ export class Broker {
   }
 
   get dataDir(): string { return this.opts.dataDir; }
-  private get definitionsFile(): string { return path.join(this.dataDir, 'definitions.json'); }
+  private get definitionsFile(): string { return path.join(this.dataDir, DEFINITIONS_FILE); }
 
   static open(opts: BrokerOptions): Broker {
     const b = new Broker(opts);
     b.load();
-    b.startTimers();
     b.disk.start();
+    // Under a disk alarm, fully acked open segments are given back (draining a queue then
+    // clears the alarm), whatever their size.
+    b.disk.whileAlarmed(() => b.forEachQueue((q) => q.reclaim()));
     startLoadMonitor();
     return b;
   }
 
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
-    this.metadata = DurableDefinitions.open(path.join(this.dataDir, 'metadata'), () => this.loading, {
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
+    this.metadata = DurableDefinitions.open(path.join(this.dataDir, METADATA_DIR), () => this.loading, {
       compactMinBytes: this.opts.metadataCompactBytes,
       warn: (m) => log.warn(m),
       error: (m) => log.error(m),
@@ -96,18 +90,23 @@ export class Broker {
     }
     // The store now holds exactly what was recreated (a binding whose queue is gone, say, is
     // dropped from it too), on disk before anything else happens.
-    this.saveDefinitions();
-    this.metadata.store.syncNow();
+    try {
+      this.saveDefinitions();
+      this.metadata.store.syncNow();
+    } catch (e) {
+      // a start on a full disk: what is on disk is what was just loaded, so serving goes on
+      log.error(`cannot write the definitions at start: ${(e as Error).message}`);
+    }
     let queues = 0, messages = 0;
     this.forEachQueue((q) => { if (q.durable) { queues++; messages += q.messageCount; } });
     log.info(`definitions: ${this.metadata.store.size} entries, ${queues} durable queues holding ${messages} messages, recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
-    if (legacy !== null) {
+    if (legacy !== null && this.metadata.store.syncedSeq === this.metadata.store.seq) {
       fs.renameSync(this.definitionsFile, this.definitionsFile + '.migrated');
-      log.info(`definitions: migrated ${this.definitionsFile} to ${path.join(this.dataDir, 'metadata')}; the old file is kept as definitions.json.migrated`);
+      log.info(`definitions: migrated ${this.definitionsFile} to ${path.join(this.dataDir, METADATA_DIR)}; the old file is kept as ${DEFINITIONS_FILE}.migrated`);
     }
     const damage = this.metadata.store.damageNote;
     if (damage !== null) {
-      log.error(`definitions: the metadata store was found damaged (${path.join(this.dataDir, 'metadata', 'DAMAGED')}: ${damage.split('\n').pop()}); queue directories not named by the definitions are kept, not deleted, until that file is removed`);
+      log.error(`definitions: the metadata store was found damaged (${path.join(this.dataDir, METADATA_DIR, 'DAMAGED')}: ${damage.split('\n').pop()}); queue directories not named by the definitions are kept, not deleted, until that file is removed`);
     } else {
       this.removeOrphanQueueDirs();
     }
@@ -116,15 +115,16 @@ export class Broker {
   // Queue directories not named by the definitions belong to queues whose declare never
   // completed (a crash before definitions.json was replaced) or that were deleted.
   private removeOrphanQueueDirs(): void {
-    const root = path.join(this.dataDir, 'vhosts');
+    const root = vhostsRoot(this.dataDir);
     if (!fs.existsSync(root)) return;
     const known = new Map<string, Set<string>>();
     for (const vh of this.vhosts.values()) {
-      known.set(hashName(vh.name), new Set([...vh.queues.values()].filter((q) => q.durable).map((q) => hashName(q.name))));
+      const names = [...vh.queues.values()].filter((q) => q.durable).map((q) => q.name).concat([...vh.unavailable.keys()]);
+      known.set(hashName(vh.name), new Set(names.map(hashName)));
     }
     for (const vdir of fs.readdirSync(root)) {
       const qs = known.get(vdir);
-      const qroot = path.join(root, vdir, 'queues');
+      const qroot = queuesDirOf(path.join(root, vdir));
       if (!fs.existsSync(qroot)) continue;
       for (const qdir of fs.readdirSync(qroot)) {
         if (!qs?.has(qdir)) {
@@ -144,6 +144,7 @@ export class Broker {
       get restoring() { return broker.restoring; },
       definitionsChanged: () => this.saveDefinitions(),
       journal: this.metadata,
+      storeFailed: (e) => this.disk.reportWriteError(e),
     });
     this.vhosts.set(name, vh);
     this.metadata.put('vhosts', { name });
@@ -183,6 +184,10 @@ export class Broker {
       }
       for (const q of vh.queues.values()) {
         if (isDurableQueue(q)) d.queues.push(queueItem(vh.name, q) as Definitions['queues'][number]);
+      }
+      for (const u of vh.unavailable.values()) {
+        d.queues.push(u.definition);
+        d.bindings.push(...u.bindings);
       }
       for (const b of vh.allBindings()) {
         // A binding to an object no longer in the vhost is not exported.
@@ -228,8 +233,18 @@ export class Broker {
         if (vh.queues.has(q.name)) continue;
         const t0 = Date.now();
         const qargs = fromJson(q.arguments);
+        // An import is checked as a declare would be (a refusal stops it: 400 over HTTP).
         if (!recovering) checkQueueDeclare(q.name, vh.name, qargs);
-        const queue = vh.restoreQueue(q.name, qargs, q.auto_delete);
+        let queue;
+        try {
+          queue = vh.restoreQueue(q.name, qargs, q.auto_delete);
+        } catch (e) {
+          // One queue that cannot be recovered (an unreadable file) must neither stop the broker
+          // nor lose its data: it stays in the definitions, unavailable, with its directory.
+          log.error(`queue '${q.name}' in vhost '${q.vhost}': recovery failed, the queue is unavailable until this is fixed and the broker restarted: ${(e as Error).message}`);
+          vh.unavailable.set(q.name, { definition: q, reason: (e as Error).message, bindings: [] });
+          continue;
+        }
         if (recovering) {
           // One line per queue that had something to recover (thousands of empty queues would
           // drown the log); the total follows in load().
@@ -241,6 +256,8 @@ export class Broker {
       }
       for (const b of d.bindings ?? []) {
         const vh = this.addVhost(b.vhost);
+        const down = b.destination_type === 'queue' ? vh.unavailable.get(b.destination) : undefined;
+        if (down !== undefined) { down.bindings.push(b); continue; }
         try {
           if (b.destination_type === 'queue') vh.bindQueue(b.destination, b.source, b.routing_key, fromJson(b.arguments), null);
           else vh.bindExchange(b.destination, b.source, b.routing_key, fromJson(b.arguments));
@@ -255,30 +272,12 @@ export class Broker {
     this.saveDefinitions();
   }
 
-  // ---- background flushing -------------------------------------------------------------------------
-
-  private startTimers(): void {
-    const flushMs = this.opts.flushIntervalMs ?? 100;
-    const syncMs = this.opts.syncIntervalMs ?? 1000;
-    this.flushTimer = setInterval(() => this.forEachQueue((q) => {
-      try { q.flush(); } catch (e) { this.disk.reportWriteError(e); }
-    }), flushMs);
-    this.flushTimer.unref();
-    // Persistent messages published without confirms still reach the disk within a second.
-    this.syncTimer = setInterval(() => this.forEachQueue((q) => {
-      if (q.durable) void q.sync().catch((e) => this.disk.reportWriteError(e));
-    }), syncMs);
-    this.syncTimer.unref();
-  }
-
   forEachQueue(fn: (q: import('./queue').Queue) => void): void {
     for (const vh of this.vhosts.values()) for (const q of vh.queues.values()) fn(q);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    if (this.syncTimer) clearInterval(this.syncTimer);
     this.disk.stop();
     stopLoadMonitor();
     this.saveDefinitions();
@@ -292,7 +291,7 @@ export class Broker {
       }
     }
     await Promise.all(all);
-    fs.rmSync(path.join(this.dataDir, 'transient'), { recursive: true, force: true });
+    fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
   }
 }
 

@@ -85,7 +85,13 @@ export function isDurableBinding(b: Binding): boolean {
 
 // ---- the store ------------------------------------------------------------------------------------
 
-export class DurableDefinitions {
+// What a channel needs to answer a change once it is durable.
+export interface DefinitionsSync {
+  readonly seq: number;
+  syncedSince(mark: number): Promise<void> | null;
+}
+
+export class DurableDefinitions implements DefinitionsSync {
   private constructor(readonly store: MetadataStore, private readonly muted: () => boolean) {}
 
   // muted: true while the broker recreates what the store holds (nothing to record then).

@@ -15,14 +15,23 @@ export class DiskMonitor {
   private timer: NodeJS.Timeout | null = null;
   private active = false;
   private ioErrorUntil = 0;
-  private writeError = false;   // a write failed since the alarm was last clear
+  private writeError = false;
+  private blockReason = 'low on disk';   // a write failed since the alarm was last clear
   private readonly listeners: AlarmListener[] = [];
+  private readonly checkers: Array<() => void> = [];
 
-  constructor(private readonly dir: string, private readonly limitBytes: number, private readonly intervalMs = 1000) {}
+  // statfs is cheap (a few microseconds): checking often raises the alarm before the disk is full.
+  constructor(private readonly dir: string, private readonly limitBytes: number, private readonly intervalMs = 200) {}
 
   get alarmed(): boolean { return this.active; }
 
+  /** why publishers are blocked, as connection.blocked says it */
+  get reason(): string { return this.blockReason; }
+
   onChange(fn: AlarmListener): void { this.listeners.push(fn); }
+
+  /** Called after every check while the alarm is on (the broker gives space back then). */
+  whileAlarmed(fn: () => void): void { this.checkers.push(fn); }
 
   start(): void {
     this.check();
@@ -44,10 +53,16 @@ export class DiskMonitor {
   // buffered writes every 100 ms), for a few checks after the last failure, and until there is
   // room again (an EIO is not about free space, so it clears once writes stop failing).
   reportWriteError(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === 'EMFILE' || code === 'ENFILE') {
+      // out of file descriptors is not a disk problem: blocking every publisher would not help
+      log.error(`cannot open a file under ${this.dir}: ${(err as Error).message}`);
+      return;
+    }
     if (!this.writeError) log.error(`write to ${this.dir} failed: ${(err as Error)?.message ?? err}; blocking publishers`);
     this.writeError = true;
     this.ioErrorUntil = Date.now() + 3 * this.intervalMs;
-    this.set(true, 'write error');
+    this.set(true, (err as NodeJS.ErrnoException)?.code === 'ENOSPC' ? 'disk full' : 'write error');
   }
 
   check(): void {
@@ -59,6 +74,7 @@ export class DiskMonitor {
       return;
     }
     const low = free < this.limitBytes;
+    if (this.active) for (const fn of this.checkers) fn();
     if (low) {
       this.set(true, `free disk space ${free} bytes is below the limit of ${this.limitBytes} bytes`);
       return;
@@ -73,10 +89,12 @@ export class DiskMonitor {
   private set(active: boolean, reason: string): void {
     if (active === this.active) return;
     this.active = active;
+    // connection.blocked carries a short reason, as RabbitMQ's "low on disk"
+    this.blockReason = reason === 'write error' ? 'disk write failed' : 'low on disk';
     if (active) log.warn(`disk alarm set: ${reason}`);
     else log.info(`disk alarm cleared: ${reason}`);
     // A listener can change the state again (unblocking replays held publishes, whose write can
     // fail and raise the alarm): later listeners get the state as it is by then.
-    for (const fn of this.listeners) fn(this.active, this.active ? 'low on disk' : reason);
+    for (const fn of this.listeners) fn(this.active, this.active ? this.blockReason : reason);
   }
 }

@@ -52,7 +52,7 @@ export function valueEquals(a: FieldValue, b: FieldValue): boolean {
   if (a === b) return true;
   if (a === null || b === null || a === undefined || b === undefined) return false;
   if (typeof a === 'number' || typeof a === 'bigint') {
-    return (typeof b === 'number' || typeof b === 'bigint') && a == b; // eslint-disable-line eqeqeq
+    return (typeof b === 'number' || typeof b === 'bigint') && a == b;
   }
   if (typeof a !== 'object' || typeof b !== 'object') return false;
   if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) {

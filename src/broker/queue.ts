@@ -1,23 +1,22 @@
-// A queue: one or more append-only logs ("lanes", one per priority level) plus the state that
-// turns a log into AMQP queue semantics: a read cursor, requeued offsets, counters, consumers,
-// TTL expiry from the head, length limits and dead-lettering hooks.
-//
-// Memory does not grow with queue depth: messages stay in the log, the queue only keeps
-// offsets of requeued messages and counters. A message inside the queue is named by a msgId,
-// offset * 256 + lane, so channels can track deliveries with plain numbers.
-//
-// Direct delivery: a message that needs no durability in this queue (transient, or any message
-// in a non-durable queue) and arrives while nothing is ready and a consumer has credit goes
-// straight to that consumer without touching the log, as RabbitMQ's classic queues do. It is
-// held in memory only while unacked (bounded by prefetch and a per-queue cap) under a negative msgId. If it is
-// requeued it takes its place in order: ahead of every log record appended after it arrived.
+// A queue: the AMQP policy over a message store (message-store.ts). The store keeps the
+// messages (one log, N logs for priorities, direct delivery in front); the queue decides who
+// gets what and when: consumers (round-robin by priority, single active consumer), TTL expiry
+// from the head, length limits, dead-lettering, delivery limits, x-expires, publisher flow.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { SegmentedLog, type LogCursor, type LogRecord } from '../store';
+import { SegmentedLog, type LogRecord } from '../store';
+import { laneDir, laneOfDirName } from '../store/data-dir';
 import type { FieldTable } from '../protocol';
 import type { BindTarget } from './exchange';
-import { type Message, envelopeOf, isPersistent } from './message';
+import { DeliveredMarks } from './delivered-marks';
+import { DeliveryCounts } from './delivery-counts';
+import { DirectDelivery } from './direct-delivery';
+import { LaneStore } from './lane-store';
+import { FLAG_PERSISTENT, type Message, envelopeOf } from './message';
+import { type MessageRef, isHeld } from './message-ref';
+import type { MessageStore } from './message-store';
+import { PriorityStore } from './priority-store';
 import type { QueueArgs } from './queue-args';
+import { SyncPoints } from './sync-points';
 import { log as logger } from '../logger';
 import { loopSaturated } from './load-monitor';
 
@@ -29,49 +28,24 @@ export interface QueueConsumer {
   readonly priority: number;
   readonly exclusive: boolean;
   hasCredit(): boolean;
-  deliver(queue: Queue, msgId: number, rec: LogRecord, redelivered: boolean, deliveryCount: number): void;
+  deliver(queue: Queue, ref: MessageRef, rec: LogRecord, redelivered: boolean, deliveryCount: number): void;
   cancelByServer(queue: Queue): void;
 }
 
 // What a queue needs from its vhost; keeps queue.ts free of routing and definitions.
 export interface QueueHost {
-  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void;
+  /** Republish through the queue's dead-letter exchange; durable copies are added to `sync`. */
+  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason, sync: SyncPoints | null): void;
   queueUnused(queue: Queue, why: 'auto-delete' | 'expires'): void;
 }
 
-export const enum EnqueueResult { Rejected = 0, Accepted = 1, AcceptedDurable = 2 }
+export const enum EnqueueResult { Rejected = 0, Accepted = 1 }
 
-const LANE_FACTOR = 256;
-// Direct deliveries held unacked per queue, at most (beyond, messages go through the log even
-// when a consumer has credit): consumers without a prefetch limit must not pin unbounded memory.
-const MEM_MAX_COUNT = 10_000;
-const MEM_MAX_BYTES = 16 * 1024 * 1024;
 const FLOW_HIGH = 100;
 const FLOW_LOW = 0;
 
-// A direct delivery held while unacked (or requeued): `key` is the lane-0 offset the message
-// would have had, so a requeued one sorts ahead of log records appended after it.
-interface MemEntry {
-  readonly msgId: number; // negative; -msgId grows with arrival
-  readonly key: number;
-  readonly rec: LogRecord;
-}
-
 export interface FlowWaiter {
   flowReleased(): void;
-}
-
-class Lane {
-  readonly cursor: LogCursor;
-  head: LogRecord | undefined = undefined; // read from the cursor but not yet taken
-  readonly requeued: number[] = [];        // offsets, ascending
-  readonly bootOffset: number;             // records below this were written before the last start
-  redeliverBelow = 0;                      // records below this were delivered before the last stop
-  takenUpTo = 0;                           // one past the highest offset taken from the cursor
-  constructor(readonly log: SegmentedLog) {
-    this.cursor = log.cursor(log.startOffset);
-    this.bootOffset = log.nextOffset;
-  }
 }
 
 export interface QueueOptions {
@@ -99,37 +73,21 @@ export class Queue implements BindTarget {
   deleted = false;
 
   private readonly host: QueueHost;
-  private readonly lanes: Array<Lane | undefined> = [];
-  private readonly dirtyLanes = new Set<Lane>();
+  private readonly store: MessageStore;
+  private readonly direct: DirectDelivery | null;
+  private readonly lanes: () => LaneStore[];
+  private readonly marks: DeliveredMarks | null;
+  private readonly counts: DeliveryCounts | null;
   readonly consumers: QueueConsumer[] = [];
   private rr = 0;
   private hadConsumer = false;
-
-  private ready = 0;
-  private readyBytesApprox = 0;
   private unacked = 0;
-  private deliveryCounts: Map<number, number> | null = null;
 
   private dispatchScheduled = false;
   private expiryTimer: NodeJS.Timeout | null = null;
   private expiryAt = 0;
   private expiresTimer: NodeJS.Timeout | null = null;
   private zeroTtlGrace = false;
-
-  // Head slot filled by peek(): avoids allocating a result object per delivery.
-  private hLane: Lane | null = null;
-  private hIndex = 0;
-  private hRecord: LogRecord | undefined = undefined;
-  private hRedelivered = false;
-  private hRequeued = false;
-  private hMem = false;
-  private savedMarks = '';
-
-  // Direct deliveries (see the top of this file).
-  private memSeq = 0;
-  private readonly mem = new Map<number, MemEntry>();
-  private memRequeued: MemEntry[] = [];
-  private memBytes = 0;
 
   // Statistics for management/metrics.
   publishCount = 0;
@@ -146,44 +104,63 @@ export class Queue implements BindTarget {
     this.args = opts.args;
     this.dir = opts.dir;
     this.host = opts.host;
-    if (this.args.deliveryLimit !== null) this.deliveryCounts = new Map();
-    // Lane 0 always exists; priority lanes are opened when present on disk or first used.
-    this.openLane(0);
+    this.marks = this.durable ? new DeliveredMarks(this.dir) : null;
+    const delivered = this.marks?.load() ?? new Map<number, number>();
+    const open = (p: number): LaneStore => this.openLane(p, delivered === null ? Infinity : delivered.get(p) ?? 0);
     if (this.args.maxPriority !== null) {
-      for (let p = 1; p <= this.args.maxPriority; p++) {
-        if (fs.existsSync(this.laneDir(p))) this.openLane(p);
-      }
+      const existing = this.existingLanes().filter((p) => p <= (this.args.maxPriority as number)).map(open);
+      const ps = new PriorityStore(this.args.maxPriority, existing, open);
+      this.store = ps;
+      this.direct = null;
+      this.lanes = () => ps.allLanes();
+    } else {
+      const lane = open(0);
+      this.direct = new DirectDelivery(lane);
+      this.store = this.direct;
+      this.lanes = () => [lane];
     }
-    this.loadDeliveredMarks();
-    for (const lane of this.lanes) {
-      if (!lane) continue;
-      this.ready += lane.log.liveCount;
-      this.readyBytesApprox += lane.log.sizeBytes;
-    }
+    this.counts = this.args.deliveryLimit !== null ? new DeliveryCounts(this.durable ? this.dir : null) : null;
     this.armExpires();
     // TTLs count from the original publish time, also across a restart.
     this.armExpiry();
   }
 
-  private laneDir(p: number): string {
-    return p === 0 ? path.join(this.dir, 'log') : path.join(this.dir, `log-p${p}`);
+  private get what(): string {
+    return `queue '${this.name}' in vhost '${this.vhost}'`;
   }
 
-  private openLane(p: number): Lane {
-    const what = `queue '${this.name}' in vhost '${this.vhost}'`;
-    const log = SegmentedLog.open(this.laneDir(p), {
+  private existingLanes(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names.map(laneOfDirName).filter((p) => p >= 0);
+  }
+
+  private openLane(p: number, redeliverBelow: number): LaneStore {
+    const what = this.what;
+    let lane: LaneStore | null = null;
+    const log = SegmentedLog.open(laneDir(this.dir, p), {
       fsync: this.durable,
       ephemeral: !this.durable,
+      keepFlag: this.durable ? FLAG_PERSISTENT : 0,
       onWarning: (m) => logger.warn(`${what}: ${m}`),
       onProgress: (m) => logger.info(`${what}: ${m}`),
-      onSyncFailed: (from, to, err) => this.dropUnsynced(lane, from, to, err),
+      onSyncFailed: (from, to, err) => { if (this.durable) lane?.dropUnsynced(from, to, err); },
     });
-    const lane = new Lane(log);
-    this.lanes[p] = lane;
+    lane = new LaneStore(log, p, redeliverBelow, this.marks, what);
     return lane;
   }
 
-  get messageCount(): number { return this.ready; }
+  get messageCount(): number { return this.store.ready; }
+  get unackedCount(): number { return this.unacked; }
+  get consumerCount(): number { return this.consumers.length; }
+  get readyBytes(): number { return this.store.readyBytes; }
+
+  /** The logs behind the queue (management, tools). */
+  logs(): SegmentedLog[] { return this.store.logs(); }
 
   // ---- publisher flow control -------------------------------------------------------------------
   // A publisher adding to a backlog that consumers are draining, while the event loop is
@@ -196,7 +173,7 @@ export class Queue implements BindTarget {
   private flowWaiters: Set<FlowWaiter> | null = null;
 
   shouldThrottle(): boolean {
-    return this.ready > FLOW_HIGH && this.consumers.length > 0 && loopSaturated();
+    return this.consumers.length > 0 && this.store.ready > FLOW_HIGH && loopSaturated();
   }
 
   addFlowWaiter(w: FlowWaiter): void {
@@ -208,52 +185,48 @@ export class Queue implements BindTarget {
   }
 
   private releaseFlow(): void {
-    const ws = this.flowWaiters!;
+    const ws = this.flowWaiters;
+    if (ws === null) return;
     this.flowWaiters = null;
     for (const w of ws) w.flowReleased();
   }
-  get unackedCount(): number { return this.unacked; }
-  get consumerCount(): number { return this.consumers.length; }
-  get readyBytes(): number { return this.readyBytesApprox; }
 
   // ---- publishing -------------------------------------------------------------------------
 
-  enqueue(msg: Message, priority: number): EnqueueResult {
+  /**
+   * Takes a message. A persistent message in a durable queue adds its log offset to `sync`: the
+   * publisher's confirm waits for it. Throws when the store cannot append (disk full, I/O error).
+   */
+  enqueue(msg: Message, priority: number, sync: SyncPoints | null): EnqueueResult {
     if (this.deleted) return EnqueueResult.Rejected;
     const a = this.args;
     if (a.overflow !== 'drop-head' && this.wouldOverflow(msg.body.length)) {
-      if (a.overflow === 'reject-publish-dlx') this.host.deadLetter(this, asRecord(msg), 'maxlen');
+      if (a.overflow === 'reject-publish-dlx') this.host.deadLetter(this, asRecord(msg), 'maxlen', null);
       return EnqueueResult.Rejected;
     }
     const ttl = this.effectiveTtl(msg);
     if (ttl === 0 && !this.anyConsumerHasCredit()) {
       // TTL 0 means "deliver now or never".
-      this.host.deadLetter(this, asRecord(msg), 'expired');
+      this.host.deadLetter(this, asRecord(msg), 'expired', sync);
       return EnqueueResult.Accepted;
     }
-    if (this.ready === 0 && this.consumers.length > 0 && a.maxPriority === null && !(this.durable && isPersistent(msg))
-      && this.nothingPending() && this.mem.size < MEM_MAX_COUNT && this.memBytes < MEM_MAX_BYTES) {
+    const direct = this.direct;
+    if (direct !== null && this.consumers.length > 0 && !(this.durable && (msg.flags & FLAG_PERSISTENT) !== 0) && direct.canHold()) {
       const c = this.pickConsumer();
       if (c !== null) {
-        this.deliverDirect(c, msg);
+        this.deliverDirect(direct, c, msg);
         return EnqueueResult.Accepted;
       }
     }
-    let p = 0;
-    if (a.maxPriority !== null && priority > 0) p = priority > a.maxPriority ? a.maxPriority : priority;
-    const lane = this.lanes[p] ?? this.openLane(p);
     // The log stamps its offset on the record it keeps in its tail cache, so a message routed
     // to several queues needs one record object per queue.
     if (msg.offset !== undefined) {
       msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, size: 0 };
     }
-    lane.log.append(msg);
-    this.dirtyLanes.add(lane);
-    this.ready++;
-    this.readyBytesApprox += msg.body.length;
+    this.store.push(msg, priority, sync);
     this.publishCount++;
     if (a.overflow === 'drop-head' && (a.maxLength !== null || a.maxLengthBytes !== null)) {
-      while (this.overLimit() && this.peek()) this.dropHead('maxlen');
+      while (this.overLimit() && this.store.peek()) this.dropHead('maxlen');
     }
     if (ttl === 0) {
       this.zeroTtlGrace = true;
@@ -264,174 +237,60 @@ export class Queue implements BindTarget {
     } else if (ttl !== null) {
       this.armExpiry();
     }
-    return this.durable && isPersistent(msg) ? EnqueueResult.AcceptedDurable : EnqueueResult.Accepted;
+    return EnqueueResult.Accepted;
   }
 
-  // Nothing waits in lane 0: no requeued message and the cursor is at the log's end (stricter
-  // than ready === 0, which is approximate after a restart), so a direct delivery keeps order.
-  private nothingPending(): boolean {
-    const lane = this.lanes[0]!;
-    return this.memRequeued.length === 0 && lane.requeued.length === 0 && lane.head === undefined
-      && lane.cursor.position >= lane.log.nextOffset;
-  }
-
-  private memDelete(msgId: number): void {
-    const e = this.mem.get(msgId);
-    if (e === undefined) return;
-    this.mem.delete(msgId);
-    this.memBytes -= e.rec.body.length;
-  }
-
-  private deliverDirect(c: QueueConsumer, msg: Message): void {
-    const rec = msg as unknown as LogRecord;
-    const msgId = -++this.memSeq;
+  private deliverDirect(direct: DirectDelivery, c: QueueConsumer, msg: Message): void {
+    const ref = direct.hold(msg, !c.noAck);
     this.publishCount++;
     this.deliverCount++;
     if (c.noAck) this.ackCount++;
-    else {
-      this.mem.set(msgId, { msgId, key: this.lanes[0]!.log.nextOffset, rec });
-      this.memBytes += rec.body.length;
-      this.unacked++;
-    }
-    c.deliver(this, msgId, rec, false, 0);
+    else this.unacked++;
+    this.deliverGuarded(c, ref, asRecord(msg), false, 0);
   }
 
   private wouldOverflow(bytes: number): boolean {
     const a = this.args;
-    if (a.maxLength !== null && this.ready + 1 > a.maxLength) return true;
-    if (a.maxLengthBytes !== null && this.readyBytesApprox + bytes > a.maxLengthBytes) return true;
+    if (a.maxLength !== null && this.store.ready + 1 > a.maxLength) return true;
+    if (a.maxLengthBytes !== null && this.store.readyBytes + bytes > a.maxLengthBytes) return true;
     return false;
   }
 
   private overLimit(): boolean {
     const a = this.args;
-    if (a.maxLength !== null && this.ready > a.maxLength) return true;
-    if (a.maxLengthBytes !== null && this.readyBytesApprox > a.maxLengthBytes) return true;
+    if (a.maxLength !== null && this.store.ready > a.maxLength) return true;
+    if (a.maxLengthBytes !== null && this.store.readyBytes > a.maxLengthBytes) return true;
     return false;
-  }
-
-  // A sync failed (disk full, I/O error) before records [from, to) of a lane reached the disk.
-  // Its waiters are about to be rejected, so publishers waiting for confirms get basic.nack: the
-  // persistent messages among them must then never be delivered or recovered. They are acked in
-  // the log (which still writes them, and the acks, once it can) and leave the ready count.
-  // Messages a consumer already has are left alone; transient ones (and everything in a
-  // non-durable queue) were confirmed on arrival and are kept.
-  private dropUnsynced(lane: Lane, from: number, to: number, err: Error): void {
-    if (!this.durable) return; // confirmed on arrival: they stay buffered until they can be written
-    let n = 0;
-    for (let off = Math.max(from, lane.takenUpTo); off < to; off++) {
-      if (lane.log.isAcked(off)) continue;
-      const rec = lane.log.read(off);
-      if (rec === undefined || !isPersistent(rec)) continue;
-      lane.log.ack(off);
-      if (lane.head !== undefined && lane.head.offset === off) lane.head = undefined;
-      this.ready--;
-      this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
-      n++;
-    }
-    if (n > 0) logger.warn(`queue '${this.name}' in vhost '${this.vhost}': ${n} persistent message(s) dropped, not written (${err.message}); publishers get basic.nack`);
-  }
-
-  // Resolves when every durable record appended so far is on disk.
-  sync(): Promise<void> {
-    if (this.dirtyLanes.size === 0) return Promise.resolve();
-    const lanes = [...this.dirtyLanes];
-    this.dirtyLanes.clear();
-    if (lanes.length === 1) return lanes[0].log.sync();
-    return Promise.all(lanes.map((l) => l.log.sync())).then(() => undefined);
   }
 
   // ---- the head -----------------------------------------------------------------------------
 
-  // Finds the next ready message (highest priority lane first) without taking it.
-  private peek(): boolean {
-    for (let p = this.lanes.length - 1; p >= 0; p--) {
-      const lane = this.lanes[p];
-      if (!lane) continue;
-      const memFirst = p === 0 ? this.memRequeued[0] : undefined;
-      while (lane.requeued.length > 0) {
-        const off = lane.requeued[0];
-        const rec = lane.log.read(off);
-        if (rec && !lane.log.isAcked(off)) {
-          if (memFirst !== undefined && memFirst.key <= off) return this.peekMem(lane, memFirst);
-          this.hLane = lane; this.hIndex = p; this.hRecord = rec; this.hRedelivered = true; this.hRequeued = true; this.hMem = false;
-          return true;
-        }
-        lane.requeued.shift();
-      }
-      // a requeued direct delivery precedes every record still behind the cursor (they were
-      // appended after it arrived: it was delivered directly only when nothing was pending)
-      if (memFirst !== undefined) return this.peekMem(lane, memFirst);
-      if (lane.head === undefined) lane.head = this.nextFromCursor(lane);
-      if (lane.head !== undefined) {
-        this.hLane = lane; this.hIndex = p; this.hRecord = lane.head; this.hRequeued = false; this.hMem = false;
-        this.hRedelivered = lane.head.offset < lane.redeliverBelow;
-        return true;
-      }
-    }
-    this.hLane = null; this.hRecord = undefined;
-    return false;
-  }
-
-  private peekMem(lane: Lane, e: MemEntry): true {
-    this.hLane = lane; this.hIndex = 0; this.hRecord = e.rec; this.hRedelivered = true; this.hRequeued = false; this.hMem = true;
-    return true;
-  }
-
-  private nextFromCursor(lane: Lane): LogRecord | undefined {
-    for (;;) {
-      const rec = lane.cursor.next();
-      if (rec === undefined) return undefined;
-      if (lane.log.isAcked(rec.offset)) {
-        // Skip the rest of an acked run through the ack bitmap, without reading each record
-        // (after a restart the cursor starts at the log's first segment, which consumers may
-        // have acked most of: decoding those cost ~1.5 us per record, 1 s per 64 MiB of 16 B).
-        const to = lane.log.nextUnacked(rec.offset + 1);
-        if (to > rec.offset + 1) lane.cursor.seek(to);
-        continue;
-      }
-      if (rec.offset < lane.bootOffset && this.durable && !isPersistent(rec)) {
-        // Transient messages do not survive a restart, as in RabbitMQ.
-        lane.log.ack(rec.offset);
-        this.ready--;
-        this.readyBytesApprox -= rec.body.length;
-        continue;
-      }
-      return rec;
-    }
-  }
-
-  // Removes the peeked message from the ready set; returns its msgId.
-  private take(): number {
-    const lane = this.hLane!;
-    const rec = this.hRecord!;
-    let memId = 0;
-    if (this.hMem) memId = this.memRequeued.shift()!.msgId;
-    else if (this.hRequeued) lane.requeued.shift();
-    else {
-      lane.head = undefined;
-      if (rec.offset >= lane.takenUpTo) lane.takenUpTo = rec.offset + 1;
-    }
-    this.ready--;
-    if (this.flowWaiters !== null && this.ready <= FLOW_LOW) this.releaseFlow();
-    // Byte counts are approximate after a restart (seeded from file sizes); never let them go negative.
-    this.readyBytesApprox = this.ready === 0 ? 0 : Math.max(0, this.readyBytesApprox - rec.body.length);
-    return memId !== 0 ? memId : rec.offset * LANE_FACTOR + this.hIndex;
-  }
-
-  // The message msgId is gone for good (acked, dead-lettered, dropped): its log record is acked,
-  // or, for a direct delivery, the held copy released.
-  private forget(msgId: number): void {
-    if (msgId < 0) this.memDelete(msgId);
-    else this.lanes[msgId % LANE_FACTOR]?.log.ack(Math.floor(msgId / LANE_FACTOR));
-  }
-
+  // Takes the peeked head and dead-letters it. Its removal from the log waits until the
+  // dead-lettered copies are durable: a crash in between finds the message still here.
   private dropHead(reason: DeathReason): void {
-    const rec = this.hRecord!;
-    const msgId = this.take();
-    this.host.deadLetter(this, rec, reason);
-    this.forget(msgId);
-    this.deliveryCounts?.delete(msgId);
+    const rec = this.store.head.rec as LogRecord;
+    const ref = this.store.shift();
+    this.deadLetterAndSettle(ref, rec, reason);
+  }
+
+  private deadLetterAndSettle(ref: MessageRef, rec: LogRecord, reason: DeathReason): void {
+    this.counts?.delete(ref);
+    if (this.args.deadLetterExchange === null || isHeld(ref)) {
+      this.host.deadLetter(this, rec, reason, null);
+      this.store.settle(ref);
+      return;
+    }
+    const sync = new SyncPoints();
+    this.host.deadLetter(this, rec, reason, sync);
+    if (sync.empty) {
+      this.store.settle(ref);
+      return;
+    }
+    sync.whenSynced().then(() => {
+      if (!this.deleted) this.store.settle(ref);
+    }, (e: Error) => {
+      logger.warn(`${this.what}: a dead-lettered copy could not be made durable (${e.message}); the message stays in this queue until the next restart`);
+    });
   }
 
   private effectiveTtl(rec: { envelope?: unknown }): number | null {
@@ -447,7 +306,7 @@ export class Queue implements BindTarget {
   }
 
   private headExpired(now: number): boolean {
-    const rec = this.hRecord!;
+    const rec = this.store.head.rec as LogRecord;
     const ttl = this.effectiveTtl(rec);
     if (ttl === null) return false;
     if (ttl === 0) return !this.zeroTtlGrace;
@@ -457,22 +316,23 @@ export class Queue implements BindTarget {
   // Expired messages leave from the head only (as in RabbitMQ, also with priorities: a message
   // behind an unexpired one waits until it reaches the head, and is never delivered expired).
   private expireHead(now: number): void {
-    while (this.peek() && this.headExpired(now)) this.dropHead('expired');
+    while (this.store.peek() && this.headExpired(now)) this.dropHead('expired');
     this.armExpiry();
   }
 
   private armExpiry(): void {
-    if (this.deleted || this.ready === 0) return this.clearExpiry();
-    if (!this.peek()) return this.clearExpiry();
-    const at = this.deadlineOf(this.hRecord!);
+    if (this.deleted || this.store.ready === 0 || !this.store.peek()) return this.clearExpiry();
+    const at = this.deadlineOf(this.store.head.rec as LogRecord);
     if (at === Infinity) return this.clearExpiry();
     if (this.expiryTimer && this.expiryAt <= at) return;
     this.clearExpiry();
     this.expiryAt = at;
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = null;
-      this.expireHead(Date.now());
-      if (this.consumers.length > 0) this.dispatchNow();
+      this.guarded('expiry', () => {
+        this.expireHead(Date.now());
+        if (this.consumers.length > 0) this.dispatchNow();
+      });
     }, Math.max(0, at - Date.now()) + 1);
     this.expiryTimer.unref?.();
   }
@@ -498,7 +358,7 @@ export class Queue implements BindTarget {
     const i = this.consumers.indexOf(c);
     if (i < 0) return;
     this.consumers.splice(i, 1);
-    if (this.consumers.length === 0 && this.flowWaiters !== null) this.releaseFlow();
+    if (this.consumers.length === 0) this.releaseFlow();
     if (this.rr > i) this.rr--;
     if (this.consumers.length === 0) {
       if (this.autoDelete && this.hadConsumer) {
@@ -509,10 +369,6 @@ export class Queue implements BindTarget {
     } else if (this.args.singleActiveConsumer && i === 0) {
       this.scheduleDispatch();
     }
-  }
-
-  get activeConsumer(): QueueConsumer | undefined {
-    return this.args.singleActiveConsumer ? this.consumers[0] : undefined;
   }
 
   private anyConsumerHasCredit(): boolean {
@@ -550,48 +406,82 @@ export class Queue implements BindTarget {
   dispatchNow(): void {
     this.dispatchScheduled = false;
     if (this.deleted) return;
+    this.guarded('dispatch', () => this.dispatch());
+  }
+
+  private dispatch(): void {
+    const store = this.store;
     let now = 0;
     const checkTtl = this.args.messageTtl !== null;
-    while (this.ready > 0 && this.consumers.length > 0) {
+    while (store.ready > 0 && this.consumers.length > 0) {
       const c = this.pickConsumer();
       if (c === null) break;
-      if (!this.peek()) break;
-      const rec = this.hRecord!;
+      if (!store.peek()) break;
+      const rec = store.head.rec as LogRecord;
       if (checkTtl || envelopeOf(rec)[2] !== null) {
         if (now === 0) now = Date.now();
         if (this.headExpired(now)) { this.dropHead('expired'); continue; }
       }
-      const redelivered = this.hRedelivered;
-      const msgId = this.take();
-      const count = this.deliveryCounts?.get(msgId) ?? 0;
+      const redelivered = store.head.redelivered;
+      const ref = store.shift();
+      const count = this.counts?.get(ref) ?? 0;
       if (c.noAck) {
-        this.forget(msgId);
-        this.deliveryCounts?.delete(msgId);
+        this.forget(ref);
         this.ackCount++;
       } else {
         this.unacked++;
       }
       this.deliverCount++;
-      c.deliver(this, msgId, rec, redelivered, count);
+      this.deliverGuarded(c, ref, rec, redelivered, count);
     }
+    if (this.flowWaiters !== null && store.ready <= FLOW_LOW) this.releaseFlow();
     this.armExpiry();
   }
 
-  // basic.get: takes one message or returns undefined.
-  get(noAck: boolean, out: { msgId: number; rec: LogRecord | undefined; redelivered: boolean; count: number }): boolean {
+  // A message that cannot be written to its consumer (a bug, or a record stored before a rule
+  // existed) must not be retried forever: it is dead-lettered when the queue has a dead-letter
+  // exchange, else dropped, with a log line.
+  private deliverGuarded(c: QueueConsumer, ref: MessageRef, rec: LogRecord, redelivered: boolean, count: number): void {
+    try {
+      c.deliver(this, ref, rec, redelivered, count);
+    } catch (e) {
+      logger.error(`${this.what}: cannot deliver a message to consumer '${c.tag}' (${(e as Error).message}); ` +
+        (this.args.deadLetterExchange !== null ? 'dead-lettering it' : 'dropping it'));
+      if (!c.noAck) this.unacked--;
+      try {
+        if (c.noAck) this.host.deadLetter(this, rec, 'rejected', null);
+        else this.deadLetterAndSettle(ref, rec, 'rejected');
+      } catch (e2) {
+        logger.error(`${this.what}: dead-lettering failed too (${(e2 as Error).message}); message dropped`);
+        if (!c.noAck) this.store.settle(ref);
+      }
+    }
+  }
+
+  // An exception in the queue's own timers and dispatch is logged with the queue's name and never
+  // ends the process.
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      logger.error(`${this.what}: ${what} failed: ${(e as Error)?.stack ?? e}`);
+    }
+  }
+
+  // basic.get: takes one message or returns false.
+  get(noAck: boolean, out: { ref: MessageRef; rec: LogRecord | undefined; redelivered: boolean; count: number }): boolean {
     const now = Date.now();
     this.clearExpires();
     this.armExpires();
-    while (this.peek()) {
+    const store = this.store;
+    while (store.peek()) {
       if (this.headExpired(now)) { this.dropHead('expired'); continue; }
-      const rec = this.hRecord!;
-      out.redelivered = this.hRedelivered;
-      out.msgId = this.take();
-      out.rec = rec;
-      out.count = this.deliveryCounts?.get(out.msgId) ?? 0;
+      out.rec = store.head.rec;
+      out.redelivered = store.head.redelivered;
+      out.ref = store.shift();
+      out.count = this.counts?.get(out.ref) ?? 0;
       if (noAck) {
-        this.forget(out.msgId);
-        this.deliveryCounts?.delete(out.msgId);
+        this.forget(out.ref);
         this.ackCount++;
       } else {
         this.unacked++;
@@ -606,104 +496,52 @@ export class Queue implements BindTarget {
 
   // ---- settling -------------------------------------------------------------------------------
 
-  ack(msgId: number): void {
+  private forget(ref: MessageRef): void {
+    this.store.settle(ref);
+    this.counts?.delete(ref);
+  }
+
+  ack(ref: MessageRef): void {
     if (this.deleted) return;
-    this.forget(msgId);
-    this.deliveryCounts?.delete(msgId);
+    this.forget(ref);
     this.unacked--;
     this.ackCount++;
   }
 
   // Returns an unacked message to the queue ahead of the cursor, in offset order.
-  requeue(msgId: number): void {
+  requeue(ref: MessageRef): void {
     if (this.deleted) return;
-    if (msgId < 0) return this.requeueMem(msgId);
-    const p = msgId % LANE_FACTOR;
-    const offset = Math.floor(msgId / LANE_FACTOR);
-    const lane = this.lanes[p];
     this.unacked--;
-    if (!lane) return;
-    if (this.deliveryCounts) {
-      const n = (this.deliveryCounts.get(msgId) ?? 0) + 1;
-      if (n >= this.args.deliveryLimit! + 1) {
-        const rec = lane.log.read(offset);
-        if (rec) this.host.deadLetter(this, rec, 'delivery_limit');
-        lane.log.ack(offset);
-        this.deliveryCounts.delete(msgId);
-        return;
-      }
-      this.deliveryCounts.set(msgId, n);
+    if (this.counts !== null && this.counts.increment(ref) > (this.args.deliveryLimit as number)) {
+      const rec = this.store.read(ref);
+      if (rec !== undefined) this.deadLetterAndSettle(ref, rec, 'delivery_limit');
+      else this.forget(ref);
+      return;
     }
-    insertSorted(lane.requeued, offset, (a) => a < offset);
-    this.ready++;
-    const rec = lane.log.read(offset);
-    if (rec) this.readyBytesApprox += rec.body.length;
-    if (this.consumers.length > 0) this.scheduleDispatch();
-    else this.armExpiry();
-  }
-
-  private requeueMem(msgId: number): void {
-    this.unacked--;
-    const e = this.mem.get(msgId);
-    if (e === undefined) return;
-    if (this.deliveryCounts) {
-      const n = (this.deliveryCounts.get(msgId) ?? 0) + 1;
-      if (n >= this.args.deliveryLimit! + 1) {
-        this.memDelete(msgId);
-        this.deliveryCounts.delete(msgId);
-        this.host.deadLetter(this, e.rec, 'delivery_limit');
-        return;
-      }
-      this.deliveryCounts.set(msgId, n);
-    }
-    // in arrival order: by key, then by sequence (-msgId)
-    insertSorted(this.memRequeued, e, (a) => a.key < e.key || (a.key === e.key && a.msgId > msgId));
-    this.ready++;
-    this.readyBytesApprox += e.rec.body.length;
+    this.store.requeue(ref);
     if (this.consumers.length > 0) this.scheduleDispatch();
     else this.armExpiry();
   }
 
   // reject/nack with requeue=false: dead-letter (when configured) and drop.
-  discard(msgId: number): void {
+  discard(ref: MessageRef): void {
     if (this.deleted) return;
-    if (msgId < 0) {
-      this.unacked--;
-      const e = this.mem.get(msgId);
-      this.memDelete(msgId);
-      this.deliveryCounts?.delete(msgId);
-      if (e !== undefined) this.host.deadLetter(this, e.rec, 'rejected');
-      return;
-    }
-    const lane = this.lanes[msgId % LANE_FACTOR];
-    const offset = Math.floor(msgId / LANE_FACTOR);
     this.unacked--;
-    if (!lane) return;
-    const rec = lane.log.read(offset);
-    if (rec) this.host.deadLetter(this, rec, 'rejected');
-    lane.log.ack(offset);
-    this.deliveryCounts?.delete(msgId);
+    const rec = this.store.read(ref);
+    if (rec !== undefined) this.deadLetterAndSettle(ref, rec, 'rejected');
+    else this.forget(ref);
   }
 
   purge(): number {
-    const n = this.ready;
-    for (const e of this.memRequeued) this.memDelete(e.msgId);
-    this.memRequeued = [];
-    for (const lane of this.lanes) {
-      if (!lane) continue;
-      for (const off of lane.requeued) if (!lane.log.isAcked(off)) lane.log.ack(off);
-      lane.requeued.length = 0;
-      if (lane.head !== undefined) { lane.log.ack(lane.head.offset); lane.head = undefined; }
-      const end = lane.log.nextOffset;
-      for (let off = Math.max(lane.cursor.position, lane.log.startOffset); off < end; off++) {
-        if (!lane.log.isAcked(off)) lane.log.ack(off);
-      }
-      lane.cursor.seek(end);
-    }
-    this.ready = 0;
-    this.readyBytesApprox = 0;
+    const n = this.store.purge();
     this.clearExpiry();
+    this.releaseFlow();
     return n;
+  }
+
+  /** Give disk space back (a disk alarm is on): fully acked open segments are deleted. */
+  reclaim(): void {
+    this.store.reclaim(true);
   }
 
   // ---- x-expires ------------------------------------------------------------------------------
@@ -730,85 +568,35 @@ export class Queue implements BindTarget {
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
-  flush(): void {
-    for (const lane of this.lanes) lane?.log.flush();
-    if (this.durable) this.saveDeliveredMarks();
-  }
-
-  // How far each lane has been handed to consumers, so that after a restart the messages that
-  // were delivered but not acked come back with redelivered=true. Written without fsync on the
-  // flush timer: losing the last update only loses the redelivered hint, never a message.
-  private get marksFile(): string { return path.join(this.dir, 'delivered.json'); }
-
-  private loadDeliveredMarks(): void {
-    if (!this.durable) return;
-    let marks: Record<string, number> = {};
-    try {
-      marks = JSON.parse(fs.readFileSync(this.marksFile, 'utf8')) as Record<string, number>;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        // Unreadable: assume everything recovered may have been delivered.
-        this.lanes.forEach((l) => { if (l) l.redeliverBelow = l.bootOffset; });
-        return;
-      }
-    }
-    this.lanes.forEach((l, p) => {
-      if (!l) return;
-      const m = Number(marks[p] ?? 0);
-      l.redeliverBelow = Math.min(m, l.bootOffset);
-      l.takenUpTo = l.redeliverBelow;
-    });
-    this.savedMarks = JSON.stringify(marks);
-  }
-
-  private saveDeliveredMarks(): void {
-    if (this.deleted) return; // the directory is gone; writing would leave an orphan
-    const marks: Record<string, number> = {};
-    this.lanes.forEach((l, p) => { if (l && l.takenUpTo > 0) marks[p] = l.takenUpTo; });
-    const text = JSON.stringify(marks);
-    if (text === this.savedMarks) return;
-    // Through a temporary file: a write that fails (disk full) must not leave an empty file,
-    // which would make every recovered message look redelivered after a restart.
-    fs.writeFileSync(this.marksFile + '.tmp', text);
-    fs.renameSync(this.marksFile + '.tmp', this.marksFile);
-    this.savedMarks = text;
-  }
-
-  // Consumers are told (basic.cancel) by their channels; the log directory goes away.
+  // Consumers are told (basic.cancel) by their channels; the directory goes away.
   delete(): void {
     if (this.deleted) return;
     this.deleted = true;
     this.clearExpiry();
     this.clearExpires();
+    this.counts?.dispose();
     const cs = this.consumers.splice(0);
     for (const c of cs) c.cancelByServer(this);
-    if (this.flowWaiters !== null) this.releaseFlow();
-    this.mem.clear();
-    this.memBytes = 0;
-    this.memRequeued = [];
-    for (const lane of this.lanes) lane?.log.destroy();
+    this.releaseFlow();
+    this.store.destroy();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
     this.clearExpiry();
     this.clearExpires();
-    if (this.durable && !this.deleted) this.saveDeliveredMarks();
-    for (const lane of this.lanes) if (lane) await lane.log.close();
+    if (this.deleted) return;
+    this.counts?.save();
+    if (this.marks !== null) {
+      const exact: number[] = [];
+      for (const l of this.lanes()) exact[l.lane] = l.deliveredUpTo;
+      this.marks.saveExact(exact);
+    }
+    await this.store.close();
   }
 }
 
 function runDispatch(q: Queue): void { q.dispatchNow(); }
-
-// Inserts x into the sorted array a after every element for which before() holds. Requeues
-// mostly come back in order, so the end is tried first.
-function insertSorted<T>(a: T[], x: T, before: (el: T) => boolean): void {
-  const n = a.length;
-  if (n === 0 || before(a[n - 1])) { a.push(x); return; }
-  let lo = 0, hi = n;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (before(a[mid])) lo = mid + 1; else hi = mid; }
-  a.splice(lo, 0, x);
-}
 
 function asRecord(msg: Message): LogRecord {
   return msg as unknown as LogRecord;

@@ -3,19 +3,21 @@
 // exchange-to-exchange bindings and alternate exchanges) and dead-lettering live here because
 // they cross exchanges and queues.
 import * as crypto from 'node:crypto';
-import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { Typed, decodeProperties, typed, type BasicProperties, type FieldTable, type FieldValue } from '../protocol';
+import { Typed, decodeProperties, type FieldTable, type FieldValue } from '../protocol';
 import { editProperties } from './props-edit';
 import type { LogRecord } from '../store';
 import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
-import { Queue, type DeathReason, type QueueHost } from './queue';
+import { EnqueueResult, Queue, type DeathReason, type QueueHost } from './queue';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
-import { envelopeOf, isPersistent, newMessage } from './message';
+import { type Message, envelopeOf } from './message';
+import { deadLetteredCopy, isDeathCycle } from './dead-letter';
+import type { SyncPoints } from './sync-points';
+import { durableQueueDir, transientQueueDir, vhostDir } from '../store/data-dir';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
-import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
 import { log } from '../logger';
 import type { DurableDefinitions } from './definitions';
+import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
 
 export interface VHostContext {
   dataDir: string;
@@ -26,7 +28,17 @@ export interface VHostContext {
   readonly journal: DurableDefinitions;
   // ... and this re-records everything (one pass over all objects), for anything else.
   definitionsChanged(): void;
+  /** a queue could not append (disk full, I/O error): publishers are blocked */
+  storeFailed(err: unknown): void;
 }
+
+/** What became of a publish (see VHost.publish). */
+export const enum Routed { Unroutable, Rejected, Accepted }
+
+const REPLY_TO_PREFIX = 'amq.rabbitmq.reply-to.';
+// Header names as they appear in a field table (length-prefixed shortstr).
+const CC_NAME = Buffer.from('\x02CC', 'latin1');
+const BCC_NAME = Buffer.from('\x03BCC', 'latin1');
 
 export interface ExchangeDeclare {
   type: string; passive: boolean; durable: boolean; autoDelete: boolean; internal: boolean; args: FieldTable;
@@ -45,9 +57,17 @@ export const DEFAULT_EXCHANGES: Array<[string, ExchangeType]> = [
   ['amq.headers', 'headers'], ['amq.match', 'headers'],
 ];
 
+/** A durable queue whose recovery failed: kept (definition, bindings, files) but not served. */
+export interface UnavailableQueue {
+  definition: { name: string; vhost: string; durable: boolean; auto_delete: boolean; arguments: Record<string, unknown> };
+  bindings: Array<{ source: string; vhost: string; destination: string; destination_type: 'queue' | 'exchange'; routing_key: string; arguments: Record<string, unknown> }>;
+  reason: string;
+}
+
 export class VHost implements QueueHost {
   readonly exchanges = new Map<string, Exchange>();
   readonly queues = new Map<string, Queue>();
+  readonly unavailable = new Map<string, UnavailableQueue>();
   readonly replySinks = new Map<string, ReplySink>();
   private readonly defaultExchange: Exchange;
   private readonly routeSets: Array<Set<BindTarget>> = [];
@@ -61,7 +81,7 @@ export class VHost implements QueueHost {
   }
 
   get dir(): string {
-    return path.join(this.ctx.dataDir, 'vhosts', hashName(this.name));
+    return vhostDir(this.ctx.dataDir, this.name);
   }
 
   private describe(kind: string, name: string): string {
@@ -167,9 +187,17 @@ export class VHost implements QueueHost {
 
   // ---- queues ---------------------------------------------------------------------------------
 
+  private checkAvailable(name: string): void {
+    const u = this.unavailable.get(name);
+    if (u !== undefined) throw notFound(`${this.describe('queue', name)} is unavailable: its recovery failed (${u.reason}); see the broker log`);
+  }
+
   getQueue(name: string, owner: object | null): Queue {
     const q = this.queues.get(name);
-    if (!q) throw notFound(`no ${this.describe('queue', name)}`);
+    if (!q) {
+      this.checkAvailable(name);
+      throw notFound(`no ${this.describe('queue', name)}`);
+    }
     this.checkExclusive(q, owner);
     return q;
   }
@@ -187,6 +215,7 @@ export class VHost implements QueueHost {
       serverNamed = true;
     }
     const existing = this.queues.get(name);
+    this.checkAvailable(name);
     if (d.passive) {
       if (!existing) throw notFound(`no ${this.describe('queue', name)}`);
       this.checkExclusive(existing, owner);
@@ -218,8 +247,8 @@ export class VHost implements QueueHost {
     }
     const durable = d.durable && !d.exclusive;
     const dir = durable
-      ? path.join(this.dir, 'queues', hashName(name))
-      : path.join(this.ctx.dataDir, 'transient', `${hashName(this.name + '\0' + name)}-${process.pid}-${++this.transientSeq}`);
+      ? durableQueueDir(this.ctx.dataDir, this.name, name)
+      : transientQueueDir(this.ctx.dataDir, this.name, name, ++this.transientSeq);
     if (!durable) fs.rmSync(dir, { recursive: true, force: true });
     const q = new Queue({
       name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null,
@@ -238,7 +267,7 @@ export class VHost implements QueueHost {
     const q = new Queue({
       name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
       args: parseQueueArgs(name, this.name, args),
-      dir: path.join(this.dir, 'queues', hashName(name)), host: this,
+      dir: durableQueueDir(this.ctx.dataDir, this.name, name), host: this,
     });
     this.queues.set(name, q);
     return q;
@@ -246,7 +275,14 @@ export class VHost implements QueueHost {
 
   deleteQueue(name: string, ifUnused: boolean, ifEmpty: boolean, owner: object | null): number {
     const q = this.queues.get(name);
-    if (!q) return 0;
+    if (!q) {
+      // deleting an unavailable queue is how an operator gives up on its data
+      if (this.unavailable.delete(name)) {
+        fs.rmSync(durableQueueDir(this.ctx.dataDir, this.name, name), { recursive: true, force: true });
+        this.ctx.definitionsChanged();
+      }
+      return 0;
+    }
     this.checkExclusive(q, owner);
     if (ifUnused && q.consumerCount > 0) throw preconditionFailed(`${this.describe('queue', name)} in use`);
     if (ifEmpty && q.messageCount > 0) throw preconditionFailed(`${this.describe('queue', name)} is not empty`);
@@ -336,6 +372,63 @@ export class VHost implements QueueHost {
     return out;
   }
 
+  // ---- publishing -----------------------------------------------------------------------------
+
+  // The queues the last publish went to (reused: read it before the next publish).
+  readonly routed = new Set<Queue>();
+  private readonly routable = {
+    routingKey: '', props: null as Buffer | null, decoded: undefined as FieldTable | undefined | null,
+    headers(): FieldTable | undefined {
+      if (this.decoded === null) this.decoded = decodeProperties(this.props as Buffer).headers;
+      return this.decoded;
+    },
+  };
+
+  /**
+   * Routes a message and hands it to every destination queue. Durable appends add their log
+   * offsets to `sync` (the publisher's confirm waits on them). Direct reply-to and the default
+   * exchange take fast paths; CC and BCC headers add routing keys (BCC is removed first).
+   * Unroutable: nothing took it; Rejected: a queue refused it (length limit, failed write).
+   */
+  publish(x: Exchange, routingKey: string, msg: Message, priority: number, sync: SyncPoints | null): Routed {
+    const out = this.routed;
+    out.clear();
+    if (x === this.defaultExchange && routingKey.startsWith(REPLY_TO_PREFIX)) {
+      const sink = this.replySinks.get(routingKey);
+      if (sink === undefined) return Routed.Unroutable;
+      sink.deliverReply(x.name, routingKey, msg.props, msg.body);
+      return Routed.Accepted;
+    }
+    const extraKeys = (msg.props[0] & 0x20) !== 0 ? senderSelectedKeys(msg) : null;
+    if (x === this.defaultExchange && extraKeys === null) {
+      const q = this.queues.get(routingKey);
+      if (q === undefined) return Routed.Unroutable;
+      out.add(q);
+    } else {
+      const r = this.routable;
+      r.routingKey = routingKey;
+      r.props = msg.props;
+      r.decoded = null;
+      this.route(x, r, out);
+      if (extraKeys !== null) for (const k of extraKeys) { r.routingKey = k; this.route(x, r, out); }
+      r.props = null;
+      if (out.size === 0) return Routed.Unroutable;
+    }
+    let rejected = false;
+    for (const q of out) if (this.enqueueOne(q, msg, priority, sync) === EnqueueResult.Rejected) rejected = true;
+    return rejected ? Routed.Rejected : Routed.Accepted;
+  }
+
+  private enqueueOne(q: Queue, msg: Message, priority: number, sync: SyncPoints | null): EnqueueResult {
+    try {
+      return q.enqueue(msg, priority < 0 ? 0 : priority, sync);
+    } catch (e) {
+      // A failed append (disk full, I/O error): never confirmed; publishers are blocked.
+      this.ctx.storeFailed(e);
+      return EnqueueResult.Rejected;
+    }
+  }
+
   // ---- routing --------------------------------------------------------------------------------
 
   // Collects destination queues into `out`. Follows exchange-to-exchange bindings and alternate
@@ -380,11 +473,9 @@ export class VHost implements QueueHost {
 
   // ---- dead-lettering ---------------------------------------------------------------------------
 
-  // Republishes a message through its queue's dead-letter exchange, with the headers RabbitMQ
-  // adds: x-death (one table per (queue, reason), newest first, count incremented on repeats),
-  // x-first-death-* (set once) and x-last-death-*; the expiration property is removed and
-  // recorded as original-expiration. Other properties and header entries keep their bytes.
-  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason): void {
+  // Republishes a message through its queue's dead-letter exchange (dead-letter.ts builds the
+  // copy with RabbitMQ's x-death headers); a copy that would run in an automatic cycle is dropped.
+  deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason, sync: SyncPoints | null): void {
     const dlxName = queue.args.deadLetterExchange;
     if (dlxName === null) return;
     const dlx = this.exchanges.get(dlxName);
@@ -392,132 +483,34 @@ export class VHost implements QueueHost {
       log.warn(`vhost '${this.name}': dead-letter exchange '${dlxName}' of queue '${queue.name}' does not exist; message dropped`);
       return;
     }
-    const env = envelopeOf(rec);
-    let props: BasicProperties;
-    try {
-      props = decodeProperties(rec.props);
-    } catch (e) {
-      log.warn(`vhost '${this.name}': cannot dead-letter a message of queue '${queue.name}': ${(e as Error).message}`);
-      return;
-    }
-    const headers: FieldTable = props.headers ?? {};
-    const routingKeys: string[] = [env[1]];
-    const cc = headers['CC'];
-    if (Array.isArray(cc)) for (const k of cc) { const s = headerString(k); if (s !== undefined) routingKeys.push(s); }
-    const dlrk = queue.args.deadLetterRoutingKey;
     // Queues declared before names.ts existed may carry a dead-letter exchange or routing key
     // that no client could receive in basic.deliver: drop such a message here, once, rather
     // than make it a poison message in the dead-letter queue.
-    const tooLong = !fitsShortstr(dlxName) ? 'x-dead-letter-exchange' : !fitsShortstr(dlrk ?? env[1]) ? 'routing key' : null;
+    const tooLong = !fitsShortstr(dlxName) ? 'x-dead-letter-exchange'
+      : !fitsShortstr(queue.args.deadLetterRoutingKey ?? envelopeOf(rec)[1]) ? 'routing key' : null;
     if (tooLong !== null) {
       log.warn(`vhost '${this.name}': message of queue '${queue.name}' dropped instead of dead-lettered: its ${tooLong} is over ${SHORTSTR_MAX} bytes`);
       return;
     }
-
-    const set: FieldTable = {};
-    const old = headers['x-death'];
-    const oldDeaths: FieldValue[] = Array.isArray(old) ? old : [];
-    const deaths: FieldTable[] = [];
-    let found: FieldTable | null = null;
-    for (const d of oldDeaths) {
-      if (!isTable(d)) continue;
-      const e: FieldTable = { ...d };
-      if (e['count'] !== undefined) e['count'] = typed('l', deathCount(e['count']));
-      if (found === null && headerString(e['queue']) === queue.name && headerString(e['reason']) === reason) found = e;
-      else deaths.push(e);
-    }
-    if (found !== null) {
-      found['count'] = typed('l', deathCount(found['count']) + 1);
-      deaths.unshift(sortTable(found));
-    } else {
-      const entry: FieldTable = {
-        count: typed('l', 1),
-        reason,
-        queue: queue.name,
-        time: new Date(Math.floor(Date.now() / 1000) * 1000),
-        exchange: env[0],
-        'routing-keys': routingKeys,
-      };
-      if (props.expiration !== undefined) entry['original-expiration'] = props.expiration;
-      deaths.unshift(entry);
-    }
-    set['x-death'] = deaths;
-    if (!Array.isArray(old)) {
-      set['x-first-death-reason'] = reason;
-      set['x-first-death-queue'] = queue.name;
-      set['x-first-death-exchange'] = env[0];
-    }
-    set['x-last-death-reason'] = reason;
-    set['x-last-death-queue'] = queue.name;
-    set['x-last-death-exchange'] = env[0];
-    // BCC never reaches consumers; with a dead-letter routing key, CC no longer applies either.
-    const remove = dlrk !== null ? ['BCC', 'CC'] : ['BCC'];
-    let newProps: Buffer;
-    try {
-      newProps = editProperties(rec.props, { set, remove, dropExpiration: true });
-    } catch (e) {
-      log.warn(`vhost '${this.name}': cannot dead-letter a message of queue '${queue.name}': ${(e as Error).message}`);
+    const dl = deadLetteredCopy(queue.name, dlxName, queue.args.deadLetterRoutingKey, rec, reason);
+    if (typeof dl === 'string') {
+      log.warn(`vhost '${this.name}': cannot dead-letter a message of queue '${queue.name}': ${dl}`);
       return;
     }
-    const newHeaders: FieldTable = { ...headers, ...set };
-    for (const k of remove) delete newHeaders[k];
-
-    const keys = dlrk !== null ? [dlrk] : routingKeys;
-    const msg = newMessage(dlxName, keys[0], newProps, rec.body, isPersistent(rec), null);
     const out = new Set<Queue>();
-    const routable = { routingKey: '', headers: () => newHeaders };
-    for (const k of keys) {
+    const routable = { routingKey: '', headers: () => dl.headers };
+    for (const k of dl.keys) {
       routable.routingKey = k;
       this.route(dlx, routable, out);
     }
-    const priority = props.priority ?? 0;
     for (const target of out) {
-      if (reason !== 'rejected' && isDeathCycle(target.name, deaths)) {
+      if (reason !== 'rejected' && isDeathCycle(target.name, dl.deaths)) {
         log.warn(`vhost '${this.name}': message dropped: dead-letter cycle from queue '${queue.name}' back to queue '${target.name}' without a rejection`);
         continue;
       }
-      target.enqueue(msg, priority);
-      if (target.durable && isPersistent(msg)) void target.sync().catch(() => undefined);
+      this.enqueueOne(target, dl.msg, dl.priority, sync);
     }
   }
-}
-
-// RabbitMQ's rule: a message that would return to a queue it already died in, where none of
-// the deaths since (that one included) was a rejection, is in an automatic cycle and dropped.
-function isDeathCycle(target: string, deaths: FieldTable[]): boolean {
-  for (const d of deaths) {
-    if (headerString(d['reason']) === 'rejected') return false;
-    if (headerString(d['queue']) === target) return true;
-  }
-  return false;
-}
-
-function isTable(v: FieldValue): v is FieldTable {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof Date) && !(v instanceof Typed);
-}
-
-function headerString(v: FieldValue): string | undefined {
-  if (typeof v === 'string') return v;
-  if (Buffer.isBuffer(v)) return v.toString();
-  return undefined;
-}
-
-function deathCount(v: FieldValue): number {
-  if (v instanceof Typed) return deathCount(v.value);
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return 0;
-}
-
-// RabbitMQ sorts the keys of an x-death table when it updates it.
-function sortTable(t: FieldTable): FieldTable {
-  const out: FieldTable = {};
-  for (const k of Object.keys(t).sort()) out[k] = t[k];
-  return out;
-}
-
-export function hashName(name: string): string {
-  return crypto.createHash('sha256').update(name).digest('hex').slice(0, 24);
 }
 
 // RabbitMQ compares a fixed set of queue arguments on redeclare; others may differ.
@@ -551,4 +544,25 @@ function showArg(v: FieldValue): string {
   if (Buffer.isBuffer(x)) return x.toString();
   if (x !== null && typeof x === 'object' && !(x instanceof Date)) return tableKey({ v: x }).slice(5, -1);
   return String(x);
+}
+
+// Sender-selected distribution, as RabbitMQ does it: routing keys in the CC and BCC headers
+// (arrays of strings) route the message too, and BCC is removed before anyone sees it. Returns
+// null when there are no extra keys; looks for the header names in the raw bytes first.
+function senderSelectedKeys(msg: Message): string[] | null {
+  const raw = msg.props;
+  if (raw.indexOf(CC_NAME) < 0 && raw.indexOf(BCC_NAME) < 0) return null;
+  const h = decodeProperties(raw).headers;
+  if (!h) return null;
+  const keys: string[] = [];
+  for (const name of ['CC', 'BCC']) {
+    const v = h[name];
+    if (!Array.isArray(v)) continue;
+    for (const k of v) {
+      if (typeof k === 'string') keys.push(k);
+      else if (Buffer.isBuffer(k)) keys.push(k.toString());
+    }
+  }
+  if (Object.prototype.hasOwnProperty.call(h, 'BCC')) msg.props = editProperties(raw, { remove: ['BCC'] });
+  return keys.length > 0 ? keys : null;
 }

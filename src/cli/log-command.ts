@@ -16,10 +16,10 @@ import * as path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { type Command, InvalidArgumentError } from 'commander';
 import { scanLog, type LogReport, type Problem, type ScanEvent, type ScannedRecord } from '../store/verify';
-import { hashName } from '../broker/vhost';
+import { hashName } from '../store/data-dir';
 import { readStoredQueues } from '../broker/definitions';
 import { decodeProperties, encodeMethodFrame, encodeContentHeaderFrame, encodeBodyFrames, Typed, isDecimal } from '../protocol';
-import { BenchConnection, type BenchChannel } from '../../bench/amqp/client';
+import { ClientConnection, type ClientChannel } from '../client';
 
 // ------------------------------------------------------------------------------------ options
 
@@ -426,7 +426,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Wait until cond() holds; checked after each confirm frame and every 50 ms (channel or connection loss). */
-async function waitUntil(ch: BenchChannel, cond: () => boolean): Promise<void> {
+async function waitUntil(ch: ClientChannel, cond: () => boolean): Promise<void> {
   while (!cond()) {
     if (ch.closed || ch.conn.closed || ch.conn.error) throw ch.error ?? ch.conn.error ?? new Error('channel closed');
     await new Promise<void>((resolve) => {
@@ -450,14 +450,14 @@ async function runReplay(o: ReplayFlags): Promise<number> {
   // highest priority lane first, as a consumer would have received them
   targets.sort((a, b) => b.lane - a.lane);
 
-  let conn: BenchConnection | null = null;
-  let ch: BenchChannel | null = null;
+  let conn: ClientConnection | null = null;
+  let ch: ClientChannel | null = null;
   const stats = { selected: 0, published: 0, skippedAcked: 0, corrupt: 0 };
   const exchanges = new Set<string>();
   let failure: Error | null = null;
   try {
     if (!o.dryRun) {
-      conn = await BenchConnection.connect(o.url as string, { connectionName: 'warren log replay' });
+      conn = await ClientConnection.connect(o.url as string, { connectionName: 'warren log replay' });
       ch = await conn.openChannel();
       if (o.exchange !== undefined && o.exchange !== '') {
         // passive declare on a channel of its own: a missing exchange closes that one only
@@ -500,7 +500,7 @@ async function runReplay(o: ReplayFlags): Promise<number> {
         const flowing = conn.write(frames);
         c.published++;
         stats.published++;
-        if (!flowing) await new Promise<void>((r) => (conn as BenchConnection).socket.once('drain', () => r()));
+        if (!flowing) await new Promise<void>((r) => (conn as ClientConnection).socket.once('drain', () => r()));
         if (c.unconfirmed >= window) await waitUntil(c, () => c.unconfirmed < window);
       }
     }
@@ -528,7 +528,7 @@ async function runReplay(o: ReplayFlags): Promise<number> {
       (stats.skippedAcked > 0 ? `; ${stats.skippedAcked} acked skipped` : '') + (stats.corrupt > 0 ? `; ${plural(stats.corrupt, 'corruption problem')} (see above)` : ''));
     return stats.corrupt > 0 ? 1 : 0;
   }
-  const c = ch as BenchChannel | null;
+  const c = ch as ClientChannel | null;
   const acked = c?.acked ?? 0;
   const nacked = c?.nacked ?? 0;
   const returned = c?.returned ?? 0;

@@ -6,6 +6,7 @@ import { log, setLogLevel, type LogLevel } from '../logger';
 import { VERSION } from '../server/server';
 import { registerBench } from './bench-command';
 import { registerLog } from './log-command';
+import { DirLockedError } from '../store/dir-lock';
 
 const program = new Command();
 program.name('warren').description('Warren: an AMQP 0-9-1 broker on a segmented log').version(VERSION);
@@ -47,6 +48,7 @@ function parseConsumerTimeout(v: string): number {
 }
 
 program.parseAsync(process.argv).catch((e) => {
-  log.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  // an expected refusal is one line; anything else gets its stack
+  log.error(e instanceof DirLockedError ? e.message : e instanceof Error ? e.stack ?? e.message : String(e));
   process.exit(1);
 });

@@ -2,6 +2,7 @@
 // (as RabbitMQ's rabbitmq_prometheus plugin serves them). RabbitMQ's metric names where one
 // exists (rabbitmq_queue_messages_ready, rabbitmq_connections, ...), warren_* for the rest;
 // per-queue metrics carry vhost and queue labels.
+import { storeStats } from '../store';
 import * as fs from 'node:fs';
 import type { ManagementContext } from './api';
 import { VERSION } from '../server/server';
@@ -105,6 +106,10 @@ export function renderMetrics(ctx: ManagementContext): string {
   w.one('warren_messages_published_total', 'counter', 'Messages enqueued to queues (one per destination queue) since start', t.publish);
   w.one('warren_messages_delivered_total', 'counter', 'Deliveries to consumers and basic.get answers since start', t.deliver);
   w.one('warren_messages_acknowledged_total', 'counter', 'Acknowledged deliveries since start', t.ack);
+
+  w.one('warren_store_corrupt_records_total', 'counter', 'Damaged records found by reads or recovery and skipped (each costs only itself)', storeStats.corruptRecords);
+  w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
+  w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
 
   const alarm = broker.disk.alarmed ? 1 : 0;
   w.one('warren_disk_alarm', 'gauge', '1 while the free-disk alarm blocks publishers', alarm);

@@ -2,7 +2,7 @@
  * Low-level primitives shared by the generated method codecs, the field-table codec, the
  * property codec and the hot-path frame writers. Not re-exported from index.ts except where noted.
  */
-import { ProtocolError } from './errors';
+import { AmqpError } from './errors';
 
 const TWO_32 = 4294967296;
 
@@ -88,6 +88,6 @@ export function readU64(b: Buffer, off: number): number {
   return b.readUInt32BE(off) * TWO_32 + b.readUInt32BE(off + 4);
 }
 
-export function truncated(what: string, classId = 0, methodId = 0): ProtocolError {
-  return new ProtocolError(502, `truncated or malformed ${what}`, classId, methodId);
+export function truncated(what: string, classId = 0, methodId = 0): AmqpError {
+  return new AmqpError(502, `truncated or malformed ${what}`, classId, methodId);
 }

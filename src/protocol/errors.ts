@@ -1,55 +1,27 @@
 /**
- * AMQP protocol errors.
- *
- * A ProtocolError carries an AMQP reply code (see the reply constants in generated.ts), the
- * reply text, and the class/method id of the method that caused it (0/0 when none, e.g. for a
+ * The one AMQP error class. An AmqpError carries a reply code (the constants in generated.ts),
+ * the reply text, and the class/method id of the method that caused it (0/0 when none, e.g. a
  * malformed frame). The server turns it into channel.close (soft error) or connection.close
- * (hard error).
+ * (hard error), as the spec classifies the code.
  */
+import { REPLY_CODES } from './generated';
 
 /** RabbitMQ's reply code for an unroutable mandatory message in basic.return (not in the spec XML). */
 export const NO_ROUTE = 312;
 
-/** Soft-error reply codes: they close only the channel. Everything else (>= 300) closes the connection. */
-const SOFT_ERROR_CODES: ReadonlySet<number> = new Set([
-  311, // CONTENT_TOO_LARGE
-  312, // NO_ROUTE (RabbitMQ, only in basic.return)
-  313, // NO_CONSUMERS
-  403, // ACCESS_REFUSED
-  404, // NOT_FOUND
-  405, // RESOURCE_LOCKED
-  406, // PRECONDITION_FAILED
-]);
-
-/** Symbolic names of the reply codes, as RabbitMQ prints them in close reasons ("NOT_FOUND - no queue 'q'"). */
-export const REPLY_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze({
-  200: 'REPLY_SUCCESS',
-  311: 'CONTENT_TOO_LARGE',
-  312: 'NO_ROUTE',
-  313: 'NO_CONSUMERS',
-  320: 'CONNECTION_FORCED',
-  402: 'INVALID_PATH',
-  403: 'ACCESS_REFUSED',
-  404: 'NOT_FOUND',
-  405: 'RESOURCE_LOCKED',
-  406: 'PRECONDITION_FAILED',
-  501: 'FRAME_ERROR',
-  502: 'SYNTAX_ERROR',
-  503: 'COMMAND_INVALID',
-  504: 'CHANNEL_ERROR',
-  505: 'UNEXPECTED_FRAME',
-  506: 'RESOURCE_ERROR',
-  530: 'NOT_ALLOWED',
-  540: 'NOT_IMPLEMENTED',
-  541: 'INTERNAL_ERROR',
-});
-
 /** True when the reply code is a hard (connection-level) error. */
 export function isHardError(code: number): boolean {
-  return code >= 300 && !SOFT_ERROR_CODES.has(code);
+  const c = REPLY_CODES.get(code);
+  return c !== undefined ? c.hard : code >= 300 && code !== NO_ROUTE;
 }
 
-export class ProtocolError extends Error {
+export function replyCodeName(code: number): string {
+  if (code === NO_ROUTE) return 'NO_ROUTE';
+  if (code === 200) return 'REPLY_SUCCESS';
+  return REPLY_CODES.get(code)?.name ?? 'UNKNOWN';
+}
+
+export class AmqpError extends Error {
   constructor(
     readonly code: number,
     text: string,
@@ -59,6 +31,11 @@ export class ProtocolError extends Error {
     super(text);
   }
 
+  /** the reply text without the code name */
+  get text(): string {
+    return this.message;
+  }
+
   /** Connection-level error: the server must answer with connection.close. */
   get hard(): boolean {
     return isHardError(this.code);
@@ -66,21 +43,27 @@ export class ProtocolError extends Error {
 
   /** Reply code name, e.g. 'NOT_FOUND'. */
   get codeName(): string {
-    return REPLY_CODE_NAMES[this.code] ?? 'UNKNOWN';
+    return replyCodeName(this.code);
   }
 
   /** Reply text in RabbitMQ's style: "NOT_FOUND - no queue 'q' in vhost '/'". */
   get replyText(): string {
     return `${this.codeName} - ${this.message}`;
   }
+
+  /** The same error, naming the method that caused it (when it names none yet). */
+  withMethod(classId: number, methodId: number): AmqpError {
+    if (this.classId !== 0 || this.methodId !== 0) return this;
+    return new AmqpError(this.code, this.message, classId, methodId);
+  }
 }
 
-ProtocolError.prototype.name = 'ProtocolError';
+AmqpError.prototype.name = 'AmqpError';
 
-export function syntaxError(text: string, classId = 0, methodId = 0): ProtocolError {
-  return new ProtocolError(502, text, classId, methodId);
+export function syntaxError(text: string, classId = 0, methodId = 0): AmqpError {
+  return new AmqpError(502, text, classId, methodId);
 }
 
-export function frameError(text: string): ProtocolError {
-  return new ProtocolError(501, text);
+export function frameError(text: string): AmqpError {
+  return new AmqpError(501, text);
 }

@@ -9,7 +9,7 @@
  *
  * A table on the wire: u32 byte length, then entries: shortstr key, type octet, value.
  */
-import { ProtocolError } from './errors';
+import { AmqpError } from './errors';
 
 export interface Decimal {
   $decimal: true;
@@ -64,15 +64,15 @@ export function isDecimal(v: unknown): v is Decimal {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-function malformed(text: string): ProtocolError {
-  return new ProtocolError(502, `malformed field table: ${text}`);
+function malformed(text: string): AmqpError {
+  return new AmqpError(502, `malformed field table: ${text}`);
 }
 
 const TWO_32 = 4294967296;
 
 /**
  * Decode a table whose u32 length prefix is at buf[offset]. Returns the table and the offset
- * just past it. Throws ProtocolError(502) on malformed input.
+ * just past it. Throws AmqpError(502) on malformed input.
  */
 export function decodeTable(buf: Buffer, offset: number): { table: FieldTable; end: number } {
   if (offset + 4 > buf.length) throw malformed('length prefix past the end');
@@ -558,7 +558,7 @@ function skipEntries(buf: Buffer, p: number, end: number, d: number): void {
 
 /**
  * Check that a table (u32 length prefix at offset) is well formed without decoding it.
- * Returns the offset just past it; throws ProtocolError(502) like decodeTable.
+ * Returns the offset just past it; throws AmqpError(502) like decodeTable.
  */
 export function validateTable(buf: Buffer, offset: number): number {
   if (offset + 4 > buf.length) throw malformed('length prefix past the end');

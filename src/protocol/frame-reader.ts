@@ -6,14 +6,14 @@
  * Buffer.concat of whole chunks). The 7-byte frame header itself may be split; it is collected
  * in a small reusable buffer.
  *
- * Errors (ProtocolError 501 FRAME_ERROR, as RabbitMQ's reader uses for all of these):
+ * Errors (AmqpError 501 FRAME_ERROR, as RabbitMQ's reader uses for all of these):
  *  - frame-end octet is not 0xCE,
  *  - a frame larger than maxFrameSize (header + payload + end, i.e. payload > max - 8),
  *  - an unknown frame type (RabbitMQ: frame_error "unknown_frame"; checked at the header,
  *    before the payload arrives).
  * After an error the reader is poisoned: the connection must be closed; further pushes rethrow.
  */
-import { ProtocolError } from './errors';
+import { AmqpError } from './errors';
 
 const FRAME_METHOD = 1;
 const FRAME_HEADER = 2;
@@ -35,7 +35,7 @@ export class FrameReader {
   private partialLen = 0;
   private partialType = 0;
   private partialChannel = 0;
-  private error: ProtocolError | null = null;
+  private error: AmqpError | null = null;
 
   /** maxFrameSize: total frame size limit including the 8 bytes of framing; 0 = no limit. */
   constructor(maxFrameSize: number) {
@@ -66,7 +66,7 @@ export class FrameReader {
     try {
       this.consume(chunk, onFrame);
     } catch (e) {
-      if (e instanceof ProtocolError && e.code === 501) this.error = e;
+      if (e instanceof AmqpError && e.code === 501) this.error = e;
       throw e;
     }
   }
@@ -152,11 +152,11 @@ export class FrameReader {
 
   private checkHeader(type: number, channel: number, size: number): void {
     if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
-      throw new ProtocolError(501, `unknown frame type ${type} on channel ${channel}`);
+      throw new AmqpError(501, `unknown frame type ${type} on channel ${channel}`);
     }
     const max = this.maxFrameSize;
     if (max > 0 && size > max - 8) {
-      throw new ProtocolError(
+      throw new AmqpError(
         501,
         `frame too large: type ${type} on channel ${channel} has a ${size}-byte payload (${size + 8} bytes with framing), frame_max is ${max} (payload at most ${max - 8})`,
       );
@@ -164,8 +164,8 @@ export class FrameReader {
   }
 }
 
-function badEnd(octet: number, type: number, channel: number): ProtocolError {
-  return new ProtocolError(
+function badEnd(octet: number, type: number, channel: number): AmqpError {
+  return new AmqpError(
     501,
     `invalid frame end marker 0x${octet.toString(16).padStart(2, '0')} (expected 0xce) in frame of type ${type} on channel ${channel}`,
   );

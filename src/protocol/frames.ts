@@ -255,27 +255,3 @@ export function encodeFrame(type: number, channel: number, payload: Buffer): Buf
   b[b.length - 1] = END;
   return b;
 }
-
-/**
- * Everything a delivery needs in one buffer: basic.deliver + content header + body frames.
- * Convenience for callers that do not batch several deliveries into one write.
- */
-export function encodeDelivery(
-  channel: number,
-  consumerTag: string,
-  deliveryTag: number,
-  redelivered: boolean,
-  exchange: string,
-  routingKey: string,
-  rawProps: Buffer,
-  body: Buffer,
-  frameMax: number,
-): Buffer {
-  const b = Buffer.allocUnsafe(
-    basicDeliverSize(consumerTag, exchange, routingKey) + contentHeaderSize(rawProps) + bodyFramesSize(body.length, frameMax),
-  );
-  let o = writeBasicDeliver(b, 0, channel, consumerTag, deliveryTag, redelivered, exchange, routingKey);
-  o = writeContentHeader(b, o, channel, 60, body.length, rawProps);
-  writeBodyFrames(b, o, channel, body, frameMax);
-  return b;
-}

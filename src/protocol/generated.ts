@@ -2,7 +2,7 @@
 // Source: ../shared/spec/amqp0-9-1-rabbit.xml (AMQP 0-9-1 with RabbitMQ extensions).
 // Regenerate with `npm run gen:protocol`; test/protocol/generated.test.ts fails when stale.
 /* eslint-disable */
-import { ProtocolError } from './errors';
+import { AmqpError } from './errors';
 import { FieldTable, decodeTable, tableSize, writeTable } from './field-table';
 import { readStr, readU64, shortstrLen, truncateShortstr, writeShortstr, writeU64 } from './codec';
 
@@ -741,12 +741,12 @@ function methodLabel(key: number): string {
   return info ? info.name : `method ${Math.floor(key / 65536)}.${key % 65536}`;
 }
 
-function malformed(key: number, missing: number): ProtocolError {
-  return new ProtocolError(502, `cannot decode ${methodLabel(key)}: arguments truncated (${missing} more bytes needed)`, Math.floor(key / 65536), key % 65536);
+function malformed(key: number, missing: number): AmqpError {
+  return new AmqpError(502, `cannot decode ${methodLabel(key)}: arguments truncated (${missing} more bytes needed)`, Math.floor(key / 65536), key % 65536);
 }
 
-function trailing(key: number, extra: number): ProtocolError {
-  return new ProtocolError(502, `cannot decode ${methodLabel(key)}: ${extra} unexpected trailing bytes`, Math.floor(key / 65536), key % 65536);
+function trailing(key: number, extra: number): AmqpError {
+  return new AmqpError(502, `cannot decode ${methodLabel(key)}: ${extra} unexpected trailing bytes`, Math.floor(key / 65536), key % 65536);
 }
 
 // Decoders (payload = class-id, method-id, arguments)
@@ -1663,7 +1663,7 @@ function decodeByKey(key: number, payload: Buffer): AnyMethod {
       const classId = Math.floor(key / 65536);
       const methodId = key % 65536;
       const cls = CLASS_NAMES[classId];
-      throw new ProtocolError(540, cls === undefined
+      throw new AmqpError(540, cls === undefined
         ? `unknown class ${classId} (method ${classId}.${methodId})`
         : `unknown method ${methodId} of class ${cls} (${classId}.${methodId})`, classId, methodId);
     }
@@ -1672,18 +1672,18 @@ function decodeByKey(key: number, payload: Buffer): AnyMethod {
 
 /**
  * Decode the payload of a method frame (it starts with class-id and method-id).
- * Throws ProtocolError 502 SYNTAX_ERROR on truncated or malformed arguments (and on trailing
+ * Throws AmqpError 502 SYNTAX_ERROR on truncated or malformed arguments (and on trailing
  * bytes, as RabbitMQ does), and 540 NOT_IMPLEMENTED for an unknown class or method.
  */
 export function decodeMethod(payload: Buffer): AnyMethod {
-  if (payload.length < 4) throw new ProtocolError(502, `method frame payload too short (${payload.length} bytes)`);
+  if (payload.length < 4) throw new AmqpError(502, `method frame payload too short (${payload.length} bytes)`);
   const key = payload.readUInt32BE(0);
   try {
     return decodeByKey(key, payload);
   } catch (e) {
     // errors from the table decoder do not know which method they were in
-    if (e instanceof ProtocolError && e.classId === 0 && e.methodId === 0) {
-      throw new ProtocolError(e.code, `cannot decode ${methodLabel(key)}: ${e.message}`, Math.floor(key / 65536), key % 65536);
+    if (e instanceof AmqpError && e.classId === 0 && e.methodId === 0) {
+      throw new AmqpError(e.code, `cannot decode ${methodLabel(key)}: ${e.message}`, Math.floor(key / 65536), key % 65536);
     }
     throw e;
   }

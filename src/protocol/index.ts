@@ -9,3 +9,4 @@ export * from './properties';
 export * from './frames';
 export * from './frame-reader';
 export { truncateShortstr, readStr, writeShortstr, shortstrLen } from './codec';
+export * from './content-frames';

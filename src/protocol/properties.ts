@@ -10,7 +10,7 @@
  * "raw" below always means the flag word(s) plus property list, exactly as received: the broker
  * stores and forwards those bytes untouched, and decodes them only when it needs a value.
  */
-import { ProtocolError } from './errors';
+import { AmqpError } from './errors';
 import { FieldTable, decodeTable, tableSize, validateTable, writeTable } from './field-table';
 import { readStr, readU64, shortstrLen, writeShortstr, writeU64 } from './codec';
 
@@ -65,8 +65,8 @@ export const BASIC_PROPERTY_LIST: readonly { key: keyof BasicProperties; flag: n
   { key: 'clusterId', flag: FLAG_CLUSTER_ID, type: 'shortstr' },
 ];
 
-function bad(text: string): ProtocolError {
-  return new ProtocolError(502, `malformed content header properties: ${text}`);
+function bad(text: string): AmqpError {
+  return new AmqpError(502, `malformed content header properties: ${text}`);
 }
 
 /**
@@ -237,10 +237,10 @@ export interface ContentHeader {
   rawProps: Buffer;
 }
 
-/** Split a header frame payload. Throws ProtocolError 502 when it is too short. */
+/** Split a header frame payload. Throws AmqpError 502 when it is too short. */
 export function decodeContentHeader(payload: Buffer): ContentHeader {
   if (payload.length < 14) {
-    throw new ProtocolError(502, `content header frame payload too short (${payload.length} bytes, at least 14 needed)`);
+    throw new AmqpError(502, `content header frame payload too short (${payload.length} bytes, at least 14 needed)`);
   }
   return {
     classId: payload.readUInt16BE(0),
@@ -268,7 +268,7 @@ export function newPropertySummary(): PropertySummary {
 /**
  * Fast scan of raw properties into out. Allocates only the expiration and user-id strings
  * when present. Walks the whole property list and validates the headers table without decoding
- * it, so malformed properties throw ProtocolError 502 here, at publish time, as in RabbitMQ.
+ * it, so malformed properties throw AmqpError 502 here, at publish time, as in RabbitMQ.
  */
 export function scanProperties(raw: Buffer, out: PropertySummary): void {
   out.deliveryMode = 0;

@@ -2,7 +2,7 @@
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
 import type { Socket } from 'node:net';
 import {
-  type AnyMethod, FrameReader, ProtocolError, PROTOCOL_HEADER, HEARTBEAT_FRAME,
+  type AnyMethod, FrameReader, PROTOCOL_HEADER, HEARTBEAT_FRAME,
   checkProtocolHeader, decodeMethod, encodeMethodFrame, decodeTable, METHOD_INFO,
 } from '../protocol';
 import type { Broker } from '../broker/broker';
@@ -11,9 +11,11 @@ import type { Queue } from '../broker/queue';
 import { type User, permits } from '../broker/users';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
+import type { ChannelHost } from './channel-host';
+import type { DefinitionsSync } from '../broker/definitions';
 import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
-import { channelContext, logInternalError, methodContext } from './last-guard';
+import { logInternalError, methodContext } from './last-guard';
 import { heartbeats } from './heartbeat-wheel';
 
 export interface ServerConfig {
@@ -22,6 +24,8 @@ export interface ServerConfig {
   heartbeat: number;
   product: string;
   version: string;
+  /** an unacked delivery older than this closes its channel with 406 (0: never) */
+  consumerTimeoutMs: number;
 }
 
 const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
@@ -96,7 +100,7 @@ export class Connection {
   notePublisher(): void {
     if (this.isPublisher) return;
     this.isPublisher = true;
-    if (this.broker.disk.alarmed) this.setAlarm(true, 'low on disk');
+    if (this.broker.disk.alarmed) this.setAlarm(true, this.broker.disk.reason);
   }
 
   // While blocked nothing more is read from the socket, and channel frames already read (the
@@ -195,17 +199,17 @@ export class Connection {
   private readonly onFrame = (type: number, channel: number, buf: Buffer, start: number, end: number): void => {
     if (this.state === 'closed') return;
     if (type === FRAME_HEARTBEAT) {
-      if (channel !== 0) throw new ProtocolError(ReplyCode.FRAME_ERROR, `heartbeat frame on non-zero channel ${channel}`);
+      if (channel !== 0) throw new AmqpError(ReplyCode.FRAME_ERROR, `heartbeat frame on non-zero channel ${channel}`);
       return;
     }
     if (channel === 0) {
-      if (type !== FRAME_METHOD) throw new ProtocolError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+      if (type !== FRAME_METHOD) throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
       this.onConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
     if (this.state !== 'open') {
       if (this.state === 'closing') return;
-      throw new ProtocolError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
+      throw new AmqpError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
     if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
     // The first publish of a connection makes it a publisher: blocked at once if an alarm is on.
@@ -230,8 +234,8 @@ export class Connection {
       if (!ch) {
         if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
-        if (channel > this.channelMax) throw new ProtocolError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
-        ch = new Channel(this, channel);
+        if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
+        ch = new Channel(this.channelHost, channel);
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -248,7 +252,7 @@ export class Connection {
     try {
       if (type === FRAME_HEADER) ch.onHeader(buf, start, end);
       else if (type === FRAME_BODY) ch.onBody(buf.subarray(start, end));
-      else throw new ProtocolError(ReplyCode.FRAME_ERROR, `unknown frame type ${type}`);
+      else throw new AmqpError(ReplyCode.FRAME_ERROR, `unknown frame type ${type}`);
     } catch (e) {
       this.handleChannelError(ch, e, null);
     }
@@ -256,7 +260,9 @@ export class Connection {
 
   // A channel waits for durable definitions to reach the disk before its reply goes out
   // (Channel.replyWhenDurable); its later frames wait in ch.held and run after the reply.
-  holdChannel(ch: Channel, synced: Promise<void>, reply: AnyMethod): void {
+  holdChannel(id: number, synced: Promise<void>, reply: AnyMethod): void {
+    const ch = this.channelsById[id];
+    if (ch === undefined) return;
     ch.held ??= [];
     synced.then(() => {
       if (ch.state === 'open' && this.state === 'open') this.sendMethod(ch.id, reply);
@@ -288,12 +294,16 @@ export class Connection {
     return true;
   }
 
+  private channelContext(ch: Channel): string {
+    return `connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}'), channel ${ch.id}`;
+  }
+
   private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
-    if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) logInternalError(`${channelContext(ch)}, ${methodContext(m)}`, e);
+    if (!(e instanceof AmqpError)) logInternalError(`${this.channelContext(ch)}, ${methodContext(m)}`, e);
     const err = toAmqpError(e);
     const ids = m ? methodIds(m) : [60, 40];
     // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
-    if (err.hard) throw e instanceof ProtocolError ? e : new ProtocolError(err.code, err.text, ids[0], ids[1]);
+    if (err.hard) throw err.withMethod(ids[0], ids[1]);
     log.debug(`connection ${this.name}, channel ${ch.id}: ${err.replyText}`);
     ch.channelError(err, ids[0], ids[1]);
   }
@@ -354,7 +364,7 @@ export class Connection {
         if (this.state !== 'tune') break;
         const c = this.config;
         // As RabbitMQ words it (rabbit_reader:validate_negotiated_integer_value), naming connection.tune.
-        const refuse = (field: string, v: number, how: string, limit: number) => new ProtocolError(ReplyCode.NOT_ALLOWED,
+        const refuse = (field: string, v: number, how: string, limit: number) => new AmqpError(ReplyCode.NOT_ALLOWED,
           `negotiated ${field} = ${v} is ${how === 'min' ? 'lower than the minimum' : 'higher than the maximum'} allowed value (${limit})`, 10, 30);
         if (m.frameMax !== 0 && m.frameMax < 4096) throw refuse('frame_max', m.frameMax, 'min', 4096);
         if (m.frameMax > c.frameMax) throw refuse('frame_max', m.frameMax, 'max', c.frameMax);
@@ -455,11 +465,10 @@ export class Connection {
 
   private fail(e: unknown): void {
     const err = toAmqpError(e);
-    if (!(e instanceof AmqpError) && !(e instanceof ProtocolError)) {
+    if (!(e instanceof AmqpError)) {
       logInternalError(`connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}')`, e);
     }
-    if (e instanceof ProtocolError) this.closeWithError(err.code, err.replyText, e.classId, e.methodId);
-    else this.closeWithError(err.code, err.replyText, 0, 0);
+    this.closeWithError(err.code, err.replyText, err.classId, err.methodId);
   }
 
   closeWithError(code: number, text: string, classId: number, methodId: number): void {
@@ -483,11 +492,15 @@ export class Connection {
     this.closeTimer.unref();
   }
 
-  channelClosed(ch: Channel): void {
+  channelClosed(id: number): void {
+    const ch = this.channels.get(id);
+    if (ch === undefined) return;
     ch.teardown();
-    this.channels.delete(ch.id);
-    this.channelsById[ch.id] = undefined;
+    this.channels.delete(id);
+    this.channelsById[id] = undefined;
   }
+
+  private readonly channelHost: ChannelHost = new ConnectionAsHost(this);
 
   private teardownChannels(): void {
     for (const ch of this.channels.values()) ch.teardown();
@@ -573,14 +586,33 @@ const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xc
 
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
-  if (e instanceof ProtocolError) {
-    const err = new AmqpError(e.code, e.message);
-    return err;
-  }
   return new AmqpError(ReplyCode.INTERNAL_ERROR, `internal error: ${(e as Error)?.message ?? e}`);
 }
 
 function methodIds(m: AnyMethod): [number, number] {
   for (const [id, info] of METHOD_INFO) if (info.name === m.name) return [id >>> 16, id & 0xffff];
   return [0, 0];
+}
+
+// A connection as its channels see it (channel-host.ts): the vhost and user are set once the
+// connection is open, which is the only time channels exist.
+class ConnectionAsHost implements ChannelHost {
+  constructor(private readonly c: Connection) {}
+  get owner(): object { return this.c; }
+  get vhost(): VHost { return this.c.vhost as VHost; }
+  get user(): User { return this.c.user as User; }
+  get out(): OutBuffer { return this.c.out; }
+  get frameMax(): number { return this.c.frameMax; }
+  get outputBlocked(): boolean { return this.c.outputBlocked; }
+  get consumerTimeoutMs(): number { return this.c.config.consumerTimeoutMs; }
+  sendMethod(channel: number, m: AnyMethod): void { this.c.sendMethod(channel, m); }
+  capability(name: string): boolean { return this.c.capability(name); }
+  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void { this.c.checkPermission(kind, resource); }
+  notePublisher(): void { this.c.notePublisher(); }
+  throttle(q: Queue): void { this.c.throttle(q); }
+  storeFailed(err: unknown): void { this.c.broker.disk.reportWriteError(err); }
+  logError(msg: string): void { this.c.logError(msg); }
+  channelClosed(id: number): void { this.c.channelClosed(id); }
+  get definitions(): DefinitionsSync { return this.c.broker.metadata; }
+  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void { this.c.holdChannel(channel, synced, reply); }
 }

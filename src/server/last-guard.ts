@@ -7,38 +7,38 @@
 import type { AnyMethod } from '../protocol';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import type { Queue } from '../broker/queue';
+import type { MessageRef } from '../broker/message-ref';
 import { log } from '../logger';
 
-// What a channel offers the guard (a subset of Channel, so this module does not depend on it).
+// What the guard needs from a channel and its connection.
 export interface GuardedChannel {
   readonly id: number;
-  readonly conn: { readonly name: string; readonly vhost: { readonly name: string } | null; readonly user: { readonly name: string } | null };
   channelError(e: AmqpError, classId: number, methodId: number): void;
 }
+export interface GuardedConnection {
+  logError(msg: string): void;  // prefixed with the connection's name, vhost and user
+}
 
-// A delivery (basic.deliver, classId 60/60) or basic.get-ok (60/70) of one message could not be
-// written, e.g. an exchange or routing key over 255 bytes stored by an earlier version. msgId is
-// null when the queue already forgot the message (no-ack). The message is settled as a reject
-// without requeue (dead-lettered when the queue has a dead-letter exchange, else dropped), and
-// the channel is closed with 541 so the client learns that something was not delivered.
-export function undeliverable(ch: GuardedChannel, q: Queue, msgId: number | null, e: unknown, classId: number, methodId: number): void {
+// A basic.get-ok (60/70) of one message could not be written, e.g. an exchange or routing key
+// over 255 bytes stored by an earlier version (deliveries to consumers are guarded the same way
+// by the queue: Queue.deliverGuarded). ref is null when the queue already forgot the message
+// (no-ack). The message is settled as a reject without requeue (dead-lettered when the queue has
+// a dead-letter exchange, else dropped), and the channel is closed with 541: basic.get expects
+// an answer, and a get-ok cannot be sent.
+export function undeliverable(ch: GuardedChannel, conn: GuardedConnection, q: Queue, ref: MessageRef | null, e: unknown,
+  classId: number, methodId: number): void {
   const reason = errorText(e);
-  const fate = msgId === null ? 'dropped (no-ack delivery)' : q.args.deadLetterExchange !== null ? 'dead-lettered' : 'dropped';
-  log.error(`${channelContext(ch)}, queue '${q.name}': cannot send a message (${reason}); the message is ${fate} and the channel closed`);
-  if (msgId !== null) {
+  const fate = ref === null ? 'dropped (no-ack)' : q.args.deadLetterExchange !== null ? 'dead-lettered' : 'dropped';
+  conn.logError(`channel ${ch.id}, queue '${q.name}' in vhost '${q.vhost}': cannot send a message (${reason}); the message is ${fate} and the channel closed`);
+  if (ref !== null) {
     try {
-      q.discard(msgId);
+      q.discard(ref);
     } catch (e2) {
-      logInternalError(`${channelContext(ch)}, queue '${q.name}': settling an undeliverable message`, e2);
+      conn.logError(`channel ${ch.id}, queue '${q.name}': settling an undeliverable message failed: ${e2 instanceof Error ? e2.stack ?? e2.message : String(e2)}`);
     }
   }
   ch.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR,
     `cannot deliver a message of queue '${q.name}' in vhost '${q.vhost}': ${reason}`), classId, methodId);
-}
-
-export function channelContext(ch: GuardedChannel): string {
-  const c = ch.conn;
-  return `connection ${c.name} (vhost '${c.vhost?.name ?? ''}', user '${c.user?.name ?? ''}'), channel ${ch.id}`;
 }
 
 // Names what a method was about, for log lines: "queue.declare queue 'q'".

@@ -2,10 +2,9 @@
 // since the last flush go to the socket as one write, at most once per event-loop turn. Regions
 // already handed to the socket are never written again, so no copy is needed on flush.
 import type { Socket } from 'node:net';
+import { type FrameSink, ZERO_COPY_THRESHOLD } from '../protocol/content-frames';
 
 const CHUNK = 256 * 1024;
-// Bodies at least this large go to the socket as their own write instead of being copied.
-export const ZERO_COPY_THRESHOLD = 64 * 1024;
 
 const pending = new Set<OutBuffer>();
 const EMPTY = Buffer.alloc(0);
@@ -30,7 +29,7 @@ function takeChunk(min: number): Buffer {
   return Buffer.allocUnsafeSlow(min > CHUNK ? min : CHUNK);
 }
 
-export class OutBuffer {
+export class OutBuffer implements FrameSink {
   buf: Buffer = EMPTY;
   pos = 0;
   private start = 0;

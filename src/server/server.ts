@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
-import { type ChannelConfig, DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
+import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { listenOnDefault } from './listen';
 
@@ -21,7 +21,7 @@ export const VERSION = '0.1.0';
 export class AmqpServer {
   readonly connections = new Set<Connection>();
   private servers: net.Server[] = [];
-  private readonly config: ServerConfig & ChannelConfig;
+  private readonly config: ServerConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
     this.config = {

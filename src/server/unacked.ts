@@ -1,6 +1,7 @@
 // A channel's unacknowledged deliveries, in delivery-tag order. Tags only grow, so lookups are
 // binary searches and multiple-acks walk from the front; settled slots are compacted lazily.
 import type { Queue } from '../broker/queue';
+import type { MessageRef } from '../broker/message-ref';
 
 export interface UnackedOwner {
   unacked: number;
@@ -8,17 +9,17 @@ export interface UnackedOwner {
 
 export class UnackedList {
   private tags: number[] = [];
-  private ids: number[] = [];
+  private ids: MessageRef[] = [];
   private queues: Array<Queue | null> = [];
   private owners: Array<UnackedOwner | null> = [];
   private times: number[] = [];   // when each was delivered (ms), for the consumer timeout
   private head = 0;
   live = 0;
 
-  push(tag: number, msgId: number, q: Queue, owner: UnackedOwner | null, at: number): void {
+  push(tag: number, ref: MessageRef, q: Queue, owner: UnackedOwner | null, at: number): void {
     this.tags.push(tag);
     this.times.push(at);
-    this.ids.push(msgId);
+    this.ids.push(ref);
     this.queues.push(q);
     this.owners.push(owner);
     this.live++;
@@ -42,7 +43,7 @@ export class UnackedList {
 
   // Calls fn for each settled entry: one tag, or every live tag up to and including `tag`.
   // Returns false when a single tag is unknown.
-  settle(tag: number, multiple: boolean, fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): boolean {
+  settle(tag: number, multiple: boolean, fn: (q: Queue, ref: MessageRef, owner: UnackedOwner | null) => void): boolean {
     if (!multiple) {
       const i = this.indexOf(tag);
       if (i < 0) return false;
@@ -58,12 +59,12 @@ export class UnackedList {
     return true;
   }
 
-  settleAll(fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): void {
+  settleAll(fn: (q: Queue, ref: MessageRef, owner: UnackedOwner | null) => void): void {
     for (let i = this.head; i < this.tags.length; i++) if (this.queues[i] !== null) this.take(i, fn);
     this.compact();
   }
 
-  private take(i: number, fn: (q: Queue, msgId: number, owner: UnackedOwner | null) => void): void {
+  private take(i: number, fn: (q: Queue, ref: MessageRef, owner: UnackedOwner | null) => void): void {
     const q = this.queues[i]!;
     const owner = this.owners[i];
     this.queues[i] = null;

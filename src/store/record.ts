@@ -10,7 +10,7 @@
  *     8     8  offset     u64: the record's log offset (two u32 halves, low first; < 2^53)
  *    16     8  timestamp  u64: ms since the epoch (two u32 halves, low first)
  *    24     2  flags      u16: opaque to the store
- *    26     1  magic      u8:  format version, currently 1
+ *    26     1  magic      u8:  1 = one record, 2 = a batch (see below)
  *    27     1  attrs      u8:  reserved, 0
  *    28     4  envLen     u32: length of the msgpackr-encoded envelope; 0 = no envelope (undefined)
  *    32     4  propsLen   u32: length of the raw property bytes
@@ -18,6 +18,11 @@
  *    40     -  envelope bytes, then props bytes, then body bytes
  *
  * The frame's total size on disk is 4 + length = 40 + envLen + propsLen + bodyLen.
+ *
+ * A batch record (magic 2, Kafka's record batch) holds several messages under consecutive
+ * offsets: `offset` is its first and the next record's offset is offset + count. Batches carry no
+ * flags: bytes 24-25 (low 16 bits) and 27 (high 8 bits) hold the count (1 to 2^24 - 1). The
+ * store does not look inside a batch; stream queues put their chunks there.
  * The CRC covers everything after the CRC field, so a flipped bit in the offset, the timestamp,
  * the flags, any of the lengths or the payload is detected. A flipped bit in the length field
  * itself makes the CRC range wrong and is detected the same way (or as an impossible length).
@@ -37,14 +42,19 @@ export const HEADER_SIZE = 40;
 /** Bytes of the header covered by the CRC (offset .. bodyLen). */
 export const CRC_HEADER_SIZE = HEADER_SIZE - 8;
 export const MAGIC = 1;
+export const MAGIC_BATCH = 2;
+/** most offsets one batch record can hold */
+export const MAX_BATCH_COUNT = 0xffffff;
 /** Largest framed record accepted (sanity bound used by recovery to reject garbage lengths). */
 export const MAX_RECORD_SIZE = 512 * 1024 * 1024;
 
 export interface LogRecordInput {
   /** ms since epoch; default Date.now() */
   timestamp?: number;
-  /** uint16, opaque to the store */
+  /** uint16, opaque to the store (batch records have none) */
   flags?: number;
+  /** offsets the record takes: more than 1 makes it a batch record (default 1) */
+  count?: number;
   /** small object, msgpackr-encoded; may be undefined */
   envelope?: unknown;
   /** raw bytes, stored verbatim */
@@ -57,24 +67,9 @@ export interface LogRecord extends LogRecordInput {
   offset: number;
   timestamp: number;
   flags: number;
+  count: number;
   /** framed bytes on disk */
   size: number;
-}
-
-export class CorruptRecordError extends Error {
-  /** segment file name (e.g. 00000000000000000000.log) */
-  segment: string;
-  /** offset of the record that could not be read */
-  offset: number;
-  /** byte position in the segment file where the bad frame starts (or where the walk failed) */
-  filePosition: number;
-  constructor(segment: string, offset: number, filePosition: number, reason: string) {
-    super(`corrupt record: segment ${segment}, offset ${offset}, file position ${filePosition}: ${reason}`);
-    this.name = 'CorruptRecordError';
-    this.segment = segment;
-    this.offset = offset;
-    this.filePosition = filePosition;
-  }
 }
 
 type Crc = (data: Uint8Array, seed?: number) => number;
@@ -193,6 +188,7 @@ export function encodeInto(
   env: Uint8Array | undefined,
   props: Uint8Array,
   body: Uint8Array,
+  count = 1,
 ): number {
   const envLen = env === undefined ? 0 : env.length;
   const propsLen = props.length;
@@ -201,10 +197,17 @@ export function encodeInto(
   const s = scratch;
   writeU64(s, 0, offset);
   writeU64(s, 8, timestamp);
-  s[16] = flags;
-  s[17] = flags >>> 8;
-  s[18] = MAGIC;
-  s[19] = 0;
+  if (count === 1) {
+    s[16] = flags;
+    s[17] = flags >>> 8;
+    s[18] = MAGIC;
+    s[19] = 0;
+  } else {
+    s[16] = count;
+    s[17] = count >>> 8;
+    s[18] = MAGIC_BATCH;
+    s[19] = count >>> 16;
+  }
   writeU32(s, 20, envLen);
   writeU32(s, 24, propsLen);
   writeU32(s, 28, bodyLen);
@@ -241,7 +244,7 @@ export function frameSize(b: Uint8Array, pos: number): number {
  * magic, internal lengths and CRC. Returns null when good, else the reason.
  */
 export function checkFrame(b: Buffer, pos: number, size: number): string | null {
-  if (b[pos + 26] !== MAGIC) return 'bad magic';
+  if (b[pos + 26] !== MAGIC && b[pos + 26] !== MAGIC_BATCH) return 'bad magic';
   const envLen = readU32(b, pos + 28);
   const propsLen = readU32(b, pos + 32);
   const bodyLen = readU32(b, pos + 36);
@@ -249,6 +252,11 @@ export function checkFrame(b: Buffer, pos: number, size: number): string | null 
   const crc = crc32(b.subarray(pos + 8, pos + size));
   if (crc !== readU32(b, pos + 4)) return 'CRC mismatch';
   return null;
+}
+
+/** Offsets the frame at `pos` takes (1, or a batch's count). Needs its header. */
+export function frameCount(b: Uint8Array, pos: number): number {
+  return b[pos + 26] === MAGIC_BATCH ? b[pos + 24] | (b[pos + 25] << 8) | (b[pos + 27] << 16) : 1;
 }
 
 export function frameOffset(b: Uint8Array, pos: number): number {
@@ -274,7 +282,8 @@ export function decodeFrame(b: Buffer, pos: number, size: number): LogRecord {
   return {
     offset: readU64(b, pos + 8),
     timestamp: readU64(b, pos + 16),
-    flags: b[pos + 24] | (b[pos + 25] << 8),
+    flags: b[pos + 26] === MAGIC ? b[pos + 24] | (b[pos + 25] << 8) : 0,
+    count: frameCount(b, pos),
     envelope,
     props: data.subarray(0, propsLen),
     body: data.subarray(propsLen),

@@ -1,73 +1,101 @@
-/*
- * One segment of a SegmentedLog: `<20-digit base offset>.log` with its sparse offset index
- * (`.idx`) and its ack file (`.ack`).
- *
- * .idx: a sequence of 8-byte entries, u32 LE relative offset then u32 LE byte position of that
- *       record in the .log file, strictly increasing in both. The first record (relative offset
- *       0, position 0) is implicit and never stored. An entry is added for a record when at least
- *       indexIntervalBytes lie between the previous entry's position and the record's position.
- *       The index is derived data: it is rebuilt from the .log when missing, short or invalid.
- * .ack: append-only sequence of u32 LE relative offsets of acked records (any order). Loaded at
- *       open into a bitmap; entries pointing past the data are dropped (and the file rewritten).
- */
-import * as fs from 'fs';
-import * as path from 'path';
-import { LRUCache } from 'lru-cache';
+// One segment of a log (Kafka's LogSegment): `<base>.log` with its offset index, ack set and
+// volatile list (see data-dir.ts for the files). It owns its file handle, appends at its end,
+// reads through the record walker, and recovers itself (scan or header walk).
+import * as fs from 'node:fs';
+import { SegmentFiles, segmentFiles } from './data-dir';
+import { AckSet } from './ack-file';
+import { FileHandle, fsyncDir, readFully, unlinkQuiet, withPath, writeFully } from './fd-cache';
+import { OffsetIndex } from './offset-index';
+import { HEADER_SIZE, frameOffset, frameSize, frameTimestamp } from './record';
+import { type FrameFile, FrameWindow, apparentSize, checkFrameAt, resync } from './record-walker';
+import { VolatileList } from './volatile-list';
 
-export const SEGMENT_NAME_RE = /^(\d{20})\.log$/;
-
-export function segmentFileName(base: number): string {
-  return String(base).padStart(20, '0') + '.log';
+const SCAN_CHUNK = 4 * 1024 * 1024;
+let sharedScanWindow: FrameWindow | null = null;
+function scanWindow(): FrameWindow {
+  return (sharedScanWindow ??= new FrameWindow(SCAN_CHUNK));
 }
 
-export class Segment {
+/** Offsets [from, to) of a segment that cannot be read (a damaged record or range). */
+export interface LostRange {
+  from: number;
+  to: number;
+  pos: number;
+  reason: string;
+}
+
+export interface ScanResult {
+  /** damaged ranges that later records survived (their offsets are gone) */
+  lost: LostRange[];
+  /** bytes cut off the end (a torn tail), with the reason and where */
+  truncated: number;
+  tailReason: string;
+  tailPos: number;
+}
+
+export interface ScanOptions {
+  /** true for the newest segment: a torn tail is cut off; else the unreadable rest stays a gap */
+  truncateTail: boolean;
+  /** records whose flags lack this bit are volatile (0: none are) */
+  keepFlag: number;
+  onBytes?: (n: number) => void;
+}
+
+export class Segment implements FrameFile {
   readonly base: number;
-  readonly name: string;
-  readonly logPath: string;
-  readonly idxPath: string;
-  readonly ackPath: string;
-  /** bytes in the .log file (written with writeSync; excludes the log's write buffer) */
-  size = 0;
-  /** offset after the last record (base + record count) */
+  readonly files: SegmentFiles;
+  /** bytes in the .log file (the log's write buffer is not counted) */
+  private size_ = 0;
+  /** offset after the last record */
   next: number;
   /** bytes known to be fdatasync'ed */
   syncedSize = 0;
   oldestTimestamp = 0;
   newestTimestamp = 0;
+  readonly index: OffsetIndex;
+  readonly acks: AckSet;
+  readonly volatile: VolatileList;
+  private readonly handle: FileHandle;
+  private deleted_ = false;
 
-  /** sparse index, pairs [relOffset, position]; idxLen entries used */
-  idx: Uint32Array = EMPTY_INDEX;
-  idxLen = 0;
-  /** entries already written to the .idx file */
-  idxWritten = 0;
-  /** position of the last index entry (0 = the implicit first record) */
-  lastIdxPos = 0;
-
-  /** ack bitmap, allocated on the first ack */
-  acked: Uint8Array | null = null;
-  ackedCount = 0;
-  /** acked relative offsets not yet appended to the .ack file */
-  ackPending: number[] | null = null;
-
-  /** file descriptor of the .log (-1 = not open) */
-  fd = -1;
-  /** the fd is the writable one of the open segment (or of a rolled segment awaiting its sync) */
-  writable = false;
-  /** fdatasync calls in flight on fd */
-  inflight = 0;
-  closeWhenIdle = false;
-  /** .idx fd while the segment is open for appends */
-  idxFd = -1;
-  deleted = false;
-
-  constructor(dir: string, base: number) {
+  private constructor(dir: string, base: number, indexInterval: number) {
     this.base = base;
     this.next = base;
-    this.name = segmentFileName(base);
-    this.logPath = path.join(dir, this.name);
-    const stem = this.logPath.slice(0, -4);
-    this.idxPath = stem + '.idx';
-    this.ackPath = stem + '.ack';
+    this.files = segmentFiles(dir, base);
+    this.index = new OffsetIndex(this.files.idx, indexInterval);
+    this.acks = new AckSet(this.files.ack);
+    this.volatile = new VolatileList(this.files.vol);
+    this.handle = new FileHandle(this.files.log, fs.constants.O_RDWR);
+  }
+
+  /** A new, empty segment file. */
+  static create(dir: string, base: number, indexInterval: number): Segment {
+    const s = new Segment(dir, base, indexInterval);
+    try {
+      fs.closeSync(fs.openSync(s.files.log, 'w'));
+    } catch (e) {
+      throw withPath(e, s.files.log);
+    }
+    return s;
+  }
+
+  /** An existing segment file (recovery follows). */
+  static existing(dir: string, base: number, indexInterval: number): Segment {
+    const s = new Segment(dir, base, indexInterval);
+    try {
+      s.size_ = fs.statSync(s.files.log).size;
+    } catch (e) {
+      throw withPath(e, s.files.log);
+    }
+    return s;
+  }
+
+  get name(): string {
+    return this.files.name;
+  }
+
+  get size(): number {
+    return this.size_;
   }
 
   get count(): number {
@@ -75,159 +103,223 @@ export class Segment {
   }
 
   get liveCount(): number {
-    return this.next - this.base - this.ackedCount;
+    return this.next - this.base - this.acks.count;
   }
 
-  // ---- index -----------------------------------------------------------------------------
+  get deleted(): boolean {
+    return this.deleted_;
+  }
 
-  addIndexEntry(rel: number, pos: number): void {
-    if (this.idxLen * 2 === this.idx.length) {
-      const grown = new Uint32Array(Math.max(64, this.idx.length * 2));
-      grown.set(this.idx);
-      this.idx = grown;
+  get fullyAcked(): boolean {
+    return this.acks.count >= this.next - this.base;
+  }
+
+  readAt(buf: Buffer, off: number, len: number, pos: number): number {
+    if (this.deleted_) throw new Error(`segment ${this.files.log} was deleted`);
+    try {
+      return readFully(this.handle.fd(), buf, off, len, pos);
+    } catch (e) {
+      throw withPath(e, this.files.log);
     }
-    this.idx[this.idxLen * 2] = rel;
-    this.idx[this.idxLen * 2 + 1] = pos;
-    this.idxLen++;
-    this.lastIdxPos = pos;
   }
 
-  /** Add an entry for the record at `pos` if the interval rule asks for one. */
-  maybeIndex(rel: number, pos: number, interval: number): void {
-    if (pos - this.lastIdxPos >= interval && pos > 0) this.addIndexEntry(rel, pos);
-  }
-
-  resetIndex(): void {
-    this.idx = EMPTY_INDEX;
-    this.idxLen = 0;
-    this.idxWritten = 0;
-    this.lastIdxPos = 0;
-  }
-
-  /** Shrink the index array to its used length (for closed segments). */
-  compactIndex(): void {
-    if (this.idx.length !== this.idxLen * 2) this.idx = this.idx.slice(0, this.idxLen * 2);
-  }
-
-  /** Index slot with the greatest relative offset <= rel, or -1 for the implicit (0, 0). */
-  lookup(rel: number): number {
-    let lo = 0;
-    let hi = this.idxLen - 1;
-    let found = -1;
-    const idx = this.idx;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (idx[mid * 2] <= rel) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+  /** Append bytes at the end of the file (positional: a failed write is redone in place). */
+  write(buf: Buffer, off: number, len: number): void {
+    try {
+      writeFully(this.handle.fd(), buf, off, len, this.size_);
+    } catch (e) {
+      throw withPath(e, this.files.log);
     }
-    return found;
+    this.size_ += len;
   }
 
-  entryRel(slot: number): number {
-    return slot < 0 ? 0 : this.idx[slot * 2];
-  }
-
-  entryPos(slot: number): number {
-    return slot < 0 ? 0 : this.idx[slot * 2 + 1];
-  }
-
-  /** Serialised index entries [from, idxLen). */
-  indexBytes(from: number): Buffer {
-    const n = this.idxLen - from;
-    const b = Buffer.allocUnsafe(n * 8);
-    for (let i = 0; i < n; i++) {
-      b.writeUInt32LE(this.idx[(from + i) * 2], i * 8);
-      b.writeUInt32LE(this.idx[(from + i) * 2 + 1], i * 8 + 4);
+  /**
+   * fdatasync of everything written so far; calls back with the size it covers. `syncFn` is the
+   * log's (replaceable by tests through group-commit.ts).
+   */
+  sync(syncFn: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void, cb: (err: Error | null, upTo: number) => void): void {
+    const upTo = this.size_;
+    let fd: number;
+    try {
+      fd = this.handle.pin();
+    } catch (e) {
+      cb(e as Error, upTo);
+      return;
     }
-    return b;
+    syncFn(fd, (err) => {
+      this.handle.unpin();
+      if (err) cb(withPath(err, this.files.log), upTo);
+      else {
+        if (upTo > this.syncedSize) this.syncedSize = upTo;
+        cb(null, upTo);
+      }
+    });
   }
 
-  // ---- acks ------------------------------------------------------------------------------
-
-  isAckedRel(rel: number): boolean {
-    const a = this.acked;
-    return a !== null && rel >> 3 < a.length && (a[rel >> 3] & (1 << (rel & 7))) !== 0;
-  }
-
-  /** Set the ack bit; false if it was already set. */
-  setAckedRel(rel: number, growable: boolean): boolean {
-    let a = this.acked;
-    const byte = rel >> 3;
-    if (a === null || byte >= a.length) {
-      const need = byte + 1;
-      const size = growable ? Math.max(need, a === null ? 64 : a.length * 2) : Math.max(need, (this.count + 7) >> 3);
-      const grown = new Uint8Array(size);
-      if (a !== null) grown.set(a);
-      this.acked = a = grown;
+  syncNow(): void {
+    if (this.syncedSize >= this.size_) return;
+    try {
+      fs.fdatasyncSync(this.handle.fd());
+    } catch (e) {
+      throw withPath(e, this.files.log);
     }
-    const bit = 1 << (rel & 7);
-    if ((a[byte] & bit) !== 0) return false;
-    a[byte] |= bit;
-    this.ackedCount++;
+    this.syncedSize = this.size_;
+  }
+
+  /** Release file descriptors (reopened on demand). */
+  closeFiles(): void {
+    this.handle.close();
+    this.index.closeFile();
+    this.acks.closeFile();
+  }
+
+  /** A segment that is no longer appended to: shrink its index, close its write-side files. */
+  seal(): void {
+    this.index.compact();
+  }
+
+  // ---- recovery ----------------------------------------------------------------------------
+
+  /** Timestamp of the first record (read from its header), for retention by age. */
+  readFirstTimestamp(): void {
+    if (this.size_ < HEADER_SIZE) return;
+    const h = Buffer.allocUnsafe(HEADER_SIZE);
+    if (this.readAt(h, 0, HEADER_SIZE, 0) === HEADER_SIZE) this.oldestTimestamp = frameTimestamp(h, 0);
+  }
+
+  /**
+   * For a segment past the recovery point (or after a crash): check every record with its CRC,
+   * rebuild the index, find volatile records, step over damaged ranges, and cut off a torn tail
+   * (newest segment only). Sets `next` and the timestamps.
+   */
+  scan(opts: ScanOptions): ScanResult {
+    const w = scanWindow();
+    w.invalidate();
+    this.index.reset();
+    this.volatile.clear();
+    const res: ScanResult = { lost: [], truncated: 0, tailReason: '', tailPos: -1 };
+    let pos = 0;
+    let expect = this.base;
+    let first = true;
+    const size = this.size_;
+    while (pos < size) {
+      const r = checkFrameAt(w, this, pos, expect, true);
+      if (typeof r === 'number') {
+        const i = w.frame;
+        const ts = frameTimestamp(w.buf, i);
+        if (first) {
+          this.oldestTimestamp = ts;
+          first = false;
+        }
+        if (ts > this.newestTimestamp) this.newestTimestamp = ts;
+        const rel = expect - this.base;
+        this.index.maybeAdd(rel, pos);
+        if (opts.keepFlag !== 0 && w.count === 1 && (w.buf[i + 24] & opts.keepFlag) === 0) this.volatile.add(rel);
+        pos += r;
+        expect += w.count;
+        opts.onBytes?.(r);
+        continue;
+      }
+      const next = resync(w, this, pos, apparentSize(w, this, pos), expect);
+      if (next === null) {
+        res.tailReason = r;
+        res.tailPos = pos;
+        if (opts.truncateTail) {
+          res.truncated = size - pos;
+          try {
+            fs.truncateSync(this.files.log, pos);
+          } catch (e) {
+            throw withPath(e, this.files.log);
+          }
+          this.size_ = pos;
+        }
+        opts.onBytes?.(size - pos);
+        break;
+      }
+      res.lost.push({ from: expect, to: next.offset, pos, reason: r });
+      opts.onBytes?.(next.pos - pos);
+      pos = next.pos;
+      expect = next.offset;
+    }
+    this.next = expect;
+    this.syncedSize = this.size_;
+    return res;
+  }
+
+  /**
+   * For a segment before the recovery point of a clean log: load its index and walk record
+   * headers from the last entry to the end (at most one index interval plus a record). Returns
+   * false when the walk does not end exactly at the end of the file (the caller then scans).
+   */
+  walkFromIndex(): boolean {
+    const w = scanWindow();
+    w.invalidate();
+    this.index.load(this.base, this.size_, HEADER_SIZE, (pos) => {
+      const i = w.ensure(this, pos, HEADER_SIZE);
+      return i >= 0 && frameSize(w.buf, i) > 0 ? frameOffset(w.buf, i) : -1;
+    });
+    this.readFirstTimestamp();
+    let rel = this.index.lastRel;
+    let pos = this.index.lastPosition;
+    const size = this.size_;
+    while (pos < size) {
+      const r = checkFrameAt(w, this, pos, this.base + rel, false);
+      if (typeof r !== 'number') return false;
+      const ts = frameTimestamp(w.buf, w.frame);
+      if (ts > this.newestTimestamp) this.newestTimestamp = ts;
+      this.index.maybeAdd(rel, pos);
+      pos += r;
+      rel += w.count;
+    }
+    this.next = this.base + rel;
+    this.syncedSize = size;
     return true;
   }
-}
 
-const EMPTY_INDEX = new Uint32Array(0);
+  // ---- deletion ----------------------------------------------------------------------------
 
-// ---- file descriptors of closed segments ----------------------------------------------------
-
-/**
- * Read fds of closed segments, shared by all logs of the process so that thousands of queues
- * with many segments each stay under the fd limit.
- */
-export const readFds = new LRUCache<Segment, number>({
-  max: 512,
-  dispose: (fd, seg) => {
-    if (seg.fd === fd) {
-      if (seg.inflight > 0) {
-        seg.closeWhenIdle = true;
-        return;
+  /**
+   * Remove the segment's files. In the background (libuv's thread pool) unlinking a 64 MiB
+   * file's page cache costs the event loop nothing; the .log is renamed out of the log first
+   * (cheap), so the segment is gone at once for anyone opening the directory, and a crash in
+   * between leaves at most a .deleted file and companions without a .log, which open removes.
+   */
+  delete(background: boolean, warn: (msg: string) => void): void {
+    if (this.deleted_) return;
+    this.deleted_ = true;
+    this.closeFiles();
+    this.acks.drop();
+    const f = this.files;
+    if (!background) {
+      for (const p of [f.log, f.idx, f.ack, f.vol]) {
+        try {
+          unlinkQuiet(p);
+        } catch (e) {
+          warn(`cannot delete ${p}: ${(e as Error).message}`);
+        }
       }
-      seg.fd = -1;
+      return;
     }
+    const gone = f.log + '.deleted';
     try {
-      fs.closeSync(fd);
-    } catch {
-      /* already closed */
+      fs.renameSync(f.log, gone);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn(`cannot delete ${f.log}: ${(e as Error).message}`);
     }
-  },
-});
+    unlinkInBackground([gone, f.idx, f.ack, f.vol], warn);
+  }
 
-/** Close a segment's fds now, or when its in-flight fdatasync calls are done. */
-export function releaseFds(seg: Segment): void {
-  if (seg.idxFd >= 0) {
-    closeQuiet(seg.idxFd);
-    seg.idxFd = -1;
-  }
-  if (seg.fd < 0) return;
-  if (readFds.has(seg)) {
-    readFds.delete(seg); // dispose closes it (or defers)
-    return;
-  }
-  if (seg.inflight > 0) {
-    seg.closeWhenIdle = true;
-    return;
-  }
-  closeQuiet(seg.fd);
-  seg.fd = -1;
-  seg.writable = false;
-}
-
-export function closeQuiet(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* ignore */
+  /** Make the directory entry of a new segment durable (after create). */
+  static syncDir(dir: string): void {
+    fsyncDir(dir);
   }
 }
 
-export function unlinkQuiet(p: string): void {
-  try {
-    fs.unlinkSync(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+function unlinkInBackground(paths: string[], warn: (msg: string) => void): void {
+  const p = paths.shift();
+  if (p === undefined) return;
+  fs.unlink(p, (err) => {
+    if (err !== null && err.code !== 'ENOENT') warn(`cannot delete ${p}: ${err.message}`);
+    unlinkInBackground(paths, warn);
+  });
 }

@@ -25,18 +25,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import {
-  HEADER_SIZE,
-  MAGIC,
-  MAX_RECORD_SIZE,
-  checkFrame,
-  decodeFrame,
-  frameOffset,
-  frameTimestamp,
-  readU32,
-} from './record';
-import { SEGMENT_NAME_RE } from './segment';
-import { readFully } from './log';
+import { HEADER_SIZE, MAX_RECORD_SIZE, checkFrame, decodeFrame, frameOffset, frameTimestamp, readU32 } from './record';
+import { CLEAN_SHUTDOWN_FILE, COMPANION_NAME_RE, SEGMENT_NAME_RE, isLeftover, segmentFiles } from './data-dir';
+import { readRecoveryPoint } from './log-loader';
+import { FrameWindow, fdFrameFile, resync as findNextFrame } from './record-walker';
 
 /** 'error': data is damaged (verify fails); 'warning': what recovery repairs by design; 'info': remarks. */
 export type Severity = 'error' | 'warning' | 'info';
@@ -136,8 +128,6 @@ export interface ScanOptions {
   chunkBytes?: number;
 }
 
-const MARKER = 'clean-shutdown';
-const RECOVERY_POINT = 'recovery-point';
 const DEFAULT_CHUNK = 4 * 1024 * 1024;
 
 function readIfExists(p: string): Buffer | null {
@@ -146,38 +136,6 @@ function readIfExists(p: string): Buffer | null {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
-  }
-}
-
-/** Bytes [pos, pos + n) of a file of known size, through a read buffer. */
-class FileWindow {
-  buf: Buffer;
-  start = 0;
-  len = 0;
-  /** set when the file turned out shorter than its size at open (truncated while being read) */
-  shrank = false;
-  constructor(
-    private readonly fd: number,
-    readonly size: number,
-    private readonly chunk: number,
-  ) {
-    this.buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(size, HEADER_SIZE)));
-  }
-  /** index of `pos` in buf with n bytes available, or -1 when the file ends before pos + n */
-  ensure(pos: number, n: number): number {
-    if (pos >= this.start && pos + n <= this.start + this.len) return pos - this.start;
-    if (pos + n > this.size) return -1;
-    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
-    else if (this.buf.length > this.chunk && n <= this.chunk) this.buf = Buffer.allocUnsafe(this.chunk);
-    const want = Math.min(this.buf.length, this.size - pos);
-    const got = readFully(this.fd, this.buf, 0, want, pos);
-    this.start = pos;
-    this.len = got;
-    if (got < n) {
-      this.shrank = true;
-      return -1;
-    }
-    return 0;
   }
 }
 
@@ -197,27 +155,16 @@ function listSegments(dir: string): { segs: SegFile[]; stray: string[] } {
     const m = SEGMENT_NAME_RE.exec(n);
     if (!m) continue;
     stems.add(m[1]);
-    const logPath = path.join(dir, n);
-    const stem = logPath.slice(0, -4);
-    segs.push({ base: Number(m[1]), name: n, logPath, idxPath: stem + '.idx', ackPath: stem + '.ack' });
+    const f = segmentFiles(dir, Number(m[1]));
+    segs.push({ base: f.base, name: f.name, logPath: f.log, idxPath: f.idx, ackPath: f.ack });
   }
   const stray: string[] = [];
   for (const n of names) {
-    const m = /^(\d{20})\.(idx|ack)$/.exec(n);
-    if ((m && !stems.has(m[1])) || n.endsWith('.tmp') || n.endsWith('.deleted')) stray.push(n);
+    const m = COMPANION_NAME_RE.exec(n);
+    if ((m && !stems.has(m[1])) || isLeftover(n)) stray.push(n);
   }
   segs.sort((a, b) => a.base - b.base);
   return { segs, stray };
-}
-
-function readRecoveryPoint(dir: string): { segment: number; position: number } | null {
-  try {
-    const j = JSON.parse(fs.readFileSync(path.join(dir, RECOVERY_POINT), 'utf8')) as { segment?: unknown; position?: unknown };
-    if (typeof j.segment === 'number' && typeof j.position === 'number') return { segment: j.segment, position: j.position };
-  } catch {
-    /* missing or unreadable: recovery scans */
-  }
-  return null;
 }
 
 function plural(n: number, one: string, many = one + 's'): string {
@@ -237,7 +184,7 @@ export function* scanLog(dir: string, opts: ScanOptions = {}): Generator<ScanEve
     acked: 0,
     badRecords: 0,
     bytes: 0,
-    cleanShutdown: fs.existsSync(path.join(dir, MARKER)),
+    cleanShutdown: fs.existsSync(path.join(dir, CLEAN_SHUTDOWN_FILE)),
     recoveryPoint: readRecoveryPoint(dir),
     problems: [],
     errors: 0,
@@ -382,7 +329,8 @@ function* scanSegment(
     const isAcked = (rel: number): boolean => acked !== null && rel >> 3 < acked.length && (acked[rel >> 3] & (1 << (rel & 7))) !== 0;
 
     // ---- the walk
-    const w = new FileWindow(fd, size, chunk);
+    const file = fdFrameFile(fd, size);
+    const w = new FrameWindow(Math.min(chunk, Math.max(size, HEADER_SIZE)));
     let pos = 0;
     let rel = 0;
     let k = 0; // next index entry to match
@@ -417,25 +365,10 @@ function* scanSegment(
      * Find the next valid frame after a damaged one at `from`: a frame whose offset is not below
      * `minOffset` and could follow (every record takes at least HEADER_SIZE bytes).
      */
-    const resync = (from: number, minOffset: number): { pos: number; offset: number } | null => {
-      for (let p = from + 1; p + HEADER_SIZE <= size; p++) {
-        const i = w.ensure(p, HEADER_SIZE);
-        if (i < 0) return null;
-        const b = w.buf;
-        if (b[i + 26] !== MAGIC) continue;
-        const len = readU32(b, i);
-        if (len < HEADER_SIZE - 4 || len > MAX_RECORD_SIZE || p + len + 4 > size) continue;
-        const off = frameOffset(b, i);
-        if (off < minOffset || off > minOffset + Math.ceil((p - from) / HEADER_SIZE) + 1) continue;
-        const j = w.ensure(p, len + 4);
-        if (j < 0) return null;
-        if (checkFrame(w.buf, j, len + 4) === null) return { pos: p, offset: off };
-      }
-      return null;
-    };
+    const resync = (from: number, minOffset: number): { pos: number; offset: number } | null => findNextFrame(w, file, from, -1, minOffset);
 
     while (pos < size) {
-      let i = w.ensure(pos, HEADER_SIZE);
+      let i = w.ensure(file, pos, HEADER_SIZE);
       if (i < 0) {
         yield w.shrank ? problem({ severity: 'warning', kind: 'file', file: sf.logPath, position: pos, message: 'file became shorter while being read' })
           : failRest(pos, `${size - pos} bytes are too short for a record header`);
@@ -448,7 +381,7 @@ function* scanSegment(
       if (len < HEADER_SIZE - 4 || len > MAX_RECORD_SIZE) reason = `impossible record length ${len}`;
       else if (pos + fsz > size) reason = `record of ${fsz} bytes extends past the end of the file (${size - pos} bytes left)`;
       else {
-        i = w.ensure(pos, fsz);
+        i = w.ensure(file, pos, fsz);
         if (i < 0) {
           yield problem({ severity: 'warning', kind: 'file', file: sf.logPath, position: pos, message: 'file became shorter while being read' });
           break;
@@ -478,12 +411,12 @@ function* scanSegment(
         const inFrame = found >= 0 && found !== expected() ? ` (its offset field says ${found})` : '';
         // the frame's own length leads to the next record: one record lost
         if (fsz >= HEADER_SIZE && at + fsz < size) {
-          const j = w.ensure(at + fsz, HEADER_SIZE);
+          const j = w.ensure(file, at + fsz, HEADER_SIZE);
           if (j >= 0) {
             const nlen = readU32(w.buf, j);
             const noff = frameOffset(w.buf, j);
             if (nlen >= HEADER_SIZE - 4 && nlen <= MAX_RECORD_SIZE && at + fsz + nlen + 4 <= size && noff === expected() + 1) {
-              const jj = w.ensure(at + fsz, nlen + 4);
+              const jj = w.ensure(file, at + fsz, nlen + 4);
               if (jj >= 0 && checkFrame(w.buf, jj, nlen + 4) === null) {
                 yield problem({
                   severity: 'error', kind: 'record', file: sf.logPath, position: at, offset: expected(),

@@ -270,3 +270,89 @@ t.test('acks made while the disk is full are kept, and written when space return
   await broker.stop();
   broker = null;
 });
+
+// Issue 11: on a 64 MB filesystem the alarm must come before the disk is full, draining must
+// give the space back (the open segment included, once fully acked) so the alarm clears, and the
+// queue must take new messages again.
+t.test('a full queue drained clears the alarm: fill to the limit, drain, refill', async (t) => {
+  const mnt = mountTmpfs(t, '64m');
+  if (mnt === null) return;
+  let broker: RunningBroker | null = null;
+  t.teardown(async () => {
+    if (broker) await broker.kill();
+    unmount(mnt);
+  });
+  const dataDir = path.join(mnt, 'data');
+  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', String(20 * 1024 * 1024)] });
+  const b = broker;
+  const c = await connect(b.url);
+  const blocked = watchBlocked(c);
+  const ch = await confirmChannel(c);
+  await ch.assertQueue('refill.q', { durable: true });
+  const body = Buffer.alloc(32 * 1024, 3);
+  let acked = 0;
+  const fill = async (): Promise<number> => {
+    let n = 0;
+    blocked.blocked = false;
+    while (!blocked.blocked && n < 3000) {
+      for (let i = 0; i < 16; i++) ch.sendToQueue('refill.q', body, { persistent: true }, (err) => { if (!err) acked++; });
+      n += 16;
+      await Promise.race([ch.waitForConfirms().catch(() => undefined), sleep(300)]);
+    }
+    return n;
+  };
+  const first = await fill();
+  t.ok(blocked.blocked, `blocked after ${first} publishes`);
+  t.notOk(b.logs.some((l) => /ENOSPC/.test(l)), 'the alarm came before any write failed');
+  await sleep(300);
+  const held = acked;
+  t.ok(held > 100, `${held} confirmed before the alarm`);
+
+  // drain everything with a consumer on another connection (consumers are never blocked)
+  const reader = await connect(b.url);
+  const rch = await channel(reader);
+  await rch.prefetch(200);
+  let consumed = 0;
+  await rch.consume('refill.q', (m) => { if (m) { consumed++; rch.ack(m); } });
+  blocked.unblocked = false;
+  t.ok(await waitFor(() => blocked.unblocked, 20000), `the alarm cleared once the queue was drained (${consumed} consumed)`);
+  t.ok(consumed >= held, 'every confirmed message was consumed');
+
+  // and the queue takes new messages again
+  const before = acked;
+  await fill();
+  t.ok(acked > before + 100, `refilled: ${acked - before} more confirmed`);
+  await reader.close().catch(() => undefined);
+  await c.close().catch(() => undefined);
+});
+
+t.test('a start on a full disk serves consumers, and what cannot be written is named', async (t) => {
+  const mnt = mountTmpfs(t, '16m');
+  if (mnt === null) return;
+  let broker: RunningBroker | null = null;
+  t.teardown(async () => {
+    if (broker) await broker.kill();
+    unmount(mnt);
+  });
+  const dataDir = path.join(mnt, 'data');
+  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  const c = await connect(broker.url);
+  const ch = await confirmChannel(c);
+  await ch.assertQueue('onfull.q', { durable: true });
+  for (let i = 0; i < 200; i++) ch.sendToQueue('onfull.q', Buffer.alloc(16 * 1024, i), { persistent: true });
+  await ch.waitForConfirms();
+  await c.close();
+  await broker.stop();
+  const filler = fillUp(mnt);
+  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  const c2 = await connect(broker.url);
+  const ch2 = await channel(c2);
+  t.equal((await ch2.checkQueue('onfull.q')).messageCount, 200, 'started on a full disk with every message');
+  let got = 0;
+  await ch2.consume('onfull.q', (m) => { if (m) { got++; ch2.ack(m); } });
+  t.ok(await waitFor(() => got === 200, 10000), `drained: ${got}`);
+  t.notOk(broker.logs.some((l) => /ENOSPC/.test(l) && !/\/[^ ]*(\.log|\.ack|\.idx|\.vol|recovery-point|definitions[^ ]*|warren\.lock|\.json)/.test(l)),
+    'every write error names its file');
+  fs.unlinkSync(filler);
+  await c2.close();
+});

@@ -23,10 +23,10 @@ export function tempDir(prefix = 'warren-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string } = {}): Promise<RunningBroker> {
+export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<RunningBroker> {
   const dataDir = opts.dataDir ?? tempDir();
-  const proc = spawn(process.execPath, [MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
+    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
   const logs: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });

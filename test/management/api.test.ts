@@ -7,6 +7,7 @@ import { channel, confirmChannel, connect, drain, sleep, uniq } from '../helpers
 
 const GUEST = 'Basic ' + Buffer.from('guest:guest').toString('base64');
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies of every shape
 interface Reply { status: number; headers: Headers; body: any; text: string }
 
 async function http(b: RunningBroker, method: string, path: string, body?: unknown, auth: string | null = GUEST): Promise<Reply> {
@@ -242,7 +243,7 @@ t.test('management API', async (t) => {
       client_properties: { connection_name: tag } });
     t.match((await get(b, `/api/connections/${encodeURIComponent(mine.name)}`)).body, { name: mine.name });
 
-    const chans = (await get(b, '/api/channels')).body as Array<Record<string, any>>;
+    const chans = (await get(b, '/api/channels')).body as Array<Record<string, unknown>>;
     const myCh = chans.find((x) => x.connection_details.name === mine.name);
     t.match(myCh, { number: 1, user: 'guest', vhost: '/', prefetch_count: 5, consumer_count: 0, messages_unacknowledged: 0 });
     t.equal((await get(b, `/api/channels/${encodeURIComponent(myCh!.name)}`)).body.number, 1);

@@ -163,7 +163,7 @@ t.test('__proto__ and constructor keys do not pollute prototypes', async (t) => 
   t.same(encodeTable(table), wire);
 });
 
-t.test('malformed tables throw ProtocolError 502', async (t) => {
+t.test('malformed tables throw AmqpError 502', async (t) => {
   const bad: [string, string][] = [
     ['unknown type letter', '00000003 01 61 5a'],
     ['length past the end', '00000010 01 61 74 01'],

@@ -11,7 +11,9 @@ import {
   contentHeaderSize,
   writeBodyFrames,
   bodyFramesSize,
-  encodeDelivery,
+  writeDelivery,
+  ZERO_COPY_THRESHOLD,
+  type FrameSink,
   encodeMethodFrame,
   encodeProperties,
   decodeContentHeader,
@@ -19,6 +21,9 @@ import {
   FrameReader,
   HEARTBEAT_FRAME,
   FRAME_BODY,
+  FRAME_METHOD,
+  FRAME_HEADER,
+  decodeMethod,
 } from '../../src/protocol';
 import { throwsCode } from './fixtures/helpers';
 
@@ -113,13 +118,55 @@ t.test('writeBodyFrames splits at frameMax edges', async (t) => {
   t.throws(() => bodyFramesSize(10, 8), RangeError);
 });
 
-t.test('encodeDelivery = deliver + header + body frames', async (t) => {
+// A FrameSink that collects what is committed and what is handed over without a copy, in order.
+function collectingSink(): { sink: FrameSink; bytes(): Buffer; zeroCopies: number } {
+  let buf = Buffer.alloc(0);
+  const parts: Buffer[] = [];
+  const state = { zeroCopies: 0 };
+  let pos = 0;
+  let committed = 0;
+  const sink: FrameSink = {
+    reserve(n: number) {
+      if (buf.length - pos < n) {
+        parts.push(buf.subarray(committed, pos));
+        buf = Buffer.alloc(n + 1024);
+        pos = 0;
+        committed = 0;
+      }
+      return buf;
+    },
+    get pos() { return pos; },
+    commit(p: number) { pos = p; },
+    writeZeroCopy(slice: Buffer) {
+      parts.push(buf.subarray(committed, pos));
+      committed = pos;
+      parts.push(slice);
+      state.zeroCopies++;
+    },
+  };
+  return { sink, bytes: () => Buffer.concat([...parts, buf.subarray(committed, pos)]), get zeroCopies() { return state.zeroCopies; } };
+}
+
+t.test('writeDelivery = deliver + header + body frames, copied or zero-copy', async (t) => {
   const raw = encodeProperties({ deliveryMode: 1 });
-  const body = Buffer.alloc(9000, 7);
-  const b = encodeDelivery(1, 'ct', 42, true, 'ex', 'rk', raw, body, 4096);
-  const types: number[] = [];
-  new FrameReader(4096).push(b, (type) => types.push(type));
-  t.same(types, [1, 2, 3, 3, 3]);
+  for (const len of [9000, ZERO_COPY_THRESHOLD + 10]) {
+    const body = Buffer.alloc(len, 7);
+    const c = collectingSink();
+    writeDelivery(c.sink, 1, 'ct', 42, true, 'ex', 'rk', raw, body, 4096);
+    const frames: Array<[number, Buffer]> = [];
+    new FrameReader(4096).push(c.bytes(), (type, _ch, payload) => frames.push([type, Buffer.from(payload)]));
+    t.equal(frames[0][0], FRAME_METHOD);
+    t.same(decodeMethod(frames[0][1]), { name: 'basic.deliver', consumerTag: 'ct', deliveryTag: 42, redelivered: true, exchange: 'ex', routingKey: 'rk' });
+    t.equal(frames[1][0], FRAME_HEADER);
+    t.same(Buffer.concat(frames.slice(2).map((f) => f[1])), body, `${len} bytes reassemble`);
+    t.equal(c.zeroCopies > 0, len >= ZERO_COPY_THRESHOLD, 'large bodies are not copied');
+  }
+});
+
+t.test('writeDelivery of a routing key longer than a shortstr throws and writes nothing', async (t) => {
+  const c = collectingSink();
+  t.throws(() => writeDelivery(c.sink, 1, 'ct', 1, false, 'ex', 'k'.repeat(300), Buffer.alloc(2), Buffer.from('x'), 4096));
+  t.equal(c.bytes().length, 0);
 });
 
 t.test('decodeContentHeader rejects short payloads', async (t) => {

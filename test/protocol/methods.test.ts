@@ -12,7 +12,7 @@ import {
   CLASS_BASIC,
   FRAME_END,
   FRAME_METHOD,
-  ProtocolError,
+  AmqpError,
   FieldTable,
   typed,
 } from '../../src/protocol';
@@ -176,7 +176,7 @@ t.test('unknown class or method throws 540 naming it', async (t) => {
   t.equal(e1?.classId, 99);
   const e2 = throwsCode(t, () => decodeMethod(hex('003c 03e7')), 540, 'unknown method', /unknown method 999 of class basic/);
   t.equal(e2?.methodId, 999);
-  t.ok(e2 instanceof ProtocolError && e2.hard);
+  t.ok(e2 instanceof AmqpError && e2.hard);
 });
 
 t.test('confirm.select keeps its XML field name (nowait)', async (t) => {

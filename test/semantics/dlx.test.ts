@@ -156,9 +156,10 @@ t.test('dead-lettering', async (t) => {
   t.test('a queue dead-lettering to itself on expiry drops, on rejection requeues', async (t) => {
     const ch = await channel(c);
     const q = uniq('self');
-    await ch.assertQueue(q, { exclusive: true, arguments: { 'x-dead-letter-exchange': '', 'x-message-ttl': 50 } });
+    // a TTL long enough for the 'reject' round below to get its message on a loaded machine
+    await ch.assertQueue(q, { exclusive: true, arguments: { 'x-dead-letter-exchange': '', 'x-message-ttl': 400 } });
     ch.sendToQueue(q, Buffer.from('expire'));
-    await sleep(300);
+    await sleep(700);
     t.equal((await ch.checkQueue(q)).messageCount, 0, 'expired message not dead-lettered back into its own queue');
     ch.sendToQueue(q, Buffer.from('reject'));
     const m = await getOne(ch, q);

@@ -16,7 +16,7 @@ interface Model {
 function verify(t: Test, log: SegmentedLog, m: Model, label: string): boolean {
   const errs: string[] = [];
   if (log.nextOffset !== m.next) errs.push(`nextOffset ${log.nextOffset} != ${m.next}`);
-  const stats = log.segmentStats();
+  const stats = log.segments();
   const stored = (o: number): boolean => stats.some((s) => o >= s.baseOffset && o < s.nextOffset);
   let live = 0;
   for (let o = 0; o < m.next; o++) {
@@ -118,7 +118,7 @@ async function runSeed(t: Test, seed: number, steps: number): Promise<void> {
       if (!verify(t, log, m, `seed ${seed} step ${step} after reopen`)) return;
     } else {
       // crash: what was not flushed explicitly may or may not have reached the file
-      log._crashForTesting();
+      log.crashForTesting();
       const warnings: string[] = [];
       log = SegmentedLog.open(dir, { ...opts, onWarning: (w) => warnings.push(w) });
       const n = log.nextOffset;

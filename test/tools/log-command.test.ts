@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type * as amqp from 'amqplib';
 import { MAIN, startBroker, type RunningBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep } from '../helpers/amqp';
-import { hashName } from '../../src/broker/vhost';
+import { durableQueueDir } from '../../src/store/data-dir';
 
 interface Run {
   code: number;
@@ -26,7 +26,7 @@ function warren(...args: string[]): Promise<Run> {
 }
 
 function queueDir(dataDir: string, queue: string, vhost = '/'): string {
-  return path.join(dataDir, 'vhosts', hashName(vhost), 'queues', hashName(queue));
+  return durableQueueDir(dataDir, vhost, queue);
 }
 
 /** Byte position of each record in a segment file, from the length fields. */

@@ -225,7 +225,7 @@ t.test('a log a writer still has open, and one left by a crash, verify without c
   t.same(snapshot(dir), before);
   // a record appended but not yet flushed is simply not there; a half-written one is a torn tail
   log.append({ props: Buffer.alloc(0), body: Buffer.from('x') });
-  log._crashForTesting();
+  log.crashForTesting();
   const open = path.join(dir, segments(dir).at(-1) as string);
   const frame = Buffer.from(fs.readFileSync(path.join(dir, '00000000000000000096.log')).subarray(0, 61));
   fs.appendFileSync(open, frame.subarray(0, 30)); // a write cut short by the crash

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { startBroker } from '../helpers/broker';
-import { BenchConnection, PublishTemplate, batchSizeFor, nowMs } from '../../bench/amqp/client';
+import { ClientConnection, PublishTemplate, batchSizeFor, nowMs } from '../../src/client';
 import { runOne, makeReporter } from '../../bench/amqp/runner';
 import { DEFAULTS, type RunConfig } from '../../bench/amqp/scenarios';
 
@@ -21,8 +21,8 @@ t.test('bench client and harness against Warren', async (t) => {
 
   t.test('lean client: N published with confirms, N consumed with manual acks, counts exact', async (t) => {
     const N = 30000;
-    const pubConn = await BenchConnection.connect(b.url);
-    const subConn = await BenchConnection.connect(b.url);
+    const pubConn = await ClientConnection.connect(b.url);
+    const subConn = await ClientConnection.connect(b.url);
     t.teardown(async () => { await pubConn.close(); await subConn.close(); });
     const admin = await pubConn.openChannel();
     const q = 'bench-test-client';

@@ -1,0 +1,47 @@
+// What a confirm (or a tx.commit, or the removal of a dead-lettered message) must wait for: per
+// log it appended to, the last offset it wrote. whenSynced() resolves when every one of those
+// logs reports that offset durable, and is rejected when any of those syncs fails. Nothing is
+// shared between batches: each holds its own offsets, so no batch can be acked on the strength
+// of a sync that did not cover it.
+import type { SegmentedLog } from '../store';
+
+export class SyncPoints {
+  private logs: SegmentedLog[] = [];
+  private offsets: number[] = [];
+
+  /** An append of `offset` to `log` must be durable before the owner may proceed. */
+  add(log: SegmentedLog, offset: number): void {
+    const logs = this.logs;
+    for (let i = 0; i < logs.length; i++) {
+      if (logs[i] === log) {
+        if (offset > this.offsets[i]) this.offsets[i] = offset;
+        return;
+      }
+    }
+    logs.push(log);
+    this.offsets.push(offset);
+  }
+
+  get empty(): boolean {
+    return this.logs.length === 0;
+  }
+
+  whenSynced(): Promise<void> {
+    const logs = this.logs;
+    if (logs.length === 1) return logs[0].whenSynced(this.offsets[0]);
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < logs.length; i++) all.push(logs[i].whenSynced(this.offsets[i]));
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** Move everything into `other` (a batch joining a larger one). */
+  mergeInto(other: SyncPoints): void {
+    for (let i = 0; i < this.logs.length; i++) other.add(this.logs[i], this.offsets[i]);
+  }
+
+  clear(): void {
+    if (this.logs.length === 0) return;
+    this.logs = [];
+    this.offsets = [];
+  }
+}

@@ -1,0 +1,218 @@
+// The one owner of "this offset is on disk" for a log: whenSynced(offset) resolves only after
+// the fdatasync that covers the offset has returned, and is rejected when that sync (or the
+// write before it) fails. Everything a sync round covers is decided when the round starts; a
+// waiter for data appended later joins the next round. Many waiters share one round (group
+// commit), started on setImmediate so a burst of appends in one event loop turn costs one
+// fdatasync per log.
+//
+// Each log has ONE timer: it writes buffered data, index entries and acks to the file
+// `flushIntervalMs` after they were produced, and starts a background sync when data has been
+// unsynced for `syncIntervalMs` with nobody waiting.
+import * as fs from 'node:fs';
+import { storeStats } from './store-stats';
+
+export type SyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+
+let syncFn: SyncFn = fs.fdatasync;
+
+/**
+ * Test hook: replace fdatasync for every log in the process (a slow or failing disk). Not an
+ * option of the broker: tests load it with `node --require` (test/fixtures/slow-sync.ts).
+ */
+export function setSyncFnForTesting(fn: SyncFn | null): void {
+  syncFn = fn ?? fs.fdatasync;
+}
+
+export function currentSyncFn(): SyncFn {
+  return syncFn;
+}
+
+/** What a log gives its group commit. */
+export interface CommitTarget {
+  /** offset after the last appended record */
+  readonly nextOffset: number;
+  /** whether syncs call fdatasync (false: a write to the OS is enough) */
+  readonly fsync: boolean;
+  /** write buffered records to the file; throws when the write fails (nothing advances) */
+  flushData(): void;
+  /** write index entries and acks; failures are the log's to report and retry */
+  flushMeta(): void;
+  /** fdatasync every file holding unsynced records; calls back once with the first error */
+  syncFiles(cb: (err: Error | null) => void): void;
+  /** after a successful round: move the recovery point, release rolled segments */
+  afterSync(): void;
+  /** records [from, to) could not be made durable; their waiters are rejected right after */
+  roundFailed(from: number, to: number, err: Error): void;
+  /** something is buffered, unflushed or unsynced */
+  readonly dirty: boolean;
+  readonly unsynced: boolean;
+  warn(msg: string): void;
+}
+
+interface Waiter {
+  offset: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export class GroupCommit {
+  /** offsets below this are durable */
+  private syncedNext: number;
+  private waiters: Waiter[] = [];
+  private syncing = false;
+  private scheduled = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastSyncAt = Date.now();
+
+  constructor(
+    private readonly log: CommitTarget,
+    private readonly flushIntervalMs: number,
+    private readonly syncIntervalMs: number,
+  ) {
+    this.syncedNext = log.nextOffset;
+  }
+
+  get syncedOffset(): number {
+    return this.syncedNext;
+  }
+
+  /** Resolves once every record up to and including `offset` is durable. */
+  whenSynced(offset: number): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('log is closed'));
+    if (offset < this.syncedNext) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ offset, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.syncing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.startCb);
+  }
+
+  private readonly startCb = (): void => {
+    this.scheduled = false;
+    this.round();
+  };
+
+  /** Something was appended or acked: make sure the timer will write it. */
+  touched(): void {
+    if (this.timer === null && !this.closed && this.flushIntervalMs > 0) {
+      this.timer = setTimeout(this.onTimer, this.flushIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    if (this.closed) return;
+    const log = this.log;
+    try {
+      log.flushData();
+    } catch (e) {
+      storeStats.writeFailures++;
+      log.warn(`background write failed, will retry: ${(e as Error).message}`);
+      this.touched();
+      return;
+    }
+    log.flushMeta();
+    if (log.fsync && log.unsynced && this.syncIntervalMs > 0) {
+      if (Date.now() - this.lastSyncAt >= this.syncIntervalMs) this.round();
+      else this.touched();
+    } else if (log.dirty) this.touched();
+  };
+
+  private round(): void {
+    if (this.syncing || this.closed) return;
+    const log = this.log;
+    const from = this.syncedNext;
+    const to = log.nextOffset;
+    try {
+      log.flushData();
+    } catch (e) {
+      storeStats.writeFailures++;
+      this.fail(from, to, e as Error);
+      return;
+    }
+    log.flushMeta();
+    this.lastSyncAt = Date.now();
+    if (!log.fsync || !log.unsynced) {
+      this.done(to);
+      return;
+    }
+    this.syncing = true;
+    log.syncFiles((err) => {
+      this.syncing = false;
+      if (this.closed) return;
+      if (err !== null) {
+        storeStats.syncFailures++;
+        this.fail(from, to, err);
+      } else {
+        log.afterSync();
+        this.done(to);
+      }
+      if (this.waiters.length > 0) this.schedule();
+    });
+  }
+
+  private done(to: number): void {
+    if (to > this.syncedNext) this.syncedNext = to;
+    this.settle(to, null);
+  }
+
+  private fail(from: number, to: number, err: Error): void {
+    this.log.warn(`sync of offsets ${from}..${to - 1} failed: ${err.message}`);
+    try {
+      this.log.roundFailed(from, to, err);
+    } catch (e) {
+      this.log.warn(`after a failed sync: ${(e as Error).message}`);
+    }
+    // The failed records are the owner's to drop (roundFailed): later rounds need not cover them.
+    if (to > this.syncedNext) this.syncedNext = to;
+    this.settle(to, err);
+    this.touched();
+  }
+
+  /** Resolve (or reject, with err) every waiter for an offset below `to`. */
+  private settle(to: number, err: Error | null): void {
+    const ws = this.waiters;
+    if (ws.length === 0) return;
+    const keep: Waiter[] = [];
+    const ready: Waiter[] = [];
+    for (const w of ws) (w.offset < to ? ready : keep).push(w);
+    this.waiters = keep;
+    for (const w of ready) {
+      if (err === null) w.resolve();
+      else w.reject(err);
+    }
+  }
+
+  /** Everything is synced by the caller (close): resolve all waiters. */
+  closeSynced(): void {
+    this.stopTimer();
+    this.closed = true;
+    this.syncedNext = this.log.nextOffset;
+    this.settle(Infinity, null);
+  }
+
+  /** The log goes away without syncing (destroy, crash test): reject all waiters. */
+  abort(err: Error): void {
+    this.stopTimer();
+    this.closed = true;
+    this.settle(Infinity, err);
+  }
+
+  /** Offsets were dropped wholesale (purge): nobody needs to wait for them any more. */
+  skipTo(next: number): void {
+    if (next > this.syncedNext) this.syncedNext = next;
+    this.settle(next, null);
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,27 @@
+// Write buffers of the logs, lent from a small process-wide pool: a log holds one only while it
+// has records not yet written to its file, so thousands of idle queues hold none. A log starts
+// with a small buffer and doubles it when it fills before the flush timer (a busy log), up to
+// its limit.
+const MIN_SIZE = 32 * 1024;
+const POOL_PER_SIZE = 8;
+const pool = new Map<number, Buffer[]>();
+
+/** Size class for a wanted capacity: a power of two, at least 32 KiB. */
+export function bufferClass(want: number): number {
+  let n = MIN_SIZE;
+  while (n < want) n *= 2;
+  return n;
+}
+
+export function acquireBuffer(size: number): Buffer {
+  const free = pool.get(size);
+  return free !== undefined && free.length > 0 ? (free.pop() as Buffer) : Buffer.allocUnsafe(size);
+}
+
+export function releaseBuffer(b: Buffer): void {
+  let free = pool.get(b.length);
+  if (free === undefined) pool.set(b.length, (free = []));
+  if (free.length < POOL_PER_SIZE) free.push(b);
+}
+
+export const INITIAL_BUFFER = MIN_SIZE;
