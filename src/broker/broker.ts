@@ -138,10 +138,10 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
-    const broker = this;
+    const isRestoring = () => this.restoring;
     vh = new VHost(name, {
       dataDir: this.dataDir,
-      get restoring() { return broker.restoring; },
+      get restoring() { return isRestoring(); },
       definitionsChanged: () => this.saveDefinitions(),
       journal: this.metadata,
       storeFailed: (e) => this.disk.reportWriteError(e),

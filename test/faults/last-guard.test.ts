@@ -6,6 +6,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as crypto from 'node:crypto';
 import type * as amqp from 'amqplib';
 import { startBroker, tempDir } from '../helpers/broker';
 import { channel, connect, sleep, waitFor } from '../helpers/amqp';
@@ -35,7 +36,6 @@ function guestPassword(dir: string): void {
   // The hash above is a placeholder; write guest/guest's real one (salt 0).
   const f = path.join(dir, 'definitions.json');
   const d = JSON.parse(fs.readFileSync(f, 'utf8'));
-  const crypto = require('node:crypto') as typeof import('node:crypto');
   const salt = Buffer.alloc(4);
   d.users[0].password_hash = Buffer.concat([salt, crypto.createHash('sha256').update(Buffer.concat([salt, Buffer.from('guest')])).digest()]).toString('base64');
   fs.writeFileSync(f, JSON.stringify(d));

@@ -12,7 +12,9 @@ import { RawConn } from '../helpers/raw-amqp';
 import { encodeMethodFrame } from '../../src/protocol';
 
 const GUEST = 'Basic ' + Buffer.from('guest:guest').toString('base64');
-async function api(b: RunningBroker, p: string): Promise<any> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON from the HTTP API, checked field by field
+type Json = any;
+async function api(b: RunningBroker, p: string): Promise<Json> {
   const res = await fetch(`http://127.0.0.1:${b.httpPort}${p}`, { headers: { authorization: GUEST } });
   return res.json();
 }
@@ -51,7 +53,7 @@ t.test('kill -9 during a declare storm: every declare-ok and bind-ok survives', 
   const b = await startBroker({ dataDir: dir, logLevel: 'warning' });
   t.teardown(() => b.stop());
   const queues = new Set<string>((await api(b, '/api/queues/%2F')).map((q: { name: string }) => q.name));
-  const bound = new Set<string>((await api(b, '/api/bindings/%2F')).filter((x: any) => x.source === 'amq.direct').map((x: any) => x.destination));
+  const bound = new Set<string>((await api(b, '/api/bindings/%2F')).filter((x: Json) => x.source === 'amq.direct').map((x: Json) => x.destination));
   const lostQ = [...okQueues].filter((q) => !queues.has(q));
   const lostB = [...okBindings].filter((q) => !bound.has(q));
   t.same(lostQ, [], `all ${okQueues.size} declare-ok'ed queues exist`);
@@ -127,9 +129,9 @@ t.test('a definitions.json from an earlier version is migrated, once', async (t)
   t.teardown(() => b2.stop());
   t.notOk(b2.logs.some((l) => /migrated/.test(l)), 'not migrated twice');
   const d2 = await api(b2, '/api/definitions');
-  t.same(d2.queues.filter((q: any) => q.name === 'mig.q'), [{ name: 'mig.q', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-max-length': 7 } }]);
-  t.same(d2.bindings.filter((x: any) => x.source === 'mig.x').map((x: any) => [x.destination, x.routing_key]), [['mig.q', 'a.#']]);
-  t.same(d2.users.map((u: any) => u.name), ['guest']);
+  t.same(d2.queues.filter((q: Json) => q.name === 'mig.q'), [{ name: 'mig.q', vhost: '/', durable: true, auto_delete: false, arguments: { 'x-max-length': 7 } }]);
+  t.same(d2.bindings.filter((x: Json) => x.source === 'mig.x').map((x: Json) => [x.destination, x.routing_key]), [['mig.q', 'a.#']]);
+  t.same(d2.users.map((u: Json) => u.name), ['guest']);
 });
 
 t.test('unreadable definitions stop the start with the file named', async (t) => {
