@@ -23,6 +23,7 @@ t.test('kill -9 during a declare storm: every declare-ok and bind-ok survives', 
   const dir = tempDir();
   const okQueues = new Set<string>();
   const okBindings = new Set<string>();
+  const deletedOk = new Set<string>();
   for (let round = 0; round < 3; round++) {
     const b = await startBroker({ dataDir: dir, logLevel: 'warning' });
     const c = await connect(b.url);
@@ -37,7 +38,15 @@ t.test('kill -9 during a declare storm: every declare-ok and bind-ok survives', 
           okQueues.add(q);
           await ch.bindQueue(q, 'amq.direct', `rk.${q}`);
           okBindings.add(q);
-          if (i % 10 === 9) { await ch.deleteQueue(`storm.${round}.${w}.${i - 9}`); okQueues.delete(`storm.${round}.${w}.${i - 9}`); okBindings.delete(`storm.${round}.${w}.${i - 9}`); }
+          if (i % 10 === 9) {
+            // Once a delete is sent the queue may be gone: it is no longer required to exist,
+            // and once delete-ok arrives it must not exist.
+            const gone = `storm.${round}.${w}.${i - 9}`;
+            okQueues.delete(gone);
+            okBindings.delete(gone);
+            await ch.deleteQueue(gone);
+            deletedOk.add(gone);
+          }
         } catch {
           return; // the broker is gone
         }
@@ -59,6 +68,7 @@ t.test('kill -9 during a declare storm: every declare-ok and bind-ok survives', 
   t.same(lostQ, [], `all ${okQueues.size} declare-ok'ed queues exist`);
   t.same(lostB, [], `all ${okBindings.size} bind-ok'ed bindings exist`);
   t.ok([...bound].every((q) => queues.has(q)), 'no binding to a missing queue');
+  t.same([...deletedOk].filter((q) => queues.has(q)), [], `none of the ${deletedOk.size} delete-ok'ed queues is back`);
 });
 
 // Before, each declare rewrote the whole definitions file (with two fsyncs): the bytes written
