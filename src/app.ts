@@ -1,7 +1,7 @@
 // Wires the layers together for `warren start`: broker (with its store), AMQP listener, HTTP
 // management listener, and the clean shutdown path used by SIGTERM/SIGINT.
 import * as path from 'node:path';
-import { Broker } from './broker/broker';
+import { Broker, type Definitions } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
@@ -16,6 +16,9 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  // Definitions to import once the broker is open, before the listeners (RabbitMQ's load_definitions).
+  definitions?: Record<string, unknown>;
+  definitionsSource?: string;
 }
 
 export interface App {
@@ -41,8 +44,26 @@ export async function startApp(opts: AppOptions): Promise<App> {
     throw e;
   }
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
+  if (opts.definitions) {
+    try {
+      broker.importDefinitions(opts.definitions as unknown as Definitions);
+      log.info(`definitions imported from ${opts.definitionsSource ?? 'the start options'}`);
+    } catch (e) {
+      await broker.close();
+      lock.release();
+      throw new Error(`definitions from ${opts.definitionsSource ?? 'the start options'} refused: ${(e as Error).message.replace(/^definitions refused: /, '')}`);
+    }
+  }
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
-  const port = await amqp.listen();
+  let port: number;
+  try {
+    port = await amqp.listen();
+  } catch (e) {
+    await amqp.close();
+    await broker.close();
+    lock.release();
+    throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
+  }
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
   let httpPort: number;
   try {
@@ -52,7 +73,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await amqp.close();
     await broker.close();
     lock.release();
-    throw e;
+    throw Object.assign(e as Error, { listener: 'HTTP', port: opts.httpPort ?? 15672 });
   }
   let stopping: Promise<void> | null = null;
   return {

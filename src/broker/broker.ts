@@ -6,12 +6,14 @@ import { readFileIfExists } from '../store/definitions-file';
 import { VHost, DEFAULT_EXCHANGES } from './vhost';
 import { DEFINITIONS_FILE, METADATA_DIR, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
 import { DurableDefinitions, bindingItem, exchangeItem, fromJson, isDurableBinding, isDurableExchange, isDurableQueue, queueItem } from './definitions';
-import { checkQueueDeclare } from './names';
+import { definitionsNameProblems } from './names';
 import { type ExchangeType } from './exchange';
 import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
+import { type PolicySections, DefinitionsError, RuntimeParameters } from './runtime-parameters';
+import { checkDefinitions } from './definitions-check';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -23,7 +25,7 @@ export interface BrokerOptions {
   metadataCompactBytes?: number;
 }
 
-export interface Definitions {
+export interface Definitions extends PolicySections {
   warren_version?: string;
   users: Array<{ name: string; password_hash: string; hashing_algorithm?: string; tags: string | string[] }>;
   vhosts: Array<{ name: string }>;
@@ -44,6 +46,8 @@ export class Broker {
   private closed = false;
   readonly disk: DiskMonitor;
   metadata!: DurableDefinitions;
+  // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
+  readonly runtime: RuntimeParameters = new RuntimeParameters(this);
 
   private constructor(readonly opts: BrokerOptions) {
     this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
@@ -145,6 +149,7 @@ export class Broker {
       definitionsChanged: () => this.saveDefinitions(),
       journal: this.metadata,
       storeFailed: (e) => this.disk.reportWriteError(e),
+      applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
     });
     this.vhosts.set(name, vh);
     this.metadata.put('vhosts', { name });
@@ -176,6 +181,7 @@ export class Broker {
       })),
       vhosts: [...this.vhosts.keys()].map((name) => ({ name })),
       permissions: this.permissions.map((p) => ({ ...p })),
+      ...this.runtime.exportSections(),
       exchanges: [], queues: [], bindings: [],
     };
     for (const vh of this.vhosts.values()) {
@@ -209,6 +215,10 @@ export class Broker {
   }
 
   importDefinitions(d: Definitions, recovering = false): void {
+    const problems = checkDefinitions(d, this.runtime);
+    // Checked as a declare would be, unless the definitions are this broker's own (names.ts).
+    if (!recovering) problems.push(...definitionsNameProblems(d));
+    if (problems.length > 0) throw new DefinitionsError(`definitions refused: ${problems.join('; ')}`);
     const wasLoading = this.loading;
     this.loading = true;
     this.restoring = recovering;
@@ -223,6 +233,7 @@ export class Broker {
         if (i >= 0) this.permissions.splice(i, 1);
         this.permissions.push({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
       }
+      this.runtime.apply(d);
       for (const x of d.exchanges ?? []) {
         const vh = this.addVhost(x.vhost);
         if (vh.exchanges.has(x.name)) continue;
@@ -233,8 +244,6 @@ export class Broker {
         if (vh.queues.has(q.name)) continue;
         const t0 = Date.now();
         const qargs = fromJson(q.arguments);
-        // An import is checked as a declare would be (a refusal stops it: 400 over HTTP).
-        if (!recovering) checkQueueDeclare(q.name, vh.name, qargs);
         let queue;
         try {
           queue = vh.restoreQueue(q.name, qargs, q.auto_delete);

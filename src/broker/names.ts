@@ -78,3 +78,26 @@ function stringValue(v: FieldValue | undefined): string | undefined {
   if (Buffer.isBuffer(v)) return v.toString();
   return undefined;
 }
+
+// Everything a definitions import would declare, checked before anything is created (an import
+// is all or nothing). Each problem is one line of text.
+export function definitionsNameProblems(d: {
+  queues?: Array<{ name: string; vhost: string; arguments?: Record<string, unknown> }>;
+  exchanges?: Array<{ name: string; vhost: string; arguments?: Record<string, unknown> }>;
+  bindings?: Array<{ routing_key: string }>;
+}): string[] {
+  const out: string[] = [];
+  const add = (p: string | null) => { if (p !== null) out.push(p); };
+  for (const q of d.queues ?? []) {
+    if (typeof q.name !== 'string') continue;
+    add(nameProblem('queue', q.name));
+    add(queueArgsProblem(q.name, String(q.vhost), (q.arguments ?? {}) as FieldTable));
+  }
+  for (const x of d.exchanges ?? []) {
+    if (typeof x.name !== 'string') continue;
+    add(nameProblem('exchange', x.name));
+    add(exchangeArgsProblem(x.name, String(x.vhost), (x.arguments ?? {}) as FieldTable));
+  }
+  for (const b of d.bindings ?? []) if (typeof b.routing_key === 'string') add(nameProblem('routing_key', b.routing_key));
+  return out;
+}

@@ -18,6 +18,7 @@ import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, reso
 import { log } from '../logger';
 import type { DurableDefinitions } from './definitions';
 import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
+import { counters, deadLettered } from './counters';
 
 export interface VHostContext {
   dataDir: string;
@@ -30,6 +31,8 @@ export interface VHostContext {
   definitionsChanged(): void;
   /** a queue could not append (disk full, I/O error): publishers are blocked */
   storeFailed(err: unknown): void;
+  // Applies matching policies to a new queue or exchange (src/broker/policy-apply.ts).
+  applyPolicies?(vhost: VHost, o: Queue | Exchange): void;
 }
 
 /** What became of a publish (see VHost.publish). */
@@ -124,6 +127,7 @@ export class VHost implements QueueHost {
     if (!this.ctx.restoring) checkExchangeDeclare(name, this.name, d.args);
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
+    this.ctx.applyPolicies?.(this, x);
     this.ctx.journal.exchangeDeclared(this.name, x);
     return x;
   }
@@ -222,6 +226,7 @@ export class VHost implements QueueHost {
       existing.touch();
       return existing;
     }
+    counters.queuesDeclared++;
     if (existing) {
       this.checkExclusive(existing, owner);
       const ineq = (what: string, got: unknown, cur: unknown) =>
@@ -255,6 +260,8 @@ export class VHost implements QueueHost {
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
     this.queues.set(name, q);
+    counters.queuesCreated++;
+    this.ctx.applyPolicies?.(this, q);
     // The default exchange binds every queue implicitly by name.
     this.ctx.journal.queueDeclared(this.name, q);
     return q;
@@ -270,6 +277,7 @@ export class VHost implements QueueHost {
       dir: durableQueueDir(this.ctx.dataDir, this.name, name), host: this,
     });
     this.queues.set(name, q);
+    this.ctx.applyPolicies?.(this, q);
     return q;
   }
 
@@ -294,6 +302,7 @@ export class VHost implements QueueHost {
   removeQueue(q: Queue): void {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
+    counters.queuesDeleted++;
     this.unbindFromSources(q);
     q.delete();
     this.removedQueueTotals.publish += q.publishCount;
@@ -477,6 +486,7 @@ export class VHost implements QueueHost {
   // copy with RabbitMQ's x-death headers); a copy that would run in an automatic cycle is dropped.
   deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason, sync: SyncPoints | null): void {
     const dlxName = queue.args.deadLetterExchange;
+    deadLettered[reason][dlxName === null ? 'disabled' : 'at_most_once']++;
     if (dlxName === null) return;
     const dlx = this.exchanges.get(dlxName);
     if (!dlx) {

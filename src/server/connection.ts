@@ -17,6 +17,7 @@ import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
 import { logInternalError, methodContext } from './last-guard';
 import { heartbeats } from './heartbeat-wheel';
+import { counters } from '../broker/counters';
 
 export interface ServerConfig {
   channelMax: number;
@@ -57,7 +58,7 @@ export class Connection {
   readonly name: string;
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
-  private isPublisher = false;
+  isPublisher = false;  // read by the management API (rabbitmq_global_publishers)
   private alarmBlocked = false;   // connection.blocked sent and the socket paused
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
@@ -236,6 +237,7 @@ export class Connection {
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
         if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         ch = new Channel(this.channelHost, channel);
+        counters.channelsOpened++;
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -496,7 +498,7 @@ export class Connection {
     const ch = this.channels.get(id);
     if (ch === undefined) return;
     ch.teardown();
-    this.channels.delete(id);
+    if (this.channels.delete(id)) counters.channelsClosed++;
     this.channelsById[id] = undefined;
   }
 
@@ -504,6 +506,7 @@ export class Connection {
 
   private teardownChannels(): void {
     for (const ch of this.channels.values()) ch.teardown();
+    counters.channelsClosed += this.channels.size;
     this.channels.clear();
     this.channelsById.length = 0;
     if (this.vhost) this.vhost.deleteExclusiveQueues(this);
