@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   let b: StartedBroker | null = null;
   if (!o.skipWarren) try {
     let t0 = Date.now();
-    b = await startWarren({ dataDir, nodeArgs, stopTimeoutMs: 600_000 });
+    b = await startWarren({ dataDir, nodeArgs, stopTimeoutMs: 600_000, readyTimeoutMs: 600_000 });
     report('warren', 'start (empty)', Date.now() - t0, b.pid);
     if (o.s1 > 0) console.log(`warren    S1 without the queues:\n${runS1(b.url, o.s1)}`);
 
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     await b.stop();
     report('warren', 'stop (SIGTERM)', Date.now() - t0, null);
     t0 = Date.now();
-    b = await startWarren({ dataDir, nodeArgs, stopTimeoutMs: 600_000 });
+    b = await startWarren({ dataDir, nodeArgs, stopTimeoutMs: 600_000, readyTimeoutMs: 600_000 });
     report('warren', 'restart (until ready)', Date.now() - t0, b.pid);
     const sampled = await countQueues(b.url, o, declared).catch((e: Error) => { console.log(`          check failed: ${e.message}`); return -1; });
     console.log(`warren    ${sampled} sampled ${o.kind} present after the restart`);
