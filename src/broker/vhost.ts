@@ -150,34 +150,37 @@ export class VHost implements QueueHost {
     // Bindings where it is the destination go with it.
     this.unbindFromSources(x);
     const gone = x.unbindEverything();
-    for (const b of gone) this.sourcesOf.get(b.dest)?.delete(x);
+    for (const b of gone) this.unbound(x, b.dest);
     this.ctx.journal.bindingsRemoved(this.name, gone);
     this.ctx.journal.exchangeDeleted(this.name, x);
   }
 
   // The exchanges with at least one binding to a queue or exchange: deleting one visits only
   // those, not every exchange of the vhost.
-  private readonly sourcesOf = new Map<BindTarget, Set<Exchange>>();
+  // (One source, the usual case, is kept without a Set around it.)
+  private readonly sourcesOf = new Map<BindTarget, Exchange | Set<Exchange>>();
 
   private bound(x: Exchange, dest: BindTarget): void {
-    let s = this.sourcesOf.get(dest);
-    if (s === undefined) { s = new Set(); this.sourcesOf.set(dest, s); }
-    s.add(x);
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) this.sourcesOf.set(dest, x);
+    else if (s instanceof Set) s.add(x);
+    else if (s !== x) this.sourcesOf.set(dest, new Set([s, x]));
   }
 
   private unbound(x: Exchange, dest: BindTarget): void {
     if (x.hasBindingsTo(dest)) return;
     const s = this.sourcesOf.get(dest);
     if (s === undefined) return;
+    if (!(s instanceof Set)) { if (s === x) this.sourcesOf.delete(dest); return; }
     s.delete(x);
     if (s.size === 0) this.sourcesOf.delete(dest);
   }
 
   private unbindFromSources(dest: BindTarget): void {
-    const srcs = this.sourcesOf.get(dest);
-    if (srcs === undefined) return;
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) return;
     this.sourcesOf.delete(dest);
-    for (const src of srcs) {
+    for (const src of s instanceof Set ? s : [s]) {
       const gone = src.unbindAll(dest);
       if (gone.length === 0) continue;
       this.ctx.journal.bindingsRemoved(this.name, gone);
