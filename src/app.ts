@@ -7,6 +7,7 @@ import { HttpServer } from './management/http-server';
 import { log } from './logger';
 import type { TlsFiles } from './server/tls';
 import type { CertLoginFrom } from './broker/auth/mechanisms';
+import { installProcessGuards } from './server/last-guard';
 import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
@@ -45,6 +46,7 @@ export interface App {
 }
 
 export async function startApp(opts: AppOptions): Promise<App> {
+  installProcessGuards();
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);

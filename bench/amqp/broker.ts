@@ -15,7 +15,7 @@ export interface StartedBroker {
   stop(): Promise<void>;
 }
 
-export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[] } = {}): Promise<StartedBroker> {
+export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; stopTimeoutMs?: number; readyTimeoutMs?: number } = {}): Promise<StartedBroker> {
   const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
   const ownDir = opts.dataDir === undefined;
@@ -25,7 +25,8 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('warren did not print "warren ready" within 60 s')); }, 60000);
+    const readyMs = opts.readyTimeoutMs ?? 60000;
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`warren did not print "warren ready" within ${readyMs / 1000} s`)); }, readyMs);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (s: string) => {
       out += s;
@@ -45,7 +46,7 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
       stopped ??= (async () => {
         if (proc.exitCode === null && proc.signalCode === null) {
           proc.kill('SIGTERM');
-          const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+          const t = setTimeout(() => proc.kill('SIGKILL'), opts.stopTimeoutMs ?? 15000);
           await exited;
           clearTimeout(t);
         }

@@ -2,14 +2,16 @@
 // layout is named in store/data-dir.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readFileIfExists, writeFileAtomic } from '../store/definitions-file';
+import { readFileIfExists } from '../store/definitions-file';
 import { VHost } from './vhost';
-import { DEFINITIONS_FILE, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
+import { DEFINITIONS_FILE, METADATA_DIR, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
+import { DurableDefinitions } from './durable-definitions';
+import { definitionsNameProblems } from './names';
 import type { User } from './auth/users';
 import { AuthStore } from './auth/auth-store';
 import { checkQueueLimit } from './auth/limits';
 import { countLogin } from './auth/mechanisms';
-import { type Definitions, exportDefinitions, importDefinitions } from './definitions';
+import { type Definitions, DefinitionsError, exportDefinitions, importDefinitions } from './definitions';
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
@@ -25,6 +27,8 @@ export interface BrokerOptions {
   loopbackUsers?: string[];
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
+  // Metadata log bytes before a compaction is considered (default 4 MiB; tests set it low).
+  metadataCompactBytes?: number;
 }
 
 export class Broker {
@@ -36,8 +40,12 @@ export class Broker {
   // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
   readonly runtime: RuntimeParameters = new RuntimeParameters(this);
   private loading = false;
+  // Recreating what an earlier run stored (see VHostContext.restoring).
+  private restoring = false;
   private closed = false;
   readonly disk: DiskMonitor;
+  // How durable definitions are stored: a group-committed log of changes (durable-definitions.ts).
+  metadata!: DurableDefinitions;
 
   private constructor(readonly opts: BrokerOptions) {
     this.auth = new AuthStore({ loopbackUsers: opts.loopbackUsers });
@@ -62,30 +70,47 @@ export class Broker {
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
     fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
-    const text = readFileIfExists(this.definitionsFile);
+    this.metadata = DurableDefinitions.open(path.join(this.dataDir, METADATA_DIR), () => this.loading, {
+      compactMinBytes: this.opts.metadataCompactBytes,
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    });
+    const legacy = this.metadata.fresh ? readFileIfExists(this.definitionsFile) : null;
+    const t0 = Date.now();
     this.loading = true;
     try {
-      if (text === null) {
+      if (!this.metadata.fresh) {
+        this.importDefinitions(this.metadata.toDefinitions() as unknown as Definitions, true);
+      } else if (legacy !== null) {
+        this.importDefinitions(parseDefinitionsFile(legacy, this.definitionsFile), true);
+      } else {
         this.addVhost('/');
         this.auth.addDefaultUser();
-      } else {
-        let doc: Definitions;
-        try {
-          doc = JSON.parse(text) as Definitions;
-        } catch (e) {
-          throw new Error(`cannot read ${this.definitionsFile}: ${(e as Error).message}`);
-        }
-        this.importDefinitions(doc, true);
       }
     } finally {
       this.loading = false;
     }
-    this.removeOrphanQueueDirs();
+    // The store now holds exactly what was recreated (a binding whose queue is gone, say, is
+    // dropped from it too), on disk before anything else happens.
     try {
       this.saveDefinitions();
+      this.metadata.store.syncNow();
     } catch (e) {
-      // a start on a full disk: the file on disk is what was just loaded, so serving goes on
-      log.error(`cannot rewrite the definitions at start: ${(e as Error).message}`);
+      // a start on a full disk: what is on disk is what was just loaded, so serving goes on
+      log.error(`cannot write the definitions at start: ${(e as Error).message}`);
+    }
+    let queues = 0, messages = 0;
+    this.forEachQueue((q) => { if (q.durable) { queues++; messages += q.messageCount; } });
+    log.info(`definitions: ${this.metadata.store.size} entries, ${queues} durable queues holding ${messages} messages, recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
+    if (legacy !== null && this.metadata.store.syncedSeq === this.metadata.store.seq) {
+      fs.renameSync(this.definitionsFile, this.definitionsFile + '.migrated');
+      log.info(`definitions: migrated ${this.definitionsFile} to ${path.join(this.dataDir, METADATA_DIR)}; the old file is kept as ${DEFINITIONS_FILE}.migrated`);
+    }
+    const damage = this.metadata.store.damageNote;
+    if (damage !== null) {
+      log.error(`definitions: the metadata store was found damaged (${path.join(this.dataDir, METADATA_DIR, 'DAMAGED')}: ${damage.split('\n').pop()}); queue directories not named by the definitions are kept, not deleted, until that file is removed`);
+    } else {
+      this.removeOrphanQueueDirs();
     }
   }
 
@@ -115,15 +140,18 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
+    const isRestoring = () => this.restoring;
     vh = new VHost(name, {
       dataDir: this.dataDir,
+      get restoring() { return isRestoring(); },
       definitionsChanged: () => this.saveDefinitions(),
+      journal: this.metadata,
       storeFailed: (e) => this.disk.reportWriteError(e),
       applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
       queueCreating: (v, q) => checkQueueLimit(this.auth.vhostLimit(v.name, 'max-queues'), v.queues.size, q, v.name),
     });
     this.vhosts.set(name, vh);
-    this.saveDefinitions();
+    this.metadata.put('vhosts', { name });
     return vh;
   }
 
@@ -166,20 +194,33 @@ export class Broker {
     return exportDefinitions(this);
   }
 
+  // Makes the durable definitions match the broker's: one pass over everything, for the
+  // changes that are not recorded one by one (users, permissions, imports; see
+  // durable-definitions.ts).
   saveDefinitions(): void {
     if (this.loading || this.closed) return;
-    writeFileAtomic(this.definitionsFile, JSON.stringify(this.exportDefinitions(), null, 1));
+    const d = this.exportDefinitions() as unknown as Record<string, unknown>;
+    delete d.warren_version;
+    this.metadata.reconcile(d);
   }
 
   // Validates the whole document, then applies it atomically (throws DefinitionsError listing the
   // problems, having changed nothing).
   importDefinitions(d: Definitions, recovering = false): void {
+    // Checked as a declare would be, unless the definitions are this broker's own (names.ts).
+    if (!recovering) {
+      const arr = (v: unknown) => (Array.isArray(v) ? v : []);
+      const problems = definitionsNameProblems({ queues: arr(d.queues), exchanges: arr(d.exchanges), bindings: arr(d.bindings) });
+      if (problems.length > 0) throw new DefinitionsError(problems);
+    }
     const wasLoading = this.loading;
     this.loading = true;
+    this.restoring = recovering;
     try {
       importDefinitions(this, d, { recovering });
     } finally {
       this.loading = wasLoading;
+      this.restoring = false;
     }
     this.saveDefinitions();
   }
@@ -194,6 +235,7 @@ export class Broker {
     stopLoadMonitor();
     this.saveDefinitions();
     this.closed = true;
+    await this.metadata.close();
     const all: Promise<void>[] = [];
     for (const vh of this.vhosts.values()) {
       for (const q of vh.queues.values()) {
@@ -203,5 +245,16 @@ export class Broker {
     }
     await Promise.all(all);
     fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
+  }
+}
+
+// A definitions.json written by an earlier version: an error names the file.
+function parseDefinitionsFile(text: string, file: string): Definitions {
+  try {
+    const d = JSON.parse(text) as unknown;
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new Error('not a JSON object');
+    return d as Definitions;
+  } catch (e) {
+    throw new Error(`cannot read definitions from ${file}: ${(e as Error).message}`);
   }
 }

@@ -6,6 +6,7 @@ import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
 import type { User } from '../broker/users';
 import type { SessionAccess } from '../broker/auth/access-control';
+import type { DefinitionsSync } from '../broker/durable-definitions';
 
 export interface ChannelHost {
   /** who owns exclusive queues declared on this channel: the connection */
@@ -36,4 +37,8 @@ export interface ChannelHost {
   logError(msg: string): void;
   /** the channel finished closing */
   channelClosed(id: number): void;
+  /** durable definitions: the last change's number, and a wait for its sync */
+  readonly definitions: DefinitionsSync;
+  /** sends `reply` once `synced` settles; the channel's later frames wait until then */
+  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void;
 }

@@ -28,6 +28,7 @@ import type { ChannelHost } from './channel-host';
 import { ConfirmTracker } from './confirm-tracker';
 import { Consumer, type ConsumerChannel } from './consumer';
 import { PublishAssembly, type PublishTarget } from './publish-assembly';
+import { undeliverable } from './last-guard';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
@@ -88,7 +89,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       return;
     }
     this.assembly.checkNoContentPending();
+    this.definitionsMark = this.conn.definitions.seq;
     this.method(m);
+  }
+
+  // Frames that arrived while a reply waits for durable definitions to be synced (see
+  // replyWhenDurable); the connection replays them afterwards, in order.
+  held: Array<[number, Buffer]> | null = null;
+  private definitionsMark = 0;
+
+  // The reply to a method that changed durable definitions goes out once the change is on
+  // disk (group commit: store/metadata-log.ts); meanwhile this channel processes nothing else,
+  // as a RabbitMQ channel waits for its metadata transaction, so replies stay in order.
+  private replyWhenDurable(m: AnyMethod): void {
+    const synced = this.conn.definitions.syncedSince(this.definitionsMark);
+    if (synced === null) this.conn.sendMethod(this.id, m);
+    else this.conn.replyWhenSynced(this.id, synced, m);
   }
 
   onPublish(buf: Buffer, start: number, end: number): void {
@@ -138,22 +154,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       case 'exchange.declare':
         if (!m.passive) conn.access.exchangeDeclare(vh, m.exchange, m.arguments);
         vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.declare-ok' });
         return;
       case 'exchange.delete':
         conn.access.exchangeDelete(m.exchange);
         vh.deleteExchange(m.exchange, m.ifUnused);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.delete-ok' });
         return;
       case 'exchange.bind':
         conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.bind-ok' });
         return;
       case 'exchange.unbind':
         conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.unbind-ok' });
         return;
 
       case 'queue.declare': {
@@ -164,18 +180,18 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         const serverName = m.passive ? undefined : conn.access.queueDeclare(vh, m.queue, m.arguments);
         const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments, serverName }, owner);
         this.lastQueue = q.name;
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
         return;
       }
       case 'queue.bind':
         conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.bind-ok' });
         return;
       case 'queue.unbind':
         conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
+        this.replyWhenDurable({ name: 'queue.unbind-ok' });
         return;
       case 'queue.purge': {
         conn.access.queueRead(this.queueName(m.queue));
@@ -186,7 +202,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       case 'queue.delete': {
         conn.access.queueDelete(this.queueName(m.queue));
         const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.delete-ok', messageCount: n });
         return;
       }
 
@@ -496,7 +512,19 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     }
     const rec = o.rec as LogRecord;
     o.rec = undefined;
-    const tag = this.nextTag++;
+    const tag = this.nextTag;
+    try {
+      const env = envelopeOf(rec);
+      let props = rec.props;
+      if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
+      writeGetOk(this.conn.out, this.id, tag, o.redelivered, env[0], env[1], q.messageCount, props, rec.body, this.conn.frameMax);
+    } catch (e) {
+      // Framed before it counts as delivered: a message that cannot be sent (last-guard.ts) is
+      // never requeued to fail again.
+      undeliverable(this, this.conn, q, noAck ? null : o.ref, e, 60, 70);
+      return;
+    }
+    this.nextTag++;
     if (noAck) counters.deliveredGetAutoAck++;
     else counters.deliveredGetManualAck++;
     if (o.redelivered) counters.redelivered++;
@@ -504,10 +532,6 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       this.unacked.push(tag, o.ref, q, null, Date.now());
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.conn.consumerTimeoutMs);
     }
-    const env = envelopeOf(rec);
-    let props = rec.props;
-    if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
-    writeGetOk(this.conn.out, this.id, tag, o.redelivered, env[0], env[1], q.messageCount, props, rec.body, this.conn.frameMax);
   }
 
   // ---- consumer timeout ---------------------------------------------------------------------------

@@ -16,9 +16,12 @@ import { UPDATE_SECRET, UPDATE_SECRET_OK, login, updateSecret } from './connecti
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
+import type { DefinitionsSync } from '../broker/durable-definitions';
 import { OutBuffer } from './out-buffer';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './content-limits';
 import { log } from '../logger';
+import { logInternalError, methodContext } from './last-guard';
+import { heartbeats } from './heartbeat-wheel';
 import { counters } from '../broker/counters';
 
 export interface ServerConfig {
@@ -71,7 +74,6 @@ export class Connection {
   private capabilities: Record<string, unknown> = {};
   private mechanism = '';
   lastRecv = Date.now();
-  lastSend = Date.now();
   private closeTimer: NodeJS.Timeout | null = null;
   readonly name: string;
   readonly connectedAt = Date.now();
@@ -268,6 +270,7 @@ export class Connection {
       if (this.hold(type, channel, buf, start, end)) return;
     }
     let ch = this.channelsById[channel];
+    if (ch !== undefined && ch.held !== null) { ch.held.push([type, Buffer.from(buf.subarray(start, end))]); return; }
     if (ch !== undefined && !ch.touched) { ch.touched = true; this.touched.push(ch); }
     if (type === FRAME_METHOD) {
       // basic.publish (60, 40) takes a decoder of its own: it is most of the traffic.
@@ -309,13 +312,48 @@ export class Connection {
     }
   };
 
+  // A channel waits for durable definitions to reach the disk before its reply goes out
+  // (Channel.replyWhenDurable); its later frames wait in ch.held and run after the reply.
+  holdChannel(id: number, synced: Promise<void>, reply: AnyMethod): void {
+    const ch = this.channelsById[id];
+    if (ch === undefined) return;
+    ch.held ??= [];
+    synced.then(() => {
+      if (ch.state === 'open' && this.state === 'open') this.sendMethod(ch.id, reply);
+    }, (err: Error) => {
+      // Named after the method the reply answers (queue.declare for queue.declare-ok).
+      const ids = methodIds({ name: reply.name.replace(/-ok$/, '') } as AnyMethod);
+      ch.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `could not store the change on disk: ${err.message}`), ids[0], ids[1]);
+    }).then(() => this.releaseChannel(ch));
+  }
+
+  private releaseChannel(ch: Channel): void {
+    const frames = ch.held;
+    ch.held = null;
+    if (frames === null || frames.length === 0 || this.state === 'closed') return;
+    // An alarm holds the whole connection meanwhile: these frames go first in its queue.
+    if (this.held !== null) { this.held.unshift(...frames.map(([t, p]) => [t, ch.id, p] as [number, number, Buffer])); return; }
+    try {
+      // A frame that makes the channel wait again sends the rest back into ch.held, in order.
+      for (const [type, payload] of frames) this.onFrame(type, ch.id, payload, 0, payload.length);
+    } catch (e) {
+      this.fail(e);
+    }
+    this.endChunk();
+  }
+
   private hold(type: number, channel: number, buf: Buffer, start: number, end: number): boolean {
     if (this.held === null) return false;
     this.held.push([type, channel, Buffer.from(buf.subarray(start, end))]);
     return true;
   }
 
+  private channelContext(ch: Channel): string {
+    return `connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}'), channel ${ch.id}`;
+  }
+
   private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
+    if (!(e instanceof AmqpError)) logInternalError(`${this.channelContext(ch)}, ${methodContext(m)}`, e);
     const err = toAmqpError(e);
     const ids = m ? methodIds(m) : [60, 40];
     // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
@@ -390,6 +428,7 @@ export class Connection {
         this.heartbeat = m.heartbeat;
         this.reader.setMaxFrameSize(this.frameMax);
         this.state = 'open-wait';
+        heartbeats.start(this);
         return;
       }
       case 'connection.open': {
@@ -406,6 +445,9 @@ export class Connection {
         this.state = 'open';
         this.clearHandshakeTimer();
         this.sendMethod(0, { name: 'connection.open-ok' });
+        // Counted from here, as RabbitMQ does: the first heartbeat goes out H/2 after open-ok.
+        this.out.flush();
+        heartbeats.start(this);
         log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh!.name}'`);
         return;
       }
@@ -508,7 +550,7 @@ export class Connection {
   private fail(e: unknown): void {
     const err = toAmqpError(e);
     if (!(e instanceof AmqpError)) {
-      log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
+      logInternalError(`connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}')`, e);
     }
     this.closeWithError(err.code, err.replyText, err.classId, err.methodId);
   }
@@ -564,6 +606,7 @@ export class Connection {
   destroy(): void {
     if (this.state === 'closed') return;
     this.released();
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     this.teardownChannels();
@@ -578,6 +621,7 @@ export class Connection {
 
   private onSocketClose(): void {
     this.released();
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     if (this.state !== 'closed') {
@@ -590,28 +634,17 @@ export class Connection {
     }
   }
 
-  // Heartbeat bookkeeping, called about once a second by the server for every connection.
-  tick(now: number): void {
-    if (this.state === 'closed' || this.heartbeat === 0) return;
-    const hb = this.heartbeat * 1000;
-    if (this.alarmBlocked) this.lastRecv = now; // we stopped reading, so silence is ours
-    if (now - this.lastRecv > hb * 2) {
-      log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
-      this.socket.destroy();
-      this.onSocketClose();
-      return;
-    }
-    const written = this.socket.bytesWritten;
-    if (written !== this.lastBytesWritten) { this.lastBytesWritten = written; this.lastSend = now; }
-    if (now - this.lastSend >= hb / 2) {
-      this.sendHeartbeat();
-      this.lastSend = now;
-      // Our own heartbeat is not traffic: without this the next tick saw "output" and skipped
-      // one, so a 1 s heartbeat went out every 2 s.
-      this.lastBytesWritten = this.socket.bytesWritten;
-    }
+  // ---- heartbeats (heartbeat-wheel.ts) --------------------------------------------------------------
+
+  get bytesWritten(): number { return this.socket.bytesWritten; }
+  get receivingPaused(): boolean { return this.alarmBlocked; }
+
+  heartbeatTimedOut(): void {
+    if (this.state === 'closed') return;
+    log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
+    this.socket.destroy();
+    this.onSocketClose();
   }
-  private lastBytesWritten = 0;
 
   logError(msg: string): void {
     log.error(`connection ${this.name}: ${msg}`);
@@ -672,4 +705,6 @@ class ConnectionAsHost implements ChannelHost {
   storeFailed(err: unknown): void { this.c.broker.disk.reportWriteError(err); }
   logError(msg: string): void { this.c.logError(msg); }
   channelClosed(id: number): void { this.c.channelClosed(id); }
+  get definitions(): DefinitionsSync { return this.c.broker.metadata; }
+  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void { this.c.holdChannel(channel, synced, reply); }
 }

@@ -1,5 +1,5 @@
-// The AMQP listener: accepts TCP connections on IPv4 and IPv6, drives heartbeats for all
-// connections from one timer, and closes everything on shutdown.
+// The AMQP listener: accepts TCP connections on IPv4 and IPv6 and closes everything on
+// shutdown. (Heartbeats for all connections run on one timer wheel: heartbeat-wheel.ts.)
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Broker } from '../broker/broker';
@@ -34,7 +34,6 @@ export class AmqpServer {
   private servers: net.Server[] = [];
   private tlsServers: tls.Server[] = [];
   tlsPort: number | null = null;
-  private ticker: NodeJS.Timeout | null = null;
   private readonly config: ServerConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
@@ -58,11 +57,6 @@ export class AmqpServer {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     const t = this.opts.tls;
     if (t) this.tlsPort = await listenOnDefault(this.opts.host, t.port, (h, p) => this.listenOn(h, p, t));
-    this.ticker = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.connections) c.tick(now);
-    }, 1000);
-    this.ticker.unref();
     this.broker.disk.onChange((active, reason) => {
       for (const c of this.connections) c.setAlarm(active, reason);
     });
@@ -112,7 +106,6 @@ export class AmqpServer {
   }
 
   async close(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
     // net.Server.close() only calls back once every connection has ended, so stop accepting
     // first and wait for it after the connections are told to go.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

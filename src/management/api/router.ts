@@ -76,7 +76,11 @@ export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promis
   }
   const params = route.pattern.flatMap((p, i) => (p === '*' ? [req.path[i]] : []));
   try {
-    return await handler({ ...req, user, params, ctx });
+    // A change to durable definitions is answered once it is on disk (broker/definitions.ts).
+    const mark = ctx.broker.metadata.seq;
+    const reply = await handler({ ...req, user, params, ctx });
+    await ctx.broker.metadata.syncedSince(mark);
+    return reply;
   } catch (e) {
     if (e instanceof AmqpError) throw fromAmqp(e);
     throw e;
