@@ -4,6 +4,7 @@
 // know (policies, say) is kept as it is, with no format change.
 import t from 'tap';
 import { Broker } from '../../src/broker/broker';
+import { hashPassword } from '../../src/broker/auth/password-hash';
 import { DurableDefinitions } from '../../src/broker/durable-definitions';
 import { tempDir } from '../helpers/broker';
 import { setLogLevel } from '../../src/logger';
@@ -65,16 +66,17 @@ t.test('queues, exchanges and bindings across restarts and compactions', async (
 t.test('users and permissions changed in memory are kept by a reconcile (saveDefinitions)', async (t) => {
   const dataDir = tempDir();
   let b = Broker.open({ dataDir });
-  b.users.set('alice', { name: 'alice', passwordHash: 'x', tags: ['monitoring'] });
-  b.permissions.push({ user: 'alice', vhost: '/', configure: '', write: 'a.*', read: '.*' });
+  const hash = hashPassword('alice-pw');
+  b.auth.putUser({ name: 'alice', passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: ['monitoring'], limits: {} });
+  b.auth.setPermission({ user: 'alice', vhost: '/', configure: '', write: 'a.*', read: '.*' });
   b.addVhost('other');
   b.saveDefinitions();
   await b.close();
   b = Broker.open({ dataDir });
-  t.same(b.users.get('alice'), { name: 'alice', passwordHash: 'x', tags: ['monitoring'] });
-  t.same(b.permissions.find((p) => p.user === 'alice'), { user: 'alice', vhost: '/', configure: '', write: 'a.*', read: '.*' });
+  t.match(b.users.get('alice'), { name: 'alice', passwordHash: hash, tags: ['monitoring'] });
+  t.same(b.auth.permissions.get('alice', '/'), { user: 'alice', vhost: '/', configure: '', write: 'a.*', read: '.*' });
   t.ok(b.vhosts.has('other'));
-  b.users.delete('alice');
+  b.auth.deleteUser('alice');
   b.saveDefinitions();
   await b.close();
   b = Broker.open({ dataDir });

@@ -158,6 +158,7 @@ t.test('permission matrix', async (t) => {
     const ch = await channel(alice);
     await ch.assertQueue('alice-live', { durable: false });
     ch.publish('alice-x', 'k', Buffer.from('before'));
+    await ch.checkQueue('alice-live'); // a round trip: the publish was handled before the change
     await api(b, 'PUT', `/api/permissions/${V}/alice`, { configure: '^nothing$', write: '^nothing$', read: '^(amq\\.topic|alice-.*)$' });
     const closed = new Promise<Error>((r) => ch.once('error', r));
     ch.publish('alice-x', 'k', Buffer.from('after'));
