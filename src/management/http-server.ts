@@ -176,11 +176,20 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
+    const tooLarge = () => new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`, { Connection: 'close' });
+    if (Number(req.headers['content-length']) > limit) {
+      // refused before reading it: the reply goes out and the connection closes after it
+      over = true;
+      reject(tooLarge());
+    }
     req.on('data', (c: Buffer) => {
+      if (over) return; // read and dropped, so the 413 can be written (destroying the socket reset it)
       size += c.length;
       if (size > limit) {
-        reject(new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
