@@ -61,6 +61,7 @@ export function effectiveQueueArgs(declared: QueueArgs, rawArgs: FieldTable, def
   out.maxLength = num('max-length', declared.maxLength);
   out.maxLengthBytes = num('max-length-bytes', declared.maxLengthBytes);
   out.deliveryLimit = num('delivery-limit', declared.deliveryLimit);
+  out.consumerTimeout = num('consumer-timeout', declared.consumerTimeout);
   out.deadLetterExchange = argWins('dead-letter-exchange', declared.deadLetterExchange);
   out.deadLetterRoutingKey = argWins('dead-letter-routing-key', declared.deadLetterRoutingKey);
   // x-overflow absent means "not set" (parseQueueArgs reports drop-head, the default)

@@ -17,6 +17,8 @@ export interface QueueArgs {
   deliveryLimit: number | null;
   singleActiveConsumer: boolean;
   queueType: QueueType;
+  /** from a consumer-timeout policy (ms): overrides the broker's --consumer-timeout for this queue */
+  consumerTimeout: number | null;
 }
 
 // AMQP type names as RabbitMQ prints them in error texts. Integers decode to plain numbers, so
@@ -99,6 +101,7 @@ export function parseQueueArgs(queue: string, vhost: string, args: FieldTable): 
     deliveryLimit: int('x-delivery-limit', 0),
     singleActiveConsumer: false,
     queueType: 'classic',
+    consumerTimeout: null,
   };
   const mp = int('x-max-priority', 0);
   if (mp !== null && mp > MAX_PRIORITY) throw bad('x-max-priority', `{max_value_exceeded,${mp}}`);

@@ -491,7 +491,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     if (!c.noAck) {
       this.unacked.push(tag, ref, q, c, Date.now());
       c.unacked++;
-      if (this.timeoutTimer === null) this.armConsumerTimeout(this.conn.consumerTimeoutMs);
+      if (this.timeoutTimer === null) this.armConsumerTimeout(this.timeoutOf(q));
     }
   }
 
@@ -530,27 +530,38 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     if (o.redelivered) counters.redelivered++;
     if (!noAck) {
       this.unacked.push(tag, o.ref, q, null, Date.now());
-      if (this.timeoutTimer === null) this.armConsumerTimeout(this.conn.consumerTimeoutMs);
+      if (this.timeoutTimer === null) this.armConsumerTimeout(this.timeoutOf(q));
     }
   }
 
   // ---- consumer timeout ---------------------------------------------------------------------------
 
+  // The consumer timeout of deliveries from `q`: its consumer-timeout policy, else the broker's.
+  private timeoutOf(q: Queue): number {
+    return q.args.consumerTimeout ?? this.conn.consumerTimeoutMs;
+  }
+
   private armConsumerTimeout(ms: number): void {
-    if (this.conn.consumerTimeoutMs <= 0 || this.state !== 'open') return;
+    if (ms <= 0 || this.state !== 'open') return;
     this.timeoutTimer = setTimeout(() => this.checkConsumerTimeout(), ms);
     this.timeoutTimer.unref();
   }
 
+  // Deliveries are in time order, but queues may have timeouts of their own (a policy): the
+  // first deadline is found by a pass over the unacked deliveries, once per deadline.
   private checkConsumerTimeout(): void {
     this.timeoutTimer = null;
     if (this.state !== 'open') return;
-    const oldest = this.unacked.oldestTime();
-    if (oldest === undefined) return;
-    const limit = this.conn.consumerTimeoutMs;
-    const age = Date.now() - oldest;
-    if (age < limit) {
-      this.armConsumerTimeout(limit - age);
+    const now = Date.now();
+    let first = Infinity;
+    let limit = 0;
+    this.unacked.forEach((_tag, _ref, q, _owner, at) => {
+      const ms = this.timeoutOf(q);
+      if (ms > 0 && at + ms < first) { first = at + ms; limit = ms; }
+    });
+    if (first === Infinity) return;
+    if (now < first) {
+      this.armConsumerTimeout(first - now);
       return;
     }
     this.conn.logError(`channel ${this.id}: consumer ack timed out (an unacked delivery is older than ${limit} ms); closing the channel`);
