@@ -255,3 +255,20 @@ export function encodeFrame(type: number, channel: number, payload: Buffer): Buf
   b[b.length - 1] = END;
   return b;
 }
+
+// connection.blocked (10/60) and connection.unblocked (10/61) are RabbitMQ extensions that the
+// spec XML does not carry, so they are framed here.
+export function connectionBlockedFrame(reason: string): Buffer {
+  const r = Buffer.from(reason.slice(0, 255));
+  const b = Buffer.alloc(7 + 4 + 1 + r.length + 1);
+  b[0] = 1;
+  b.writeUInt16BE(0, 1);
+  b.writeUInt32BE(4 + 1 + r.length, 3);
+  b.writeUInt16BE(10, 7);
+  b.writeUInt16BE(60, 9);
+  b[11] = r.length;
+  r.copy(b, 12);
+  b[b.length - 1] = 0xce;
+  return b;
+}
+export const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   type AnyMethod, FrameReader, PROTOCOL_HEADER, HEARTBEAT_FRAME,
-  checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO,
+  checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO, connectionBlockedFrame, CONNECTION_UNBLOCKED,
 } from '../protocol';
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
@@ -16,9 +16,8 @@ import { UPDATE_SECRET, UPDATE_SECRET_OK, login, updateSecret } from './connecti
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
-import type { DefinitionsSync } from '../broker/durable-definitions';
+import { ConnectionAsHost } from './connection-host';
 import { OutBuffer } from './out-buffer';
-import { DEFAULT_MAX_MESSAGE_SIZE } from './content-limits';
 import { log } from '../logger';
 import { logInternalError, methodContext } from './last-guard';
 import { heartbeats } from './heartbeat-wheel';
@@ -657,24 +656,6 @@ export class Connection {
   get connectionState(): string { return this.state; }
 }
 
-// connection.blocked (10/60) and connection.unblocked (10/61) are RabbitMQ extensions that the
-// spec XML does not carry, so they are framed here.
-function connectionBlockedFrame(reason: string): Buffer {
-  const r = Buffer.from(reason.slice(0, 255));
-  const b = Buffer.alloc(7 + 4 + 1 + r.length + 1);
-  b[0] = 1;
-  b.writeUInt16BE(0, 1);
-  b.writeUInt32BE(4 + 1 + r.length, 3);
-  b.writeUInt16BE(10, 7);
-  b.writeUInt16BE(60, 9);
-  b[11] = r.length;
-  r.copy(b, 12);
-  b[b.length - 1] = 0xce;
-  return b;
-}
-const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);
-
-
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
   return new AmqpError(ReplyCode.INTERNAL_ERROR, `internal error: ${(e as Error)?.message ?? e}`);
@@ -683,28 +664,4 @@ function toAmqpError(e: unknown): AmqpError {
 function methodIds(m: AnyMethod): [number, number] {
   for (const [id, info] of METHOD_INFO) if (info.name === m.name) return [id >>> 16, id & 0xffff];
   return [0, 0];
-}
-
-// A connection as its channels see it (channel-host.ts): the vhost and user are set once the
-// connection is open, which is the only time channels exist.
-class ConnectionAsHost implements ChannelHost {
-  constructor(private readonly c: Connection) {}
-  get owner(): object { return this.c; }
-  get vhost(): VHost { return this.c.vhost as VHost; }
-  get user(): User { return this.c.user as User; }
-  get out(): OutBuffer { return this.c.out; }
-  get frameMax(): number { return this.c.frameMax; }
-  get outputBlocked(): boolean { return this.c.outputBlocked; }
-  get consumerTimeoutMs(): number { return this.c.config.consumerTimeoutMs; }
-  sendMethod(channel: number, m: AnyMethod): void { this.c.sendMethod(channel, m); }
-  capability(name: string): boolean { return this.c.capability(name); }
-  get access(): SessionAccess { return this.c.access; }
-  get maxMessageSize(): number { return this.c.config.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE; }
-  notePublisher(): void { this.c.notePublisher(); }
-  throttle(q: Queue): void { this.c.throttle(q); }
-  storeFailed(err: unknown): void { this.c.broker.disk.reportWriteError(err); }
-  logError(msg: string): void { this.c.logError(msg); }
-  channelClosed(id: number): void { this.c.channelClosed(id); }
-  get definitions(): DefinitionsSync { return this.c.broker.metadata; }
-  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void { this.c.holdChannel(channel, synced, reply); }
 }
