@@ -8,7 +8,8 @@ import { Typed, decodeProperties, type FieldTable, type FieldValue } from '../pr
 import { editProperties } from './props-edit';
 import type { LogRecord } from '../store';
 import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
-import { EnqueueResult, Queue, type DeathReason, type QueueHost } from './queue';
+import { EnqueueResult, type Queue, type DeathReason, type QueueHost } from './queue';
+import { createQueue } from './queue-factory';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import type { Message } from './message';
 import { deadLetteredCopy, isDeathCycle } from './dead-letter';
@@ -210,7 +211,7 @@ export class VHost implements QueueHost {
       ? durableQueueDir(this.ctx.dataDir, this.name, name)
       : transientQueueDir(this.ctx.dataDir, this.name, name, ++this.transientSeq);
     if (!durable) fs.rmSync(dir, { recursive: true, force: true });
-    const q = new Queue({
+    const q = createQueue({
       name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null,
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
@@ -222,7 +223,7 @@ export class VHost implements QueueHost {
 
   // Recreates a durable queue from stored definitions (its log is recovered on open).
   restoreQueue(name: string, args: FieldTable, autoDelete: boolean): Queue {
-    const q = new Queue({
+    const q = createQueue({
       name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
       args: parseQueueArgs(name, this.name, args),
       dir: durableQueueDir(this.ctx.dataDir, this.name, name), host: this,
