@@ -10,6 +10,7 @@ import type { LogRecord } from '../store';
 import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
 import { EnqueueResult, type Queue, type DeathReason, type QueueHost } from './queue';
 import { createQueue } from './queue-factory';
+import { STREAM_EQUIV_ARGS, checkStreamDeclare, isStreamDeclare, serverNamedStream } from './stream-args';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import type { Message } from './message';
 import { deadLetteredCopy, isDeathCycle } from './dead-letter';
@@ -172,6 +173,8 @@ export class VHost implements QueueHost {
 
   declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
     let serverNamed = false;
+    const stream = isStreamDeclare(d.args);
+    if (stream && name === '' && !d.passive) throw serverNamedStream();
     if (name === '' && !d.passive) {
       name = `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
       serverNamed = true;
@@ -191,20 +194,18 @@ export class VHost implements QueueHost {
       if (existing.durable !== d.durable) throw ineq('durable', d.durable, existing.durable);
       if (existing.autoDelete !== d.autoDelete) throw ineq('auto_delete', d.autoDelete, existing.autoDelete);
       if ((existing.exclusiveOwner !== null) !== d.exclusive) throw ineq('exclusive', d.exclusive, existing.exclusiveOwner !== null);
-      checkArgsEquivalent(existing.rawArgs, d.args, this.describe('queue', name));
+      checkArgsEquivalent(existing.rawArgs, d.args, this.describe('queue', name), existing.args.queueType === 'stream' ? STREAM_EQUIV_ARGS : EQUIV_ARGS);
       existing.touch();
       return existing;
     }
     if (name.startsWith('amq.') && !serverNamed) {
       throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     }
+    if (stream) checkStreamDeclare(name, this.name, d);
     const args = parseQueueArgs(name, this.name, d.args);
-    if (args.queueType === 'stream' || args.queueType === 'quorum') {
+    if (args.queueType === 'quorum') {
       if (!d.durable) throw preconditionFailed(`invalid property 'non-durable' for ${this.describe('queue', name)}`);
       if (d.exclusive) throw preconditionFailed(`invalid property 'exclusive-owner' for ${this.describe('queue', name)}`);
-    }
-    if (args.queueType === 'stream') {
-      throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `queue type 'stream' is not implemented yet (${this.describe('queue', name)})`);
     }
     const durable = d.durable && !d.exclusive;
     const dir = durable
@@ -461,8 +462,8 @@ const EQUIV_ARGS = ['x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-
   'x-single-active-consumer', 'x-delivery-limit'];
 
 // Same type class (all integer widths are one class) and same value, as RabbitMQ compares them.
-function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string): void {
-  for (const k of EQUIV_ARGS) {
+function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string, keys: readonly string[]): void {
+  for (const k of keys) {
     const a = cur[k];
     const b = got[k];
     if (a === undefined && b === undefined) continue;
