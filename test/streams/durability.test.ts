@@ -2,7 +2,8 @@
 // confirmed message is there, in order, with its offset; offsets continue after the restart.
 import t from 'tap';
 import type * as amqp from 'amqplib';
-import { startBroker } from '../helpers/broker';
+import { execFileSync } from 'node:child_process';
+import { MAIN, startBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep, waitFor } from '../helpers/amqp';
 
 async function readAll(url: string, q: string, n: number): Promise<amqp.ConsumeMessage[]> {
@@ -40,6 +41,15 @@ t.test('a clean restart keeps the stream; offsets continue', async (t) => {
   t.equal(got.length, 310);
   t.ok(got.every((m, k) => m.content.toString() === `a${k}` && m.properties.headers?.['x-stream-offset'] === k && m.properties.headers?.i === k),
     'every message at its offset, the ones after the restart too');
+
+  // the log tools read streams (read-only, while the broker runs)
+  const verify = execFileSync(process.execPath, [MAIN, 'log', 'verify', '--data-dir', b2.dataDir, '--queue', 's'], { encoding: 'utf8' });
+  t.match(verify, /verify: OK: 1 queue, 1 log, \d+ segments/);
+  const dump = execFileSync(process.execPath, [MAIN, 'log', 'dump', '--data-dir', b2.dataDir, '--queue', 's', '--json', '--body', '--from', '298', '--to', '301'], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => JSON.parse(l) as { offset: number; body: string; routing_key: string; properties: { headers: { i: number } } });
+  const want = dump.filter((m) => m.offset >= 298 && m.offset <= 301);
+  t.same(want.map((m) => [m.offset, m.body, m.routing_key, m.properties.headers.i]), [[298, 'a298', 's', 298], [299, 'a299', 's', 299], [300, 'a300', 's', 300], [301, 'a301', 's', 301]],
+    'dump: one line per message, with offset, routing key, properties and body');
 });
 
 t.test('kill -9 in the middle of a publish: every confirmed message is kept', async (t) => {
