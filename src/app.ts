@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { Broker } from './broker/broker';
 import { AmqpServer } from './server/server';
+import { StreamServer } from './stream/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
 import { lockDataDir } from './store/dir-lock';
@@ -15,14 +16,19 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  /** Stream protocol port (default 5552; 0: no Stream listener) */
+  streamPort?: number;
 }
 
 export interface App {
   broker: Broker;
   amqp: AmqpServer;
   http: HttpServer;
+  stream: StreamServer | null;
   port: number;
   httpPort: number;
+  /** 0 when the Stream listener is off */
+  streamPort: number;
   stop(): Promise<void>;
 }
 
@@ -41,11 +47,19 @@ export async function startApp(opts: AppOptions): Promise<App> {
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
   const port = await amqp.listen();
+  const streamWanted = opts.streamPort ?? 5552;
+  const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
   let httpPort: number;
+  let streamPort = 0;
   try {
+    if (stream !== null) {
+      streamPort = await stream.listen();
+      http.addListener('stream', streamPort);
+    }
     httpPort = await http.listen();
   } catch (e) {
+    await stream?.close();
     await http.close();
     await amqp.close();
     await broker.close();
@@ -54,11 +68,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, http, port, httpPort,
+    broker, amqp, http, stream, port, httpPort, streamPort,
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');
         await http.close();
+        await stream?.close();
         await amqp.close();
         await broker.close();
         lock.release();

@@ -129,11 +129,12 @@ export class StreamQueue implements Queue {
   enqueue(msg: Message, _priority: number, sync: SyncPoints | null): EnqueueResult {
     if (this.deleted) return EnqueueResult.Rejected;
     const env = msg.envelope;
+    const target = this.writer.current; // before the add: a full chunk is appended by it
     const offset = this.writer.add091(env[0], env[1], msg.props, msg.body);
     if (offset < 0) return EnqueueResult.Rejected;
     this.publishCount++;
     // every stream message is durable: its confirm waits for the fdatasync of its chunk
-    if (sync !== null) sync.add(this.writer.current, offset);
+    if (sync !== null) sync.add(target, offset);
     return EnqueueResult.Accepted;
   }
 

@@ -15,17 +15,18 @@ program.command('start')
   .description('run the broker')
   .option('-p, --port <port>', 'AMQP port (0 picks a free one)', '5672')
   .option('--http-port <port>', 'HTTP management port', '15672')
+  .option('--stream-port <port>', 'RabbitMQ Stream protocol port (0: no Stream listener)', '5552')
   .option('--host <address>', 'listen address (default: all IPv4 and IPv6 addresses)')
   .option('-d, --data-dir <dir>', 'data directory', './data')
   .option('--heartbeat <seconds>', 'heartbeat interval proposed to clients', '60')
   .option('--consumer-timeout <ms>', 'close a channel whose oldest unacked delivery is older than this (0: never)', '1800000')
   .option('--disk-free-limit <bytes>', 'block publishers when free disk space falls below this', '50000000')
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warning', 'error', 'none']).default('info'))
-  .action(async (o: { port: string; httpPort: string; host?: string; dataDir: string; heartbeat: string; consumerTimeout: string; diskFreeLimit: string; logLevel: LogLevel }) => {
+  .action(async (o: { port: string; httpPort: string; streamPort: string; host?: string; dataDir: string; heartbeat: string; consumerTimeout: string; diskFreeLimit: string; logLevel: LogLevel }) => {
     setLogLevel(o.logLevel);
-    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit) });
+    const app = await startApp({ port: Number(o.port), httpPort: Number(o.httpPort), host: o.host, dataDir: o.dataDir, heartbeat: Number(o.heartbeat), consumerTimeoutMs: parseConsumerTimeout(o.consumerTimeout), diskFreeLimitBytes: Number(o.diskFreeLimit), streamPort: Number(o.streamPort) });
     // Tests and scripts read the port from this line.
-    process.stdout.write(`warren ready amqp_port=${app.port}\n`);
+    process.stdout.write(`warren ready amqp_port=${app.port}${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
     process.stdout.write(`warren http_port=${app.httpPort}\n`);
     let signalled = false;
     const onSignal = (sig: string) => {

@@ -36,6 +36,11 @@ export class HttpServer {
     };
   }
 
+  /** Another listener to show in /api/overview and /metrics (the Stream protocol's). */
+  addListener(protocol: string, port: number): void {
+    this.ctx.listeners.push({ protocol, ip_address: this.opts.host ?? '::', port });
+  }
+
   async listen(): Promise<number> {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     this.ctx.listeners.push({ protocol: 'http', ip_address: this.opts.host ?? '::', port });

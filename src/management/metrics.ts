@@ -86,6 +86,8 @@ export function renderMetrics(ctx: ManagementContext): string {
 
   w.one('rabbitmq_identity_info', 'gauge', 'Node and cluster names', 1, { rabbitmq_node: ctx.node, rabbitmq_cluster: 'warren' });
   w.one('warren_build_info', 'gauge', 'Warren and Node.js versions', 1, { version: VERSION, nodejs_version: process.version });
+  w.metric('warren_listener', 'gauge', 'Listeners of this node (AMQP, HTTP, Stream protocol), by protocol and port',
+    ctx.listeners.map((l) => [{ protocol: l.protocol, port: String(l.port) }, 1]));
 
   w.one('rabbitmq_connections', 'gauge', 'AMQP connections currently open', connections);
   w.one('rabbitmq_channels', 'gauge', 'AMQP channels currently open', channels);
