@@ -1,7 +1,7 @@
 // Wires the layers together for `warren start`: broker (with its store), AMQP listener, HTTP
 // management listener, and the clean shutdown path used by SIGTERM/SIGINT.
 import * as path from 'node:path';
-import { Broker } from './broker/broker';
+import { Broker, type Definitions } from './broker/broker';
 import { AmqpServer } from './server/server';
 import { StreamServer } from './stream/server';
 import { HttpServer } from './management/http-server';
@@ -16,6 +16,9 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  // Definitions to import once the broker is open, before the listeners (RabbitMQ's load_definitions).
+  definitions?: Record<string, unknown>;
+  definitionsSource?: string;
   /** Stream protocol port (default 5552; 0: no Stream listener) */
   streamPort?: number;
 }
@@ -45,18 +48,44 @@ export async function startApp(opts: AppOptions): Promise<App> {
     throw e;
   }
   log.info(`broker state recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
+  if (opts.definitions) {
+    try {
+      broker.importDefinitions(opts.definitions as unknown as Definitions);
+      log.info(`definitions imported from ${opts.definitionsSource ?? 'the start options'}`);
+    } catch (e) {
+      await broker.close();
+      lock.release();
+      throw new Error(`definitions from ${opts.definitionsSource ?? 'the start options'} refused: ${(e as Error).message.replace(/^definitions refused: /, '')}`);
+    }
+  }
   const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
-  const port = await amqp.listen();
+  let port: number;
+  try {
+    port = await amqp.listen();
+  } catch (e) {
+    await amqp.close();
+    await broker.close();
+    lock.release();
+    throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
+  }
   const streamWanted = opts.streamPort ?? 5552;
   const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
   let httpPort: number;
   let streamPort = 0;
-  try {
-    if (stream !== null) {
+  if (stream !== null) {
+    try {
       streamPort = await stream.listen();
-      http.addListener('stream', streamPort);
+    } catch (e) {
+      await stream.close();
+      await amqp.close();
+      await broker.close();
+      lock.release();
+      throw Object.assign(e as Error, { listener: 'Stream', port: streamWanted });
     }
+    http.addListener('stream', streamPort);
+  }
+  try {
     httpPort = await http.listen();
   } catch (e) {
     await stream?.close();
@@ -64,7 +93,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await amqp.close();
     await broker.close();
     lock.release();
-    throw e;
+    throw Object.assign(e as Error, { listener: 'HTTP', port: opts.httpPort ?? 15672 });
   }
   let stopping: Promise<void> | null = null;
   return {

@@ -125,6 +125,7 @@ export function resultLine(r: RunResult): string {
   if (lat) parts.push(lat);
   if (r.confirm_latency) parts.push(`confirm p50 ${fmtMs(r.confirm_latency.p50)} p99 ${fmtMs(r.confirm_latency.p99)} ms`);
   if (r.kib_per_conn !== undefined) parts.push(`${r.kib_per_conn.toFixed(1)} KiB broker RSS per idle connection`);
+  if (r.cpu_us_per_msg !== undefined) parts.push(`broker CPU ${r.cpu_us_per_msg.toFixed(2)} us/msg`);
   if (r.queued > 0) parts.push(`${fmtInt(r.queued)} still queued after the drain`);
   if (r.missing > 0) parts.push(`MISSING ${fmtInt(r.missing)} messages`);
   if (r.nacked > 0) parts.push(`NACKED ${fmtInt(r.nacked)}`);
@@ -138,12 +139,13 @@ function table(head: string[], rows: string[][], rightFrom = 2): string {
 }
 
 export function resultTable(results: RunResult[]): string {
-  const head = ['run', 'broker', 'sent/s', 'recv/s', 'confirmed/s', 'MB/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'missing', 'KiB/conn'];
+  const head = ['run', 'broker', 'sent/s', 'recv/s', 'confirmed/s', 'MB/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'missing', 'KiB/conn', 'CPU us/msg'];
   const rows = results.map((r) => [
     r.label, r.broker, r.config.consumeOnly ? '-' : fmtInt(r.send_rate), r.config.publishOnly ? '-' : fmtInt(r.recv_rate),
     r.config.confirm > 0 ? fmtInt(r.confirm_rate) : '-', r.mb_s.toFixed(1),
     fmtMs(r.latency?.p50), fmtMs(r.latency?.p95), fmtMs(r.latency?.p99), fmtMs(r.latency?.max),
     r.config.publishOnly ? '-' : fmtInt(r.missing), r.kib_per_conn !== undefined ? r.kib_per_conn.toFixed(1) : '-',
+    r.cpu_us_per_msg !== undefined ? r.cpu_us_per_msg.toFixed(2) : '-',
   ]);
   return table(head, rows);
 }
@@ -182,6 +184,7 @@ function metricsOf(r: RunResult): { metric: string; value: number; better: 'high
     m.push({ metric: 'recv msg/s', value: r.recv_rate, better: 'higher' });
     if (c.confirm > 0) m.push({ metric: 'confirmed msg/s', value: r.confirm_rate, better: 'higher' });
   }
+  if (c.connections === 0) m.push({ metric: 'broker CPU us/msg', value: r.cpu_us_per_msg ?? NaN, better: 'lower' });
   return m;
 }
 
@@ -205,7 +208,7 @@ export function compareRows(results: RunResult[], warren: string, other: string)
 }
 
 export function compareTable(rows: CompareRow[], warren: string, other: string): string {
-  const f = (v: number, metric: string) => (!Number.isFinite(v) ? '-' : metric.includes('msg/s') ? fmtInt(v) : metric.includes('KiB') ? v.toFixed(1) : fmtMs(v));
+  const f = (v: number, metric: string) => (!Number.isFinite(v) ? '-' : metric.includes('msg/s') ? fmtInt(v) : metric.includes('KiB') || metric.includes('us/msg') ? v.toFixed(2) : fmtMs(v));
   const body = rows.map((r) => [r.run, r.metric, f(r.warren, r.metric), f(r.other, r.metric), Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '-']);
   return table(['run', 'metric', warren, other, `${warren} advantage`], body) +
     `\n(advantage = ${warren}/${other} for rates, ${other}/${warren} for latency, time and memory: above 1 means ${warren} is better)`;

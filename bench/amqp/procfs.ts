@@ -1,6 +1,23 @@
 // Broker memory from /proc: VmRSS of a pid, and the pid listening on a local TCP port.
 import * as fs from 'node:fs';
 
+/**
+ * CPU seconds (user + system) a process has used, from /proc/<pid>/stat, or null. The broker's
+ * CPU per message is the bench's figure that a busy, shared machine disturbs least: other
+ * processes take wall-clock time from the broker, not instructions.
+ */
+export function readCpuSeconds(pid: number): number | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // fields 14 and 15 (utime, stime) counted from 1; f[0] is field 3
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
+
 /** VmRSS of pid in KiB, or null when it cannot be read. */
 export function readRssKiB(pid: number): number | null {
   try {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { ClientConnection, type ClientChannel, nowMs, parseAmqpUrl } from '../../src/client';
 import { Histogram, summarize, type LatencySummary } from './histogram';
 import type { FromWorker, ToWorker, WorkerSpec, WorkerStats } from './ipc';
-import { findListeningPid, readRssKiB } from './procfs';
+import { findListeningPid, readCpuSeconds, readRssKiB } from './procfs';
 import type { RunConfig } from './scenarios';
 
 // ------------------------------------------------------------------------------------ results
@@ -40,6 +40,8 @@ export interface RunResult {
   rss_idle_kib?: number;
   rss_end_kib?: number;
   kib_per_conn?: number;
+  /** broker CPU time (user + system) per message handled in the measurement window, in microseconds */
+  cpu_us_per_msg?: number;
   config: RunConfig;
 }
 
@@ -261,6 +263,7 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
     // the measurement starts after the warm-up (timed runs only)
     const warmTicks = countMode ? 0 : Math.max(0, Math.round(cfg.warmup));
     let tMeasure = t0, sent0 = 0, recv0 = 0, conf0 = 0;
+    let cpu0 = pid !== null && !manyConns ? readCpuSeconds(pid) : null;
     for (let tick = 1; ; tick++) {
       // sleep to the next whole second, waking early when a count-mode run completes
       const wake = t0 + tick * 1000;
@@ -293,6 +296,7 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
       if (tick === warmTicks) {
         total.reset(); confirmTotal.reset();
         tMeasure = now; sent0 = sent; recv0 = recv; conf0 = conf;
+        if (cpu0 !== null && pid !== null) cpu0 = readCpuSeconds(pid);
         rep.info(`  ${target.name} ${cfg.label}: warm-up over, measuring`);
       }
       if (recv > lastProgressRecv) { lastProgressRecv = recv; lastProgressAt = now; }
@@ -305,6 +309,7 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
 
     // stop: producers stop and report, consumers report what they had at this instant
     const tEnd = nowMs();
+    const cpu1 = cpu0 !== null && pid !== null ? readCpuSeconds(pid) : null;
     const [marks, finals] = await Promise.all([
       Promise.all(consumers.map((w) => w.request({ type: 'mark' }, 'mark'))),
       Promise.all(producers.map((w) => w.request({ type: 'stop' }, 'final', 30000))),
@@ -360,6 +365,9 @@ export async function runOne(cfg: RunConfig, target: Target, rep: Reporter): Pro
       if (end > t0) seconds = (end - t0) / 1000;
     }
     const recvCounted = recvAtMark;
+    // a message costs the broker its publish and its delivery: count the larger side
+    const handled = Math.max(cfg.consumeOnly ? 0 : sent - sent0, cfg.publishOnly ? 0 : recvCounted - recv0);
+    if (cpu0 !== null && cpu1 !== null && handled > 0) result.cpu_us_per_msg = ((cpu1 - cpu0) * 1e6) / handled;
     const r: RunResult = {
       label: cfg.label, scenario: cfg.scenario, broker: target.name, product: product.trim(), url: redact(target.url),
       seconds, sent, confirmed, nacked, received,

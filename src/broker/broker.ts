@@ -11,6 +11,8 @@ import { type Permission, type User, checkPassword, hashPassword, isLoopback } f
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
+import { type PolicySections, DefinitionsError, RuntimeParameters } from './runtime-parameters';
+import { checkDefinitions } from './definitions-check';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -20,7 +22,7 @@ export interface BrokerOptions {
   diskFreeLimitBytes?: number;
 }
 
-export interface Definitions {
+export interface Definitions extends PolicySections {
   warren_version?: string;
   users: Array<{ name: string; password_hash: string; hashing_algorithm?: string; tags: string | string[] }>;
   vhosts: Array<{ name: string }>;
@@ -38,6 +40,8 @@ export class Broker {
   private loading = false;
   private closed = false;
   readonly disk: DiskMonitor;
+  // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
+  readonly runtime: RuntimeParameters = new RuntimeParameters(this);
 
   private constructor(readonly opts: BrokerOptions) {
     this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
@@ -109,7 +113,10 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
-    vh = new VHost(name, { dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(), storeFailed: (e) => this.disk.reportWriteError(e) });
+    vh = new VHost(name, {
+      dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(), storeFailed: (e) => this.disk.reportWriteError(e),
+      applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
+    });
     this.vhosts.set(name, vh);
     this.saveDefinitions();
     return vh;
@@ -140,6 +147,7 @@ export class Broker {
       })),
       vhosts: [...this.vhosts.keys()].map((name) => ({ name })),
       permissions: this.permissions.map((p) => ({ ...p })),
+      ...this.runtime.exportSections(),
       exchanges: [], queues: [], bindings: [],
     };
     for (const vh of this.vhosts.values()) {
@@ -177,6 +185,8 @@ export class Broker {
   }
 
   importDefinitions(d: Definitions, recovering = false): void {
+    const problems = checkDefinitions(d, this.runtime);
+    if (problems.length > 0) throw new DefinitionsError(`definitions refused: ${problems.join('; ')}`);
     const wasLoading = this.loading;
     this.loading = true;
     try {
@@ -190,6 +200,7 @@ export class Broker {
         if (i >= 0) this.permissions.splice(i, 1);
         this.permissions.push({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
       }
+      this.runtime.apply(d);
       for (const x of d.exchanges ?? []) {
         const vh = this.addVhost(x.vhost);
         if (vh.exchanges.has(x.name)) continue;

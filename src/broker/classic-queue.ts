@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { SegmentedLog, type LogRecord } from '../store';
 import { laneDir, laneOfDirName } from '../store/data-dir';
 import type { FieldTable } from '../protocol';
-import { EnqueueResult, type DeathReason, type FlowWaiter, type GetResult, type Queue, type QueueConsumer, type QueueHost, type QueueOptions } from './queue';
+import { EnqueueResult, type DeathReason, type FlowWaiter, type BrowseLog, type GetResult, type Queue, type QueueConsumer, type QueueHost, type QueueOptions } from './queue';
 import { DeliveredMarks } from './delivered-marks';
 import { DeliveryCounts } from './delivery-counts';
 import { DirectDelivery } from './direct-delivery';
@@ -31,7 +31,7 @@ export class ClassicQueue implements Queue {
   readonly durable: boolean;
   readonly autoDelete: boolean;
   readonly rawArgs: FieldTable;
-  readonly args: QueueArgs;
+  args: QueueArgs;               // effective: declared arguments with policies applied
   readonly dir: string;
   exclusiveOwner: object | null;
   deleted = false;
@@ -41,7 +41,7 @@ export class ClassicQueue implements Queue {
   private readonly direct: DirectDelivery | null;
   private readonly lanes: () => LaneStore[];
   private readonly marks: DeliveredMarks | null;
-  private readonly counts: DeliveryCounts | null;
+  private counts: DeliveryCounts | null;  // replaced when a policy changes delivery-limit
   readonly consumers: QueueConsumer[] = [];
   private rr = 0;
   private hadConsumer = false;
@@ -304,6 +304,33 @@ export class ClassicQueue implements Queue {
   private clearExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     this.expiryTimer = null;
+  }
+
+  // ---- read-only view for the management API (browsing without consuming) ---------------------
+
+  // The log of priority lane p (0 for a queue without priorities), or undefined.
+  browseLog(p = 0): BrowseLog | undefined { return this.lanes().find((l) => l.lane === p)?.log; }
+
+  // The message behind a ref a channel holds unacked (a log record or a held direct delivery).
+  peekMessage(ref: MessageRef): LogRecord | undefined { return this.store.read(ref); }
+
+  // ---- policies -------------------------------------------------------------------------------
+
+  // A policy change replaced the effective arguments (src/broker/policy-apply.ts). New limits
+  // and TTLs take effect at once, as in RabbitMQ: excess messages leave from the head (drop-head
+  // only), expired ones are dropped or dead-lettered, the x-expires timer restarts.
+  applyPolicy(args: QueueArgs): void {
+    if (this.deleted) return;
+    this.args = args;
+    // the requeue path reads deliveryLimit whenever counts exist
+    if (args.deliveryLimit === null && this.counts !== null) { this.counts.dispose(); this.counts = null; }
+    else if (args.deliveryLimit !== null && this.counts === null) this.counts = new DeliveryCounts(this.durable ? this.dir : null);
+    if (args.overflow === 'drop-head' && (args.maxLength !== null || args.maxLengthBytes !== null)) {
+      while (this.overLimit() && this.store.peek()) this.dropHead('maxlen');
+    }
+    this.clearExpiry();
+    this.expireHead(Date.now());
+    if (this.consumers.length === 0) this.armExpires();
   }
 
   // ---- consumers ------------------------------------------------------------------------------

@@ -46,9 +46,12 @@ export class Exchange implements BindTarget {
     if (type === 'topic') this.topic = new TopicMatcher();
   }
 
+  // Set by a policy (src/broker/policy-apply.ts); the exchange's own argument wins over it.
+  policyAlternateExchange: string | undefined = undefined;
+
   get alternateExchange(): string | undefined {
     const ae = this.args['alternate-exchange'];
-    return typeof ae === 'string' ? ae : Buffer.isBuffer(ae) ? ae.toString() : undefined;
+    return typeof ae === 'string' ? ae : Buffer.isBuffer(ae) ? ae.toString() : this.policyAlternateExchange;
   }
 
   findBinding(dest: BindTarget, routingKey: string, argsKey: string): Binding | undefined {

@@ -33,6 +33,14 @@ export interface QueueHost {
   queueUnused(queue: Queue, why: 'auto-delete' | 'expires'): void;
 }
 
+// What the management API may do with a lane's log: read records, never write or ack.
+export interface BrowseLog {
+  readonly startOffset: number;
+  readonly nextOffset: number;
+  read(offset: number): LogRecord | undefined;
+  isAcked(offset: number): boolean;
+}
+
 export const enum EnqueueResult { Rejected = 0, Accepted = 1 }
 
 export interface FlowWaiter {
@@ -67,7 +75,8 @@ export interface Queue extends BindTarget {
   readonly durable: boolean;
   readonly autoDelete: boolean;
   readonly rawArgs: FieldTable;
-  readonly args: QueueArgs;
+  /** effective: declared arguments with policies applied */
+  args: QueueArgs;
   readonly dir: string;
   exclusiveOwner: object | null;
   readonly deleted: boolean;
@@ -112,6 +121,14 @@ export interface Queue extends BindTarget {
   purge(): number;
   /** Give disk space back (a disk alarm is on). */
   reclaim(): void;
+  // read-only views for the management API (browsing without consuming)
+  /** the log of priority lane p (0 for a queue without priorities), or undefined */
+  browseLog(p?: number): BrowseLog | undefined;
+  /** the message behind a ref a channel holds unacked */
+  peekMessage(ref: MessageRef): LogRecord | undefined;
+  /** a policy change replaced the effective arguments (src/broker/policy-apply.ts) */
+  applyPolicy(args: QueueArgs): void;
+
   /** declare/passive declare: restarts the x-expires timer */
   touch(): void;
   delete(): void;

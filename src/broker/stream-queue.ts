@@ -11,7 +11,8 @@ import type { LogRecord, SegmentedLog } from '../store';
 import { AmqpError, ReplyCode, preconditionFailed } from './errors';
 import type { Message } from './message';
 import type { MessageRef } from './message-ref';
-import { EnqueueResult, type FlowWaiter, type GetResult, type Queue, type QueueConsumer, type QueueOptions } from './queue';
+import { appliedPolicy, durationMs } from './policy-apply';
+import { type BrowseLog, EnqueueResult, type FlowWaiter, type GetResult, type Queue, type QueueConsumer, type QueueOptions } from './queue';
 import type { QueueArgs } from './queue-args';
 import { AmqpStreamCursor, AmqpView } from './stream-amqp-reader';
 import { type OffsetSpec, type StreamArgs, parseConsumerFilter, parseOffsetSpec, parseStreamArgs } from './stream-args';
@@ -40,8 +41,11 @@ export class StreamQueue implements Queue {
   readonly durable = true;
   readonly autoDelete = false;
   readonly rawArgs: FieldTable;
-  readonly args: QueueArgs;
+  args: QueueArgs;
   readonly sargs: StreamArgs;
+  /** retention in force: the arguments, lowered by policies (max-length-bytes, max-age) */
+  private maxBytes: number | null;
+  private maxAgeMs: number | null;
   readonly dir: string;
   exclusiveOwner: object | null = null;
   deleted = false;
@@ -71,6 +75,8 @@ export class StreamQueue implements Queue {
     this.args = opts.args;
     this.dir = opts.dir;
     this.sargs = parseStreamArgs(opts.name, opts.vhost, opts.rawArgs);
+    this.maxBytes = this.sargs.maxLengthBytes;
+    this.maxAgeMs = this.sargs.maxAgeMs;
     const what = this.what;
     this.tracking = new StreamTracking(this.dir, (m) => logger.warn(`${what}: ${m}`));
     const filterSize = this.sargs.filterSize;
@@ -90,11 +96,33 @@ export class StreamQueue implements Queue {
     this.recoverTracking();
     this.segmentCount = this.stream.segments().length;
     this.applyRetention();
-    if (this.sargs.maxAgeMs !== null) {
-      this.retentionTimer = setInterval(() => this.applyRetention(), Math.max(1000, Math.min(RETENTION_EVERY_MS, this.sargs.maxAgeMs / 4)));
-      this.retentionTimer.unref();
-    }
+    this.armRetention();
   }
+
+  private armRetention(): void {
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
+    if (this.maxAgeMs === null || this.deleted) return;
+    this.retentionTimer = setInterval(() => this.applyRetention(), Math.max(1000, Math.min(RETENTION_EVERY_MS, this.maxAgeMs / 4)));
+    this.retentionTimer.unref();
+  }
+
+  // Policies: max-length-bytes and max-age lower the stream's own (the lower value wins, as in
+  // RabbitMQ); the segment size of an existing stream does not change.
+  applyPolicy(args: QueueArgs): void {
+    if (this.deleted) return;
+    this.args = args;
+    this.maxBytes = args.maxLengthBytes;
+    const policyAge = durationMs(appliedPolicy(this)?.definition['max-age']);
+    const age = Math.min(this.sargs.maxAgeMs ?? Infinity, policyAge);
+    this.maxAgeMs = age === Infinity ? null : age;
+    this.armRetention();
+    this.applyRetention();
+  }
+
+  // A stream has no message a management client could take: browsing is for classic queues.
+  browseLog(): BrowseLog | undefined { return undefined; }
+  peekMessage(_ref: MessageRef): LogRecord | undefined { return undefined; }
 
   private get what(): string {
     return `queue '${this.name}' in vhost '${this.vhost}'`;
@@ -174,7 +202,7 @@ export class StreamQueue implements Queue {
   applyRetention(): void {
     if (this.deleted) return;
     try {
-      const n = this.stream.applyRetention(this.sargs.maxLengthBytes, this.sargs.maxAgeMs);
+      const n = this.stream.applyRetention(this.maxBytes, this.maxAgeMs);
       if (n > 0) {
         this.segmentCount = this.stream.segments().length;
         logger.info(`${this.what}: retention deleted ${n} segment(s); the stream starts at offset ${this.stream.startOffset}`);

@@ -18,12 +18,15 @@ import type { SyncPoints } from './sync-points';
 import { durableQueueDir, transientQueueDir, vhostDir } from '../store/data-dir';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
 import { log } from '../logger';
+import { counters, deadLettered } from './counters';
 
 export interface VHostContext {
   dataDir: string;
   definitionsChanged(): void;
   /** a queue could not append (disk full, I/O error): publishers are blocked */
   storeFailed(err: unknown): void;
+  // Applies matching policies to a new queue or exchange (src/broker/policy-apply.ts).
+  applyPolicies?(vhost: VHost, o: Queue | Exchange): void;
 }
 
 /** What became of a publish (see VHost.publish). */
@@ -117,6 +120,7 @@ export class VHost implements QueueHost {
     }
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
+    this.ctx.applyPolicies?.(this, x);
     if (x.durable) this.ctx.definitionsChanged();
     return x;
   }
@@ -187,6 +191,7 @@ export class VHost implements QueueHost {
       existing.touch();
       return existing;
     }
+    counters.queuesDeclared++;
     if (existing) {
       this.checkExclusive(existing, owner);
       const ineq = (what: string, got: unknown, cur: unknown) =>
@@ -217,6 +222,8 @@ export class VHost implements QueueHost {
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
     this.queues.set(name, q);
+    counters.queuesCreated++;
+    this.ctx.applyPolicies?.(this, q);
     // The default exchange binds every queue implicitly by name.
     if (q.durable) this.ctx.definitionsChanged();
     return q;
@@ -230,6 +237,7 @@ export class VHost implements QueueHost {
       dir: durableQueueDir(this.ctx.dataDir, this.name, name), host: this,
     });
     this.queues.set(name, q);
+    this.ctx.applyPolicies?.(this, q);
     return q;
   }
 
@@ -254,6 +262,7 @@ export class VHost implements QueueHost {
   removeQueue(q: Queue): void {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
+    counters.queuesDeleted++;
     for (const x of [...this.exchanges.values()]) {
       if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
     }
@@ -429,6 +438,7 @@ export class VHost implements QueueHost {
   // copy with RabbitMQ's x-death headers); a copy that would run in an automatic cycle is dropped.
   deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason, sync: SyncPoints | null): void {
     const dlxName = queue.args.deadLetterExchange;
+    deadLettered[reason][dlxName === null ? 'disabled' : 'at_most_once']++;
     if (dlxName === null) return;
     const dlx = this.exchanges.get(dlxName);
     if (!dlx) {

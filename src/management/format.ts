@@ -8,6 +8,8 @@ import type { Exchange, Binding } from '../broker/exchange';
 import type { VHost } from '../broker/vhost';
 import { Connection } from '../server/connection';
 import type { Channel } from '../server/channel';
+import { appliedPolicy } from '../broker/policy-apply';
+import { type SampleQuery, type StatsTracker, FIELD, details } from './stats';
 
 // An AMQP field table as JSON: typed numbers unwrapped, longstr/binary as text, timestamps as
 // seconds since the epoch.
@@ -30,10 +32,21 @@ export function valueToJson(v: FieldValue): unknown {
   return v;
 }
 
-export function formatQueue(q: Queue, node: string): Record<string, unknown> {
+export interface QueueFormatOptions {
+  stats?: StatsTracker;
+  msgRates?: SampleQuery | null;
+  lengths?: SampleQuery | null;
+}
+
+export function formatQueue(q: Queue, node: string, o: QueueFormatOptions = {}): Record<string, unknown> {
   const ready = q.messageCount;
   const unacked = q.unackedCount;
   const owner = q.exclusiveOwner instanceof Connection ? q.exclusiveOwner : null;
+  const applied = appliedPolicy(q);
+  const ring = o.stats?.queueRing(q);
+  const F = FIELD.queue;
+  const lengths = o.lengths ?? null, rates = o.msgRates ?? null;
+  const sac = q.args.singleActiveConsumer ? q.consumers[0] : undefined;
   return {
     name: q.name,
     vhost: q.vhost,
@@ -44,15 +57,26 @@ export function formatQueue(q: Queue, node: string): Record<string, unknown> {
     type: q.args.queueType,
     node,
     state: 'running',
-    policy: null,
+    policy: applied?.policy?.name ?? null,
+    operator_policy: applied?.operatorPolicy?.name ?? null,
+    effective_policy_definition: applied?.definition ?? {},
     messages: ready + unacked,
+    messages_details: details(ring, F.messages, ready + unacked, lengths, false),
     messages_ready: ready,
+    messages_ready_details: details(ring, F.messages_ready, ready, lengths, false),
     messages_unacknowledged: unacked,
-    // Bytes of the queue's log not yet consumed (record framing included): an approximation.
+    messages_unacknowledged_details: details(ring, F.messages_unacknowledged, unacked, lengths, false),
+    // Bytes of the ready messages' bodies (approximate after a restart).
     message_bytes_ready: q.readyBytes,
     consumers: q.consumerCount,
+    single_active_consumer_tag: sac ? sac.tag : null,
+    exclusive_consumer_tag: q.consumers.find((c) => c.exclusive)?.tag ?? null,
     owner_pid_details: owner ? connectionDetails(owner) : undefined,
-    message_stats: { publish: q.publishCount, deliver_get: q.deliverCount, ack: q.ackCount },
+    message_stats: {
+      publish: q.publishCount, publish_details: details(ring, F.publish, q.publishCount, rates, true),
+      deliver_get: q.deliverCount, deliver_get_details: details(ring, F.deliver_get, q.deliverCount, rates, true),
+      ack: q.ackCount, ack_details: details(ring, F.ack, q.ackCount, rates, true),
+    },
   };
 }
 
@@ -65,6 +89,7 @@ export function formatExchange(x: Exchange, vhost: string): Record<string, unkno
     auto_delete: x.autoDelete,
     internal: x.internal,
     arguments: tableToJson(x.args),
+    policy: appliedPolicy(x)?.policy?.name ?? null,
   };
 }
 

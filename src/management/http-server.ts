@@ -1,14 +1,17 @@
-// The HTTP listener of the management plugin: the API under /api (api.ts), Prometheus metrics at
-// /metrics (metrics.ts) and the web console at / (console.ts). Listens like the AMQP listener:
+// The HTTP listener of the management plugin: the API under /api (api/router.ts), Prometheus metrics at
+// /metrics (metrics/prometheus.ts) and the web console at / and /console/* (console-assets.ts). Listens like the AMQP listener:
 // on every IPv4 and IPv6 address unless a host is given; port 0 picks a free port.
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import type { AmqpServer } from '../server/server';
 import { log } from '../logger';
-import { type ApiReply, type ApiRequest, HttpError, type ManagementContext, handleApi, nodeName } from './api';
-import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics';
-import { CONSOLE_HTML } from './console';
+import { type ManagementContext, nodeName } from './api/context';
+import { type ApiReply, type ApiRequest, HttpError } from './api/http';
+import { handleApi } from './api/router';
+import { METRICS_CONTENT_TYPE } from './metrics/writer';
+import { renderDetailed, renderMetrics } from './metrics/prometheus';
+import { type Asset, CONSOLE_HEADERS, loadConsoleAssets } from './console-assets';
 import { StatsTracker } from './stats';
 import { listenOnDefault } from '../server/listen';
 
@@ -26,6 +29,7 @@ export class HttpServer {
   private readonly ctx: ManagementContext;
   private readonly stats: StatsTracker;
   private readonly maxBody: number;
+  private readonly assets: Map<string, Asset> = loadConsoleAssets();
 
   constructor(broker: Broker, amqp: AmqpServer, private readonly opts: HttpServerOptions) {
     this.stats = new StatsTracker(broker);
@@ -81,18 +85,38 @@ export class HttpServer {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const raw = url.pathname;
-      if (raw === '/metrics') {
+      if (raw === '/metrics' || raw === '/metrics/per-object' || raw === '/metrics/detailed') {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
-        return send(res, 200, renderMetrics(this.ctx), { 'Content-Type': METRICS_CONTENT_TYPE });
+        if (raw === '/metrics') return send(res, 200, await renderMetrics(this.ctx), { 'Content-Type': METRICS_CONTENT_TYPE });
+        // per-object and detailed replies can be megabytes: streamed, yielding between pieces
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-cache' });
+        if (method === 'HEAD') { res.end(); return; }
+        const sink = async (chunk: string): Promise<void> => {
+          if (res.destroyed) throw new Error('client went away');
+          if (!res.write(chunk)) {
+            await new Promise<void>((r) => {
+              const done = () => { res.off('drain', done); res.off('close', done); r(); };
+              res.on('drain', done);
+              res.on('close', done);
+            });
+          }
+          await new Promise<void>((r) => setImmediate(r));
+        };
+        try {
+          if (raw === '/metrics/per-object') await renderMetrics(this.ctx, 'per-object', sink);
+          else await renderDetailed(this.ctx, url.searchParams, sink);
+          res.end();
+        } catch (e) {
+          res.destroy(e as Error);
+        }
+        return;
       }
-      if (raw === '/' || raw === '/index.html') {
+      const asset = this.assets.get(raw);
+      if (asset) {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', `${method} not allowed here; allowed: GET`, { Allow: 'GET' });
-        return send(res, 200, CONSOLE_HTML, {
-          'Content-Type': 'text/html; charset=utf-8',
-          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
-          'X-Frame-Options': 'DENY',
-        });
+        return sendBuffer(res, 200, asset.body, { 'Content-Type': asset.type, 'Cache-Control': 'no-cache', ...CONSOLE_HEADERS });
       }
+      if (raw === '/') throw new HttpError(500, 'console_missing', 'the console files are not built (npm run build)');
       // Split before decoding, so an encoded "/" (the vhost "/" is "%2F") stays inside its segment.
       const segments = raw.split('/').slice(1);
       if (segments.length > 1 && segments[segments.length - 1] === '') segments.pop();
@@ -145,6 +169,11 @@ function sendReply(res: http.ServerResponse, r: ApiReply): void {
   const headers: Record<string, string> = { 'Cache-Control': 'no-cache', ...r.headers };
   if (r.body === undefined) return send(res, r.status, '', headers);
   send(res, r.status, JSON.stringify(r.body), { 'Content-Type': 'application/json', ...headers });
+}
+
+function sendBuffer(res: http.ServerResponse, status: number, body: Buffer, headers: Record<string, string>): void {
+  res.writeHead(status, { ...headers, 'Content-Length': String(body.length) });
+  res.end(body);
 }
 
 function send(res: http.ServerResponse, status: number, body: string, headers: Record<string, string>): void {

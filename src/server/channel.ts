@@ -23,6 +23,7 @@ import { Routed, type ReplySink, type VHost } from '../broker/vhost';
 import { SyncPoints } from '../broker/sync-points';
 import { editProperties } from '../broker/props-edit';
 import { UnackedList } from './unacked';
+import { counters, received } from '../broker/counters';
 import type { ChannelHost } from './channel-host';
 import { ConfirmTracker } from './confirm-tracker';
 import { Consumer, type ConsumerChannel } from './consumer';
@@ -62,6 +63,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   private lastQueue = '';
   private replyToken: string | null = null;
   private replyConsumerTag: string | null = null;
+  private confirmedUpTo = 0;
   private readonly getOut = { ref: 0 as MessageRef, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
 
   // Consumer timeout: one timer per channel, set for the oldest unacked delivery.
@@ -227,9 +229,11 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         this.confirms ??= new ConfirmTracker({
           confirm: (seq, multiple, ack) => this.writeConfirm(seq, multiple, ack),
           syncFailed: (err) => {
-            this.conn.logError(`fsync for publisher confirms failed: ${err.message}`);
             // Disk full or an I/O error: these confirms become nacks, and publishers are blocked
-            // (connection.blocked) until the disk monitor sees writes can succeed again.
+            // (connection.blocked) until the disk monitor sees writes can succeed again. (A queue
+            // deleted before its sync also fails its waiters: nacks, but no alarm.)
+            if (!isIoError(err)) return;
+            this.conn.logError(`fsync for publisher confirms failed: ${err.message}`);
             this.conn.storeFailed(err);
           },
         });
@@ -340,9 +344,15 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
 
   private route(x: Exchange, routingKey: string, mandatory: boolean, msg: Message, priority: number, sync: SyncPoints | null): Routed {
     const vh = this.vhost;
+    received(msg.body.length, this.confirms !== null);
     const r = vh.publish(x, routingKey, msg, priority, sync);
     if (r === Routed.Unroutable) {
-      if (mandatory) writeReturn(this.conn.out, this.id, ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg.props, msg.body, this.conn.frameMax);
+      if (mandatory) {
+        counters.unroutableReturned++;
+        writeReturn(this.conn.out, this.id, ReplyCode.NO_ROUTE, 'NO_ROUTE', x.name, routingKey, msg.props, msg.body, this.conn.frameMax);
+      } else {
+        counters.unroutableDropped++;
+      }
       return r;
     }
     for (const q of vh.routed) if (q.shouldThrottle()) this.conn.throttle(q);
@@ -358,6 +368,9 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
 
   private writeConfirm(seq: number, multiple: boolean, ack: boolean): void {
     if (this.state !== 'open') return;
+    // for rabbitmq_global_messages_confirmed_total: a multiple ack covers everything above the last confirm
+    if (ack) counters.confirmed += multiple ? Math.max(1, seq - this.confirmedUpTo) : 1;
+    if (seq > this.confirmedUpTo) this.confirmedUpTo = seq;
     const out = this.conn.out;
     const b = out.reserve(32);
     out.commit(ack ? writeBasicAck(b, out.pos, this.id, seq, multiple) : writeBasicNack(b, out.pos, this.id, seq, multiple, false));
@@ -382,7 +395,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     sync.whenSynced().then(() => {
       if (this.state === 'open') this.conn.sendMethod(this.id, { name: 'tx.commit-ok' });
     }, (err: Error) => {
-      this.conn.storeFailed(err);
+      if (isIoError(err)) this.conn.storeFailed(err);
       this.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `commit failed: ${err.message}`), CLASS_TX, 20);
     });
   }
@@ -450,6 +463,9 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     if (deliveryCount > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, deliveryCount);
     writeDelivery(this.conn.out, this.id, c.tag, tag, redelivered, env[0], env[1], props, rec.body, this.conn.frameMax);
     this.nextTag++;
+    if (c.noAck) counters.deliveredConsumeAutoAck++;
+    else counters.deliveredConsumeManualAck++;
+    if (redelivered) counters.redelivered++;
     if (!c.noAck) {
       this.unacked.push(tag, ref, q, c, Date.now());
       c.unacked++;
@@ -468,12 +484,16 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     const q = this.vhost.getQueue(queueName, this.conn.owner);
     const o = this.getOut;
     if (!q.get(noAck, o)) {
+      counters.getEmpty++;
       this.conn.sendMethod(this.id, { name: 'basic.get-empty' });
       return;
     }
     const rec = o.rec as LogRecord;
     o.rec = undefined;
     const tag = this.nextTag++;
+    if (noAck) counters.deliveredGetAutoAck++;
+    else counters.deliveredGetManualAck++;
+    if (o.redelivered) counters.redelivered++;
     if (!noAck) {
       this.unacked.push(tag, o.ref, q, null, Date.now());
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.conn.consumerTimeoutMs);
@@ -513,7 +533,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     const touched = this.touchedQueues;
     touched.clear();
     const fn = kind === 'ack'
-      ? (q: Queue, ref: MessageRef) => { q.ack(ref); touched.add(q); }
+      ? (q: Queue, ref: MessageRef) => { q.ack(ref); touched.add(q); counters.acknowledged++; }
       : requeue
         ? (q: Queue, ref: MessageRef) => { q.requeue(ref); touched.add(q); }
         : (q: Queue, ref: MessageRef) => { q.discard(ref); touched.add(q); };
@@ -537,6 +557,16 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   }
 
   // ---- read-only view for the management API (src/management) ----------------------------------
+  get consumerViews(): ConsumerView[] {
+    return [...this.consumers.values()].map((c) => ({
+      tag: c.tag, queue: c.queue, noAck: c.noAck, exclusive: c.exclusive, prefetch: c.prefetch, priority: c.priority, unacked: c.unacked,
+    }));
+  }
+
+  forEachUnacked(fn: (tag: number, ref: MessageRef, q: Queue, consumerTag: string | null, deliveredAt: number) => void): void {
+    this.unacked.forEach((tag, ref, q, owner, at) => fn(tag, ref, q, owner instanceof Consumer ? owner.tag : null, at));
+  }
+
   get info(): ChannelInfo {
     return {
       consumers: this.consumers.size, unacked: this.unacked.live, prefetch: this.prefetchConsumer,
@@ -545,8 +575,16 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   }
 }
 
+export interface ConsumerView {
+  tag: string; queue: Queue; noAck: boolean; exclusive: boolean; prefetch: number; priority: number; unacked: number;
+}
+
 export interface ChannelInfo {
   consumers: number; unacked: number; prefetch: number; globalPrefetch: number; confirm: boolean; transactional: boolean;
+}
+
+function isIoError(err: Error): boolean {
+  return typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
 // Quorum-queue style x-delivery-count header on redeliveries of queues with a delivery limit.

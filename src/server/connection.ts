@@ -14,6 +14,7 @@ import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
 import { OutBuffer } from './out-buffer';
 import { log } from '../logger';
+import { counters } from '../broker/counters';
 
 export interface ServerConfig {
   channelMax: number;
@@ -55,7 +56,7 @@ export class Connection {
   readonly name: string;
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
-  private isPublisher = false;
+  isPublisher = false;  // read by the management API (rabbitmq_global_publishers)
   private alarmBlocked = false;   // connection.blocked sent and the socket paused
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
@@ -233,6 +234,7 @@ export class Connection {
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
         if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
         ch = new Channel(this.channelHost, channel);
+        counters.channelsOpened++;
         this.channels.set(channel, ch);
         this.channelsById[channel] = ch;
         this.sendMethod(channel, { name: 'channel.open-ok' });
@@ -454,7 +456,7 @@ export class Connection {
     const ch = this.channels.get(id);
     if (ch === undefined) return;
     ch.teardown();
-    this.channels.delete(id);
+    if (this.channels.delete(id)) counters.channelsClosed++;
     this.channelsById[id] = undefined;
   }
 
@@ -462,6 +464,7 @@ export class Connection {
 
   private teardownChannels(): void {
     for (const ch of this.channels.values()) ch.teardown();
+    counters.channelsClosed += this.channels.size;
     this.channels.clear();
     this.channelsById.length = 0;
     if (this.vhost) this.vhost.deleteExclusiveQueues(this);

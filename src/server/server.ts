@@ -5,6 +5,7 @@ import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
+import { counters } from '../broker/counters';
 import { listenOnDefault } from './listen';
 
 export interface ServerOptions {
@@ -64,7 +65,8 @@ export class AmqpServer {
   }
 
   private accept(socket: net.Socket): void {
-    const c = new Connection(socket, this.broker, this.config, (gone) => this.connections.delete(gone));
+    counters.connectionsOpened++;
+    const c = new Connection(socket, this.broker, this.config, (gone) => { if (this.connections.delete(gone)) counters.connectionsClosed++; });
     this.connections.add(c);
   }
 

@@ -36,6 +36,14 @@ export class UnackedList {
 
   has(tag: number): boolean { return this.indexOf(tag) >= 0; }
 
+  // Every unsettled entry, oldest first (read-only, for the management API).
+  forEach(fn: (tag: number, ref: MessageRef, q: Queue, owner: UnackedOwner | null, at: number) => void): void {
+    for (let i = this.head; i < this.tags.length; i++) {
+      const q = this.queues[i];
+      if (q !== null) fn(this.tags[i], this.ids[i], q, this.owners[i], this.times[i]);
+    }
+  }
+
   // Delivery time of the oldest unsettled entry (deliveries are pushed in time order).
   oldestTime(): number | undefined {
     return this.head < this.tags.length ? this.times[this.head] : undefined;

@@ -201,7 +201,7 @@ t.test('management API', async (t) => {
     await ch.assertQueue(name, { exclusive: true });
     for (let i = 0; i < 7; i++) ch.sendToQueue(name, Buffer.from('x'));
     await ch.waitForConfirms();
-    const res = await fetch(`http://127.0.0.1:${b.httpPort}/metrics`);
+    const res = await fetch(`http://127.0.0.1:${b.httpPort}/metrics/per-object`);
     t.equal(res.status, 200, 'no authentication needed');
     t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
@@ -213,7 +213,7 @@ t.test('management API', async (t) => {
     t.match(text, /\nrabbitmq_channels [1-9]\d*\n/);
     t.match(text, /\nrabbitmq_queues [1-9]\d*\n/);
     t.match(text, /\nwarren_disk_alarm 0\n/);
-    t.match(text, /\nprocess_resident_memory_bytes \d+\n/);
+    t.match(text, /\nrabbitmq_process_resident_memory_bytes \d+\n/);
     t.match(text, /\nwarren_messages_published_total \d+\n/);
     // Every sample line is "name{labels} value" or "name value".
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
@@ -268,15 +268,24 @@ t.test('management API', async (t) => {
     t.same((await get(b, '/api/health/checks/alarms')).body, { status: 'ok' });
   });
 
-  t.test('the console page', async (t) => {
+  t.test('the console page: served by Warren, nothing from elsewhere', async (t) => {
     const res = await fetch(`http://127.0.0.1:${b.httpPort}/`);
     t.equal(res.status, 200);
     t.match(res.headers.get('content-type'), /^text\/html/);
+    t.match(res.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/);
     const html = await res.text();
     t.match(html, /<!doctype html>/i);
-    t.match(html, /api\/overview/);
-    t.match(html, /api\/queues/);
-    t.notMatch(html, /<script[^>]+src=|<link[^>]+href=/, 'no external assets');
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((u) => !u.startsWith('#'));
+    t.ok(refs.length >= 2, 'a script and a stylesheet');
+    for (const ref of refs) {
+      t.match(ref, /^\/console\//, `${ref} is served by Warren`);
+      const asset = await fetch(`http://127.0.0.1:${b.httpPort}${ref}`);
+      t.equal(asset.status, 200, ref);
+      t.notMatch(await asset.text(), /https?:\/\/(?!www\.w3\.org)/, `${ref} loads nothing from elsewhere`);
+    }
+    const main = await (await fetch(`http://127.0.0.1:${b.httpPort}/console/main.js`)).text();
+    t.match(main, /api\/console\/session/);
+    t.equal((await fetch(`http://127.0.0.1:${b.httpPort}/console/nope.js`)).status, 404);
   });
 });
 

@@ -1,0 +1,101 @@
+// `warren start`: options from flags, environment and config file (options.ts), checks that
+// need no broker (values, the definitions file, free ports) before anything is opened, then the
+// broker. A failure to start is one line on stderr and a non-zero exit: 2 for a bad option, 1
+// for anything else (a port in use, a data directory that cannot be opened, definitions refused).
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { Command } from 'commander';
+import { startApp } from '../app';
+import { log, setLogLevel } from '../logger';
+import { listenOnDefault } from '../server/listen';
+import { OptionError, START_OPTIONS, resolveStartOptions } from './options';
+
+export class StartupError extends Error {}
+
+export function registerStart(program: Command): void {
+  const cmd = program.command('start').description('run the broker');
+  for (const o of START_OPTIONS) {
+    const flags = `${o.short ? `${o.short}, ` : ''}--${o.key} ${o.arg}`;
+    cmd.option(flags, `${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}; env ${'WARREN_' + o.key.toUpperCase().replace(/-/g, '_')}`);
+  }
+  cmd.option('--config <file>', 'read options from a file (JSON or "key = value" lines, keys as the flags); env WARREN_CONFIG');
+  cmd.action(async (flags: Record<string, string | undefined>) => {
+    try {
+      await start(flags);
+    } catch (e) {
+      if (e instanceof OptionError) fail(e.message, 2);
+      if (e instanceof StartupError) fail(e.message, 1);
+      fail(e instanceof Error ? e.message : String(e), 1);
+    }
+  });
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`warren: ${message}\n`);
+  process.exit(code);
+}
+
+async function start(flags: Record<string, string | undefined>): Promise<void> {
+  const o = resolveStartOptions(flags, process.env, flags.config);
+  setLogLevel(o.logLevel);
+  let definitions: unknown;
+  if (o.definitions !== undefined) {
+    try {
+      definitions = JSON.parse(fs.readFileSync(o.definitions, 'utf8'));
+    } catch (e) {
+      throw new StartupError(`--definitions ${o.definitions}: ${e instanceof SyntaxError ? `invalid JSON: ${e.message}` : (e as Error).message}`);
+    }
+    if (definitions === null || typeof definitions !== 'object' || Array.isArray(definitions)) {
+      throw new StartupError(`--definitions ${o.definitions}: expected a JSON object`);
+    }
+  }
+  await probePort('AMQP', o.host, o.port);
+  await probePort('HTTP', o.host, o.httpPort);
+  if (o.streamPort !== 0) await probePort('Stream', o.host, o.streamPort);
+  if (o.port !== 0 && o.port === o.httpPort) throw new OptionError(`--port and --http-port are both ${o.port}`);
+  if (o.streamPort !== 0 && (o.streamPort === o.port || o.streamPort === o.httpPort)) throw new OptionError(`--stream-port ${o.streamPort} is also --port or --http-port`);
+  const app = await startApp({
+    port: o.port, httpPort: o.httpPort, host: o.host, dataDir: o.dataDir, heartbeat: o.heartbeat,
+    consumerTimeoutMs: o.consumerTimeoutMs, diskFreeLimitBytes: o.diskFreeLimitBytes, streamPort: o.streamPort,
+    definitions: definitions as Record<string, unknown> | undefined, definitionsSource: o.definitions,
+  }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
+  // Tests and scripts read the ports from these lines.
+  process.stdout.write(`warren ready amqp_port=${app.port}${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
+  process.stdout.write(`warren http_port=${app.httpPort}\n`);
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info(`received ${sig}`);
+    app.stop().then(() => process.exit(0), (e) => { log.error(`shutdown failed: ${e}`); process.exit(1); });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+function describeStartError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException & { listener?: string };
+  if (err?.code === 'EADDRINUSE') return `cannot start the ${err.listener ?? ''} listener: port ${(err as { port?: number }).port ?? ''} is already in use`.replace('  ', ' ');
+  if (err?.code === 'EACCES' || err?.code === 'EPERM') return `${err.message} (permission denied)`;
+  return err instanceof Error ? err.message : String(e);
+}
+
+// Binds and releases the port, so that a port in use is reported before the data directory is
+// opened. (A race with another process remains; the listener then fails with the same text.)
+async function probePort(listener: string, host: string | undefined, port: number): Promise<void> {
+  try {
+    await listenOnDefault(host, port, (h, p) => new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen({ host: h, port: p, ipv6Only: false, exclusive: true }, () => srv.close(() => resolve(p)));
+    }));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new StartupError(`cannot start the ${listener} listener: port ${port} is already in use`);
+    if (code === 'EACCES') throw new StartupError(`cannot start the ${listener} listener: no permission to listen on port ${port}`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      throw new OptionError(`invalid value '${host}' for --host: the ${listener} listener cannot listen on that address (${code})`);
+    }
+    throw new StartupError(`cannot start the ${listener} listener on port ${port}: ${(e as Error).message}`);
+  }
+}
