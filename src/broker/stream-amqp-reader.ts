@@ -7,8 +7,10 @@
 // once, and each delivery only copies the property bytes and writes its offset into them.
 import * as zlib from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { type FieldTable, Typed, encodeProperties } from '../protocol';
-import { Amqp10Reader, amqp10To091, type Amqp091Form } from '../protocol/amqp10';
+import { type FieldTable, Typed } from '../protocol/field-table';
+import { encodeProperties } from '../protocol/properties';
+import { Amqp10Reader } from '../protocol/amqp10/types';
+import { amqp10To091, type Amqp091Form } from '../protocol/amqp10/convert';
 import { walkEntries } from '../protocol/stream/chunk';
 import type { LogRecord } from '../store';
 import type { StreamLog, StreamReader, FilteredReader } from '../store/stream-log';
@@ -24,6 +26,8 @@ export class DecodedChunk {
   readonly ends: number[] = [];
   /** per message: its filter value (null: none) */
   readonly filters: Array<string | null> = [];
+  /** per message, once converted: its 0-9-1 form (shared by every consumer), null if unusable */
+  readonly views: Array<MessageView | null | undefined> = [];
 
   constructor(readonly offset: number, readonly count: number) {}
 
@@ -36,8 +40,17 @@ interface Template {
   prefix: Buffer;
   exchange: string;
   routingKey: string;
+  envelope: Envelope;
   props: Buffer;
   offsetPos: number;
+  /** the props of one delivery: a copy of props with its offset written in (reused) */
+  scratch: Buffer;
+}
+
+/** A message of a chunk in its 0-9-1 form: the conversion template and the body. */
+interface MessageView {
+  t: Template;
+  body: Buffer;
 }
 
 /** What a delivery hands the channel (reused: the channel copies it at once). */
@@ -52,10 +65,10 @@ const OFFSET_HEADER = 'x-stream-offset';
 
 /** Per stream queue: the shared decoded chunks and conversion templates. */
 export class AmqpView {
-  private readonly decoded = new LRUCache<number, DecodedChunk>({ max: 64 });
+  // bounded by messages: a decoded message costs ~100 bytes (offsets, view, converted body view)
+  private readonly decoded = new LRUCache<number, DecodedChunk>({ max: 256, maxSize: 256 * 1024, sizeCalculation: (d) => Math.max(1, d.count) });
   private templates: Template[] = [];
-  private scratch = Buffer.allocUnsafe(256);
-  readonly out: Delivery = { envelope: ['', '', null], props: this.scratch, body: this.scratch, offset: 0 };
+  readonly out: Delivery = { envelope: ['', '', null], props: Buffer.alloc(0), body: Buffer.alloc(0), offset: 0 };
 
   constructor(readonly stream: StreamLog, private readonly queueName: string) {}
 
@@ -110,42 +123,41 @@ export class AmqpView {
 
   /** Message i of the chunk as a 0-9-1 delivery in `out`; false when it cannot be converted. */
   delivery(c: DecodedChunk, i: number): boolean {
+    let v = c.views[i];
+    if (v === undefined) v = c.views[i] = this.view(c, i);
+    if (v === null) return false;
+    const t = v.t;
+    const offset = c.offset + i;
+    const s = t.scratch;
+    const hi = Math.floor(offset / 4294967296);
+    s.writeUInt32BE(hi, t.offsetPos);
+    s.writeUInt32BE(offset - hi * 4294967296, t.offsetPos + 4);
+    const o = this.out;
+    o.envelope = t.envelope;
+    o.props = s;
+    o.body = v.body;
+    o.offset = offset;
+    return true;
+  }
+
+  private view(c: DecodedChunk, i: number): MessageView | null {
     const buf = c.bufs[i];
     const start = c.starts[i];
     const end = c.ends[i];
-    const offset = c.offset + i;
-    if (start < 0) return false;
+    if (start < 0) return null;
     try {
       const dataAt = soleTrailingData(buf, start, end);
       if (dataAt >= 0) {
         const t = this.template(buf, start, dataAt);
         const bodyStart = buf[dataAt + 3] === 0xa0 ? dataAt + 5 : dataAt + 8;
-        this.fill(t.exchange, t.routingKey, t.props, t.offsetPos, offset);
-        this.out.body = buf.subarray(bodyStart, end);
-        return true;
+        return { t, body: buf.subarray(bodyStart, end) };
       }
       const f = amqp10To091(buf, start, end, this.queueName);
-      const t = this.makeTemplate(f, Buffer.alloc(0));
-      this.fill(t.exchange, t.routingKey, t.props, t.offsetPos, offset);
-      this.out.body = f.body;
-      return true;
+      return { t: this.makeTemplate(f, Buffer.alloc(0)), body: f.body };
     } catch (e) {
-      log.warn(`stream '${this.queueName}': message at offset ${offset} is not a valid AMQP 1.0 message (${(e as Error).message}); skipped for AMQP 0-9-1 consumers`);
-      return false;
+      log.warn(`stream '${this.queueName}': message at offset ${c.offset + i} is not a valid AMQP 1.0 message (${(e as Error).message}); skipped for AMQP 0-9-1 consumers`);
+      return null;
     }
-  }
-
-  private fill(exchange: string, routingKey: string, props: Buffer, offsetPos: number, offset: number): void {
-    const o = this.out;
-    if (o.envelope[0] !== exchange || o.envelope[1] !== routingKey) o.envelope = [exchange, routingKey, null];
-    if (this.scratch.length < props.length) this.scratch = Buffer.allocUnsafe(props.length * 2);
-    const s = this.scratch;
-    props.copy(s, 0);
-    const hi = Math.floor(offset / 4294967296);
-    s.writeUInt32BE(hi, offsetPos);
-    s.writeUInt32BE(offset - hi * 4294967296, offsetPos + 4);
-    o.props = s.subarray(0, props.length);
-    o.offset = offset;
   }
 
   private template(buf: Buffer, start: number, end: number): Template {
@@ -172,7 +184,7 @@ export class AmqpView {
     if (f.props.contentType !== undefined) p += 1 + Buffer.byteLength(f.props.contentType);
     if (f.props.contentEncoding !== undefined) p += 1 + Buffer.byteLength(f.props.contentEncoding);
     const offsetPos = p + 4 + props.readUInt32BE(p) - 8;
-    return { prefix, exchange: f.exchange, routingKey: f.routingKey, props, offsetPos };
+    return { prefix, exchange: f.exchange, routingKey: f.routingKey, envelope: [f.exchange, f.routingKey, null], props, offsetPos, scratch: Buffer.from(props) };
   }
 }
 
@@ -199,6 +211,8 @@ function soleTrailingData(buf: Buffer, start: number, end: number): number {
 export class AmqpStreamCursor {
   private chunk: DecodedChunk | null = null;
   private i = 0;
+  /** messages delivered through this cursor (management) */
+  delivered = 0;
 
   constructor(
     private readonly view: AmqpView,
@@ -212,6 +226,12 @@ export class AmqpStreamCursor {
     const sl = view.stream;
     const reader = filter === null ? sl.reader(start) : sl.filteredReader(start, (s) => bloomMatches(s, filter));
     return new AmqpStreamCursor(view, reader, start, filter);
+  }
+
+  /** the next offset this consumer gets */
+  get position(): number {
+    const c = this.chunk;
+    return c !== null && this.i < c.length ? Math.max(c.offset + this.i, this.start) : Math.max(this.reader.position, this.start);
   }
 
   /** Puts the next message to deliver into view.out; false when none is readable now. */

@@ -10,7 +10,7 @@
 //                                 the last publishing id of each named producer in this chunk
 //
 // The chunk index summary of a chunk is the Bloom filter of its entries' filter values.
-import { Amqp10Writer } from '../protocol/amqp10';
+import { Amqp10Writer } from '../protocol/amqp10/types';
 import { CHUNK_HEADER_SIZE, CHUNK_TYPE_USER, SUBBATCH_HEADER_SIZE, walkEntries, writeChunkHeader } from '../protocol/stream/chunk';
 import { crc32 } from '../store/record';
 import { bloomAdd } from './stream-bloom';

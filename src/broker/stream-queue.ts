@@ -32,6 +32,36 @@ export interface StreamListener {
   readable(): void;
   /** the stream was deleted */
   deleted(): void;
+  /** a Stream protocol subscription, for management: its name and position */
+  describe?(): StreamConsumerInfo;
+}
+
+/** One reader of a stream, as management shows it. */
+export interface StreamConsumerInfo {
+  protocol: 'amqp091' | 'stream';
+  /** consumer tag (AMQP 0-9-1), subscription id and reference (Stream protocol) */
+  tag: string;
+  /** the next offset it reads */
+  offset: number;
+  /** messages delivered to it so far */
+  delivered: number;
+}
+
+/** What management shows of a stream (see docs/streams.md). */
+export interface StreamInfo {
+  firstOffset: number;
+  /** offset the next message gets */
+  nextOffset: number;
+  /** first offset of the newest chunk */
+  lastChunkOffset: number;
+  bytes: number;
+  segments: Array<{ baseOffset: number; nextOffset: number; bytes: number; oldestTimestamp: number; newestTimestamp: number }>;
+  consumers: StreamConsumerInfo[];
+  maxLengthBytes: number | null;
+  maxAgeMs: number | null;
+  /** named producers (de-duplication) and stored consumer offsets (Stream protocol) */
+  producers: number;
+  storedOffsets: Record<string, number>;
 }
 
 export class StreamQueue implements Queue {
@@ -281,6 +311,7 @@ export class StreamQueue implements Queue {
         budget--;
         this.unacked++;
         this.deliverCount++;
+        cur.delivered++;
         try {
           c.deliver(this, out.offset as MessageRef, out as unknown as LogRecord, false, 0);
         } catch (e) {
@@ -344,6 +375,21 @@ export class StreamQueue implements Queue {
     if (this.snapshotTimer !== null) clearTimeout(this.snapshotTimer);
     this.retentionTimer = null;
     this.snapshotTimer = null;
+  }
+
+  // ---- for management ---------------------------------------------------------------------------
+
+  streamInfo(): StreamInfo {
+    const s = this.stream;
+    const consumers: StreamConsumerInfo[] = [];
+    for (const [c, cur] of this.cursors) consumers.push({ protocol: 'amqp091', tag: c.tag, offset: cur.position, delivered: cur.delivered });
+    for (const l of this.listeners) { const d = l.describe?.(); if (d !== undefined) consumers.push(d); }
+    return {
+      firstOffset: s.startOffset, nextOffset: s.nextOffset, lastChunkOffset: s.lastChunkOffset, bytes: s.sizeBytes,
+      segments: s.segments().map((g) => ({ baseOffset: g.baseOffset, nextOffset: g.nextOffset, bytes: g.bytes, oldestTimestamp: g.oldestTimestamp, newestTimestamp: g.newestTimestamp })),
+      consumers, maxLengthBytes: this.maxBytes, maxAgeMs: this.maxAgeMs,
+      producers: this.tracking.producers.size, storedOffsets: Object.fromEntries(this.tracking.offsets),
+    };
   }
 
   // ---- for the Stream protocol server --------------------------------------------------------------

@@ -6,7 +6,8 @@
 // appends the chunk if that has not happened yet, then waits for the log's fdatasync of the
 // message's offset. A chunk whose append fails rejects every waiter, and the de-duplication
 // state it advanced goes back, so the publisher's retries are stored, not dropped.
-import { Amqp10Error, amqp091To10, type ConvertInfo } from '../protocol/amqp10';
+import { Amqp10Error } from '../protocol/amqp10/types';
+import { amqp091To10, type ConvertInfo } from '../protocol/amqp10/convert';
 import type { StreamLog } from '../store/stream-log';
 import { ChunkBuilder } from './stream-chunk';
 import { type ProducerState, type StreamTracking, idAfter } from './stream-tracking';

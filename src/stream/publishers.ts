@@ -30,7 +30,9 @@ class ConfirmBatch {
       this.ids.copy(b, 0, 0, this.count * 8);
       this.ids = b;
     }
-    src.copy(this.ids, this.count * 8, p, p + 8);
+    const d = this.ids;
+    const o = this.count * 8;
+    for (let i = 0; i < 8; i++) d[o + i] = src[p + i];
     this.count++;
   }
 

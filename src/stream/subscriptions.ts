@@ -4,7 +4,7 @@
 // per-message work. A subscription stops when it has no credit or when the socket has more than
 // OUTPUT_LIMIT bytes waiting (a slow consumer never makes the broker buffer without bound); the
 // socket's drain and new credit start it again.
-import type { StreamQueue, StreamListener } from '../broker/stream-queue';
+import type { StreamConsumerInfo, StreamQueue, StreamListener } from '../broker/stream-queue';
 import type { OffsetSpec } from '../broker/stream-args';
 import { type StreamFilter, bloomMatches } from '../broker/stream-bloom';
 import { CHUNK_HEADER_SIZE } from '../protocol/stream/chunk';
@@ -46,6 +46,10 @@ export class Subscription implements StreamListener {
 
   readable(): void {
     this.schedule();
+  }
+
+  describe(): StreamConsumerInfo {
+    return { protocol: 'stream', tag: `${this.c.name} #${this.id}${this.reference !== null ? ` (${this.reference})` : ''}`, offset: this.position, delivered: this.messagesDelivered };
   }
 
   schedule(): void {

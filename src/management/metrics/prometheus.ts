@@ -250,4 +250,5 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_store_corrupt_records_total', 'counter', 'Damaged records found by reads or recovery and skipped (each costs only itself)', storeStats.corruptRecords);
   w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
+  w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
 }
