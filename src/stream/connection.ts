@@ -103,6 +103,26 @@ export class StreamConnection {
     } catch (e) {
       this.fail(e);
     }
+    if (this.alarm && this.publishers.count > 0 && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+      log.warn(`Stream connection ${this.name}: publishing blocked while the disk alarm is on`);
+    }
+  }
+
+  private alarm = false;
+  private paused = false;
+
+  /** The disk alarm: a connection with publishers is not read while it is on. */
+  setAlarm(active: boolean): void {
+    this.alarm = active;
+    if (active && this.publishers.count > 0 && !this.paused && this.state !== 'closed') {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!active && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
   }
 
   private readonly onFrame = (buf: Buffer, start: number, end: number): void => {
@@ -322,7 +342,7 @@ export class StreamConnection {
   tick(now: number): void {
     if (this.state !== 'opened' || this.heartbeat <= 0) return;
     const ms = this.heartbeat * 1000;
-    if (now - this.lastRead > 2 * ms) {
+    if (!this.paused && now - this.lastRead > 2 * ms) {
       log.warn(`Stream connection ${this.name}: missed heartbeats from the client (${this.heartbeat} s); closing it`);
       this.destroy();
       return;

@@ -33,6 +33,10 @@ export class StreamServer {
       for (const c of this.connections) c.tick(now);
     }, 1000);
     this.ticker.unref();
+    // a disk alarm stops reading from connections that publish (TCP pushes back), as RabbitMQ does
+    this.broker.disk.onChange((active) => {
+      for (const c of this.connections) c.setAlarm(active);
+    });
     return port;
   }
 
@@ -41,6 +45,7 @@ export class StreamServer {
       const srv = net.createServer({ noDelay: true }, (socket) => {
         const c = new StreamConnection(socket, this.broker, this.config, (gone) => this.connections.delete(gone));
         this.connections.add(c);
+        if (this.broker.disk.alarmed) c.setAlarm(true);
       });
       srv.once('error', reject);
       srv.listen({ host, port, ipv6Only: false }, () => {

@@ -254,6 +254,21 @@ t.test('bad input gets the protocol\'s codes; the broker stays up', async (t) =>
   const cred = (r4.send(new FrameWriter().begin(0x09).u8(200).u16(5).end()), await r4.next((f) => f.key === 0x8009));
   t.equal(cred.body.readUInt16BE(0), 4, 'credit for an unknown subscription: code 4');
   r4.close();
+  // wrong password: authentication failure (8); a vhost that does not exist: 12
+  const r5 = await RawStreamClient.connect(b.streamPort);
+  await r5.request(0x11, (w) => w.i32(0));
+  await r5.request(0x12, () => undefined);
+  const bad = await r5.request(0x13, (w) => w.string('PLAIN').bytes(Buffer.from('\0guest\0wrong')));
+  t.equal(bad.body.readUInt16BE(4), 8, 'wrong password: authentication failure (8)');
+  t.ok(await r5.closedByServer(), 'and the connection goes');
+  const r6 = await RawStreamClient.connect(b.streamPort);
+  await r6.request(0x11, (w) => w.i32(0));
+  await r6.request(0x12, () => undefined);
+  await r6.request(0x13, (w) => w.string('PLAIN').bytes(Buffer.from('\0guest\0guest')));
+  await r6.next((f) => f.key === 0x14);
+  r6.send(new FrameWriter().begin(0x14).u32(1048576).u32(0).end());
+  const vh = await r6.request(0x15, (w) => w.string('no-such-vhost'));
+  t.equal(vh.body.readUInt16BE(4), 12, 'unknown vhost: virtual host access failure (12)');
   // and the broker still serves
   t.ok((await client.queryMetadata({ streams: ['x'] })).length === 1);
 });
