@@ -139,3 +139,23 @@ t.test('Stream protocol, kill -9 during a publish: confirmed messages are kept, 
   const seq = await pub2.getLastPublishingId();
   t.ok(seq >= maxConfirmed && seq === BigInt(got.length), `the publisher sequence (${seq}) covers every stored message`);
 });
+
+t.test('Stream protocol under the disk alarm: publishers are not read, readers keep going', async (t) => {
+  const { RawStreamClient, entry } = await import('../helpers/stream-raw');
+  const { FrameWriter } = await import('../../src/protocol/stream/frames');
+  // a free-disk limit no disk meets: the alarm is on from the start
+  const b = await startBroker({ logLevel: 'warning', stream: true, extraArgs: ['--disk-free-limit', String(1e15)] });
+  t.teardown(() => b.stop());
+  const r = await RawStreamClient.open(b.streamPort);
+  t.teardown(() => r.close());
+  t.equal((await r.request(0x0d, (w) => w.string('alarmed').i32(0))).body.readUInt16BE(4), 1);
+  t.equal((await r.request(0x01, (w) => w.u8(0).string('').string('alarmed'))).body.readUInt16BE(4), 1);
+  const id = Buffer.alloc(8, 0);
+  id[7] = 1;
+  r.send(new FrameWriter().begin(0x02).u8(0).i32(1).raw(id).raw(entry(Buffer.from('held'))).end());
+  await t.rejects(r.next((f) => f.key === 0x03, 700), /no matching frame/, 'no confirm: the publish is not read while the alarm is on');
+  const r2 = await RawStreamClient.open(b.streamPort);
+  t.teardown(() => r2.close());
+  const md = await r2.request(0x0f, (w) => w.i32(1).string('alarmed'));
+  t.ok(md.body.length > 4, 'a connection without publishers is served');
+});
