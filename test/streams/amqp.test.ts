@@ -7,11 +7,16 @@ import { startBroker, type RunningBroker } from '../helpers/broker';
 import { channel, channelErrorCode, confirmChannel, connect, sleep, uniq, waitFor, type Conn } from '../helpers/amqp';
 
 const STREAM = { 'x-queue-type': 'stream' };
+// Outside CI the same tests run against another broker (RabbitMQ 3.10), e.g.
+//   STREAM_COMPARE_URL=amqp://guest:guest@127.0.0.1:5673 npx tap test/streams/amqp.test.ts
+// Warren-only behaviour is skipped there: filters (RabbitMQ 3.13) and nack/reject giving credit.
+const OTHER = process.env.STREAM_COMPARE_URL;
+const WARREN_ONLY = OTHER !== undefined ? 'Warren only (see docs/streams.md)' : false;
 
-let b: RunningBroker;
+let b: Pick<RunningBroker, 'url' | 'stop'>;
 let c: Conn;
 t.before(async () => {
-  b = await startBroker({ logLevel: 'warning' });
+  b = OTHER !== undefined ? { url: OTHER, stop: async () => null } : await startBroker({ logLevel: 'warning' });
   c = await connect(b.url);
 });
 t.teardown(async () => {
@@ -134,7 +139,10 @@ t.test('consumer errors, as RabbitMQ 3.10', async (t) => {
   t.match(noPrefetch.message, `consumer prefetch count is not set for 'queue '${q}' in vhost '/''`);
   const globalOnly = await channelErrorCode(c, async (ch) => { await ch.prefetch(10, true); return ch.consume(q, () => undefined); });
   t.equal(globalOnly.code, 406, 'a global prefetch is not a consumer prefetch');
-  for (const [off, shown] of [['10x', '{longstr,<<"10x">>}'], ['foo', '{longstr,<<"foo">>}'], [true, '{bool,true}'], ['0s', '{longstr,<<"0s">>}']] as const) {
+  // 'foo' and true: RabbitMQ 3.10 answers 541 and closes the connection (docs/streams.md)
+  const bad: Array<[unknown, string]> = [['10x', '{longstr,<<"10x">>}'], ['0s', '{longstr,<<"0s">>}']];
+  if (OTHER === undefined) bad.push(['foo', '{longstr,<<"foo">>}'], [true, '{bool,true}']);
+  for (const [off, shown] of bad) {
     const r = await channelErrorCode(c, async (ch) => { await ch.prefetch(10); return ch.consume(q, () => undefined, { arguments: { 'x-stream-offset': off } }); });
     t.equal(r.code, 406, `x-stream-offset ${String(off)}: 406`);
     t.match(r.message, `invalid arg 'x-stream-offset' for queue '${q}' in vhost '/': {invalid_stream_offset_arg,${shown}}`);
@@ -155,7 +163,7 @@ t.test('consumer errors, as RabbitMQ 3.10', async (t) => {
   }
 });
 
-t.test('credit: acks, nacks and rejects only give credit; many consumers; cancel and re-consume', async (t) => {
+t.test('credit: acks, nacks and rejects only give credit; many consumers; cancel and re-consume', { skip: WARREN_ONLY }, async (t) => {
   const q = uniq('s.credit');
   await declareStream(q);
   await publish(q, 100);
@@ -190,7 +198,7 @@ t.test('credit: acks, nacks and rejects only give credit; many consumers; cancel
   results.forEach((r, k) => t.equal(r.length, 100 - k * 20, `consumer from ${k * 20} read ${r.length}`));
 });
 
-t.test('filters: the final match is exact', async (t) => {
+t.test('filters: the final match is exact', { skip: WARREN_ONLY }, async (t) => {
   const q = uniq('s.filter');
   await declareStream(q);
   const colour = (i: number) => (i % 10 === 0 ? 'red' : i % 10 === 1 ? undefined : 'blue');
@@ -233,7 +241,8 @@ t.test('retention by size and by age deletes whole old segments', async (t) => {
   await ch.close();
 });
 
-t.test('streams are listed and counted', async (t) => {
+// RabbitMQ updates the count every few seconds (its stats interval); Warren's is exact at once
+t.test('streams are listed and counted', { skip: OTHER !== undefined ? 'RabbitMQ counts asynchronously' : false }, async (t) => {
   const q = uniq('s.count');
   await declareStream(q);
   await publish(q, 7);
