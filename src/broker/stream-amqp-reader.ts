@@ -63,17 +63,22 @@ export interface Delivery {
 
 const OFFSET_HEADER = 'x-stream-offset';
 
+// Decoded chunks of every stream, under one process-wide bound counted in messages (a decoded
+// message costs ~100 bytes: offsets, its view, a body view).
+const decodedChunks = new LRUCache<string, DecodedChunk>({ maxSize: 512 * 1024, sizeCalculation: (d) => Math.max(1, d.count) });
+let nextViewId = 1;
+
 /** Per stream queue: the shared decoded chunks and conversion templates. */
 export class AmqpView {
-  // bounded by messages: a decoded message costs ~100 bytes (offsets, view, converted body view)
-  private readonly decoded = new LRUCache<number, DecodedChunk>({ max: 256, maxSize: 256 * 1024, sizeCalculation: (d) => Math.max(1, d.count) });
+  private readonly prefix = `${nextViewId++}:`;
   private templates: Template[] = [];
   readonly out: Delivery = { envelope: ['', '', null], props: Buffer.alloc(0), body: Buffer.alloc(0), offset: 0 };
 
   constructor(readonly stream: StreamLog, private readonly queueName: string) {}
 
   decode(rec: LogRecord): DecodedChunk {
-    const hit = this.decoded.get(rec.offset);
+    const key = this.prefix + rec.offset;
+    const hit = decodedChunks.get(key);
     if (hit !== undefined) return hit;
     const d = new DecodedChunk(rec.offset, rec.count);
     const ext = readChunkExtension(rec.props);
@@ -117,7 +122,7 @@ export class AmqpView {
         d.filters.push(fv);
       }
     });
-    this.decoded.set(rec.offset, d);
+    decodedChunks.set(key, d);
     return d;
   }
 
@@ -172,6 +177,12 @@ export class AmqpView {
     ts.unshift(t);
     if (ts.length > 8) ts.pop();
     return t;
+  }
+
+  /** The stream is gone: its decoded chunks go too. */
+  clear(): void {
+    for (const k of [...decodedChunks.keys()]) if (k.startsWith(this.prefix)) decodedChunks.delete(k);
+    this.templates = [];
   }
 
   private makeTemplate(f: Amqp091Form, prefix: Buffer): Template {

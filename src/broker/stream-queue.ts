@@ -355,6 +355,7 @@ export class StreamQueue implements Queue {
     for (const l of [...this.listeners]) l.deleted();
     this.listeners.clear();
     this.tracking.dispose();
+    this.view.clear();
     this.stream.destroy();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -365,6 +366,7 @@ export class StreamQueue implements Queue {
     this.writer.flush();
     const upTo = this.stream.nextOffset;
     const snap = this.tracking.producers.size > 0 ? this.tracking.captureProducers(upTo) : null;
+    this.view.clear();
     await this.stream.close();
     if (snap !== null) this.tracking.saveProducers(snap);
     this.tracking.close();

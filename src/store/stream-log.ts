@@ -8,7 +8,7 @@
 // get it from memory and readers at the same position read the file once between them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LRUCache } from 'lru-cache';
+import { ChunkCache } from './chunk-cache';
 import { ChunkIndex, type ChunkEntry, decodeEntry } from './chunk-index';
 import { segmentStem } from './data-dir';
 import { withPath } from './fd-cache';
@@ -31,8 +31,8 @@ export interface StreamLogOptions {
   onReadable?: () => void;
   onWarning?: (msg: string) => void;
   onProgress?: (msg: string) => void;
-  /** recent chunks kept for readers (default 8 MiB) */
-  cacheBytes?: number;
+  /** false: chunks are not cached for this log's readers (tests) */
+  cache?: boolean;
 }
 
 export class StreamLog {
@@ -41,7 +41,7 @@ export class StreamLog {
   private openIndex: ChunkIndex | null = null;
   private openBase = -1;
   private readable = 0;
-  private readonly cache: LRUCache<number, LogRecord>;
+  private readonly cache = new ChunkCache();
   private readonly summarySize: number;
   private lastChunk = -1;
   private lastTimestamp = 0;
@@ -49,11 +49,7 @@ export class StreamLog {
 
   constructor(readonly dir: string, private readonly opts: StreamLogOptions) {
     this.summarySize = opts.summarySize;
-    this.cacheOn = (opts.cacheBytes ?? 1) > 0;
-    this.cache = new LRUCache<number, LogRecord>({
-      maxSize: Math.max(1, opts.cacheBytes ?? 8 * MiB),
-      sizeCalculation: (r) => r.props.length + r.body.length + 64,
-    });
+    this.cacheOn = opts.cache ?? true;
     this.log = SegmentedLog.open(dir, {
       segmentBytes: opts.segmentBytes ?? 500_000_000,
       eagerFlush: true,
@@ -126,7 +122,7 @@ export class StreamLog {
 
   /** The chunk starting at `offset` if it is in the shared cache (and readable). */
   cached(offset: number): LogRecord | undefined {
-    if (offset >= this.readable) return undefined;
+    if (offset >= this.readable || !this.cacheOn) return undefined;
     return this.cache.get(offset);
   }
 

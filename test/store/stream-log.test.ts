@@ -74,11 +74,11 @@ t.test('chunks, readers, the shared cache, attach by time, last', async (t) => {
 t.test('a filtered reader skips chunks without reading them', async (t) => {
   const dir = tempDir();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const sl = new StreamLog(dir, opts({ segmentBytes: 1 << 20, cacheBytes: 0 }));
+  const sl = new StreamLog(dir, opts({ segmentBytes: 1 << 20, cache: false }));
   fill(sl, 400);
   await flushed();
   await sl.close();
-  const again = new StreamLog(dir, opts({ segmentBytes: 1 << 20, cacheBytes: 0 }));
+  const again = new StreamLog(dir, opts({ segmentBytes: 1 << 20, cache: false }));
   const before = storeStats.bytesRead;
   const fr = again.filteredReader(0, (s) => s[0] === 7);
   const got: number[] = [];
