@@ -187,9 +187,11 @@ export class Publishers {
         const fl = r.i16();
         if (fl > 0) r.pos += fl;
       }
-      const b0 = r.buf[r.pos];
-      if ((b0 & 0x80) === 0) r.pos += 4 + r.u32();
-      else { r.pos += 7; r.pos += 4 + r.u32(); }
+      if (r.remaining < 4) throw truncated();
+      // a simple entry: [u32 size][data]; a sub-batch: [7 bytes][u32 size][data]
+      if ((r.buf[r.pos] & 0x80) !== 0) r.pos += 7;
+      const size = r.u32();
+      r.pos += size;
       if (r.pos > r.end) throw truncated();
     }
     c.send(w.end());
