@@ -65,7 +65,7 @@ const OFFSET_HEADER = 'x-stream-offset';
 
 // Decoded chunks of every stream, under one process-wide bound counted in messages (a decoded
 // message costs ~100 bytes: offsets, its view, a body view).
-const decodedChunks = new LRUCache<string, DecodedChunk>({ maxSize: 512 * 1024, sizeCalculation: (d) => Math.max(1, d.count) });
+const decodedChunks = new LRUCache<string, DecodedChunk>({ maxSize: 128 * 1024, sizeCalculation: (d) => Math.max(1, d.count) });
 let nextViewId = 1;
 
 /** Per stream queue: the shared decoded chunks and conversion templates. */

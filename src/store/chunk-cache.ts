@@ -5,7 +5,7 @@
 import { LRUCache } from 'lru-cache';
 import type { LogRecord } from './record';
 
-const DEFAULT_BUDGET = 64 * 1024 * 1024;
+const DEFAULT_BUDGET = 8 * 1024 * 1024;
 
 let lru = newLru(DEFAULT_BUDGET);
 
