@@ -6,6 +6,9 @@ import { AmqpServer } from './server/server';
 import { StreamServer } from './stream/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
+import type { TlsFiles } from './server/tls';
+import type { CertLoginFrom } from './broker/auth/mechanisms';
+import { installProcessGuards } from './server/last-guard';
 import { lockDataDir } from './store/dir-lock';
 
 export interface AppOptions {
@@ -16,6 +19,15 @@ export interface AppOptions {
   heartbeat?: number;
   consumerTimeoutMs?: number;
   diskFreeLimitBytes?: number;
+  // Security and limits (docs/security.md).
+  tls?: TlsFiles & { port: number };       // amqps listener
+  httpTls?: TlsFiles & { port: number };   // https management listener
+  certLoginFrom?: CertLoginFrom;
+  loopbackUsers?: string[];
+  maxConnections?: number | null;
+  maxMessageSize?: number;
+  handshakeTimeoutMs?: number;
+  authFailureDelayMs?: number;
   // Definitions to import once the broker is open, before the listeners (RabbitMQ's load_definitions).
   definitions?: Record<string, unknown>;
   definitionsSource?: string;
@@ -32,17 +44,22 @@ export interface App {
   httpPort: number;
   /** 0 when the Stream listener is off */
   streamPort: number;
+  tlsPort: number | null;
+  httpTlsPort: number | null;
+  // SIGHUP: re-reads the TLS certificate, key and CA files (throws when they do not load).
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
 export async function startApp(opts: AppOptions): Promise<App> {
+  installProcessGuards();
   const dataDir = path.resolve(opts.dataDir);
   const t0 = Date.now();
   log.info(`starting Warren, data directory ${dataDir}`);
   const lock = await lockDataDir(dataDir);
   let broker: Broker;
   try {
-    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes });
+    broker = Broker.open({ dataDir, diskFreeLimitBytes: opts.diskFreeLimitBytes, loopbackUsers: opts.loopbackUsers });
   } catch (e) {
     lock.release();
     throw e;
@@ -58,7 +75,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
       throw new Error(`definitions from ${opts.definitionsSource ?? 'the start options'} refused: ${(e as Error).message.replace(/^definitions refused: /, '')}`);
     }
   }
-  const amqp = new AmqpServer(broker, { port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs });
+  const amqp = new AmqpServer(broker, {
+    port: opts.port, host: opts.host, heartbeat: opts.heartbeat, consumerTimeoutMs: opts.consumerTimeoutMs,
+    tls: opts.tls, certLoginFrom: opts.certLoginFrom, maxConnections: opts.maxConnections, maxMessageSize: opts.maxMessageSize,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs, authFailureDelayMs: opts.authFailureDelayMs,
+  });
   let port: number;
   try {
     port = await amqp.listen();
@@ -70,7 +91,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   const streamWanted = opts.streamPort ?? 5552;
   const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
-  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port });
+  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
   let httpPort: number;
   let streamPort = 0;
   if (stream !== null) {
@@ -97,7 +118,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, http, stream, port, httpPort, streamPort,
+    broker, amqp, http, stream, port, httpPort, streamPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
+    reloadTls() {
+      amqp.reloadTls();
+      http.reloadTls();
+    },
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');

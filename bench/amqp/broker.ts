@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from './runner';
-import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
+import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
 
 export interface StartedBroker {
   url: string;
@@ -15,17 +15,18 @@ export interface StartedBroker {
   stop(): Promise<void>;
 }
 
-export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; streamPort?: number } = {}): Promise<StartedBroker> {
+export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; stopTimeoutMs?: number; readyTimeoutMs?: number; streamPort?: number } = {}): Promise<StartedBroker> {
   const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
   const proc = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--stream-port', String(opts.streamPort ?? 0),
-    '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...BROKER_ENV } });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('warren did not print "warren ready" within 60 s')); }, 60000);
+    const readyMs = opts.readyTimeoutMs ?? 60000;
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`warren did not print "warren ready" within ${readyMs / 1000} s`)); }, readyMs);
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (s: string) => {
       out += s;
@@ -45,7 +46,7 @@ export async function startWarren(opts: { dataDir?: string; logLevel?: string; n
       stopped ??= (async () => {
         if (proc.exitCode === null && proc.signalCode === null) {
           proc.kill('SIGTERM');
-          const t = setTimeout(() => proc.kill('SIGKILL'), 15000);
+          const t = setTimeout(() => proc.kill('SIGKILL'), opts.stopTimeoutMs ?? 15000);
           await exited;
           clearTimeout(t);
         }

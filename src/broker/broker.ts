@@ -2,17 +2,24 @@
 // layout is named in store/data-dir.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FieldTable, FieldValue } from '../protocol';
-import { readFileIfExists, writeFileAtomic } from '../store/definitions-file';
-import { VHost, DEFAULT_EXCHANGES } from './vhost';
-import { DEFINITIONS_FILE, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
-import { type ExchangeType } from './exchange';
-import { type Permission, type User, checkPassword, hashPassword, isLoopback } from './users';
+import { readFileIfExists } from '../store/definitions-file';
+import { VHost } from './vhost';
+import { DEFINITIONS_FILE, METADATA_DIR, TRANSIENT_DIR, hashName, queuesDirOf, vhostsRoot } from '../store/data-dir';
+import { DurableDefinitions } from './durable-definitions';
+import { definitionsNameProblems } from './names';
+import type { User } from './auth/users';
+import { AuthStore } from './auth/auth-store';
+import { checkQueueLimit } from './auth/limits';
+import { countLogin } from './auth/mechanisms';
+import { type Definitions, DefinitionsError, exportDefinitions, importDefinitions } from './definitions';
 import { log } from '../logger';
 import { DiskMonitor } from './disk-monitor';
 import { startLoadMonitor, stopLoadMonitor } from './load-monitor';
-import { type PolicySections, DefinitionsError, RuntimeParameters } from './runtime-parameters';
-import { checkDefinitions } from './definitions-check';
+import { RuntimeParameters } from './runtime-parameters';
+
+export type { Definitions } from './definitions';
+export { DefinitionsError } from './definitions';
+export { fromJson, toJson } from './definitions/json-args';
 
 export interface BrokerOptions {
   dataDir: string;
@@ -20,31 +27,29 @@ export interface BrokerOptions {
   loopbackUsers?: string[];
   // Publishers are blocked while the data directory's filesystem has less free space.
   diskFreeLimitBytes?: number;
-}
-
-export interface Definitions extends PolicySections {
-  warren_version?: string;
-  users: Array<{ name: string; password_hash: string; hashing_algorithm?: string; tags: string | string[] }>;
-  vhosts: Array<{ name: string }>;
-  permissions: Array<{ user: string; vhost: string; configure: string; write: string; read: string }>;
-  exchanges: Array<{ name: string; vhost: string; type: string; durable: boolean; auto_delete: boolean; internal: boolean; arguments: Record<string, unknown> }>;
-  queues: Array<{ name: string; vhost: string; durable: boolean; auto_delete: boolean; arguments: Record<string, unknown> }>;
-  bindings: Array<{ source: string; vhost: string; destination: string; destination_type: 'queue' | 'exchange'; routing_key: string; arguments: Record<string, unknown> }>;
+  // Metadata log bytes before a compaction is considered (default 4 MiB; tests set it low).
+  metadataCompactBytes?: number;
 }
 
 export class Broker {
   readonly vhosts = new Map<string, VHost>();
-  readonly users = new Map<string, User>();
-  readonly permissions: Permission[] = [];
-  readonly loopbackUsers: Set<string>;
-  private loading = false;
-  private closed = false;
-  readonly disk: DiskMonitor;
+  // Users, permissions, topic permissions, limits and the connections they count.
+  readonly auth: AuthStore;
+  readonly vhostDescriptions = new Map<string, string>();
+  readonly version = '0.1.0';
   // Policies, operator policies, parameters, global parameters (src/broker/runtime-parameters.ts).
   readonly runtime: RuntimeParameters = new RuntimeParameters(this);
+  private loading = false;
+  // Recreating what an earlier run stored (see VHostContext.restoring).
+  private restoring = false;
+  private closed = false;
+  readonly disk: DiskMonitor;
+  // How durable definitions are stored: a group-committed log of changes (durable-definitions.ts).
+  metadata!: DurableDefinitions;
 
   private constructor(readonly opts: BrokerOptions) {
-    this.loopbackUsers = new Set(opts.loopbackUsers ?? ['guest']);
+    this.auth = new AuthStore({ loopbackUsers: opts.loopbackUsers });
+    this.auth.onChange = () => this.saveDefinitions();
     this.disk = new DiskMonitor(opts.dataDir, opts.diskFreeLimitBytes ?? 50_000_000);
   }
 
@@ -65,25 +70,47 @@ export class Broker {
   private load(): void {
     fs.mkdirSync(this.dataDir, { recursive: true });
     fs.rmSync(path.join(this.dataDir, TRANSIENT_DIR), { recursive: true, force: true });
-    const text = readFileIfExists(this.definitionsFile);
+    this.metadata = DurableDefinitions.open(path.join(this.dataDir, METADATA_DIR), () => this.loading, {
+      compactMinBytes: this.opts.metadataCompactBytes,
+      warn: (m) => log.warn(m),
+      error: (m) => log.error(m),
+    });
+    const legacy = this.metadata.fresh ? readFileIfExists(this.definitionsFile) : null;
+    const t0 = Date.now();
     this.loading = true;
     try {
-      if (text === null) {
-        this.addVhost('/');
-        this.users.set('guest', { name: 'guest', passwordHash: hashPassword('guest'), tags: ['administrator'] });
-        this.permissions.push({ user: 'guest', vhost: '/', configure: '.*', write: '.*', read: '.*' });
+      if (!this.metadata.fresh) {
+        this.importDefinitions(this.metadata.toDefinitions() as unknown as Definitions, true);
+      } else if (legacy !== null) {
+        this.importDefinitions(parseDefinitionsFile(legacy, this.definitionsFile), true);
       } else {
-        this.importDefinitions(JSON.parse(text) as Definitions, true);
+        this.addVhost('/');
+        this.auth.addDefaultUser();
       }
     } finally {
       this.loading = false;
     }
-    this.removeOrphanQueueDirs();
+    // The store now holds exactly what was recreated (a binding whose queue is gone, say, is
+    // dropped from it too), on disk before anything else happens.
     try {
       this.saveDefinitions();
+      this.metadata.store.syncNow();
     } catch (e) {
-      // a start on a full disk: the file on disk is what was just loaded, so serving goes on
-      log.error(`cannot rewrite the definitions at start: ${(e as Error).message}`);
+      // a start on a full disk: what is on disk is what was just loaded, so serving goes on
+      log.error(`cannot write the definitions at start: ${(e as Error).message}`);
+    }
+    let queues = 0, messages = 0;
+    this.forEachQueue((q) => { if (q.durable) { queues++; messages += q.messageCount; } });
+    log.info(`definitions: ${this.metadata.store.size} entries, ${queues} durable queues holding ${messages} messages, recovered in ${((Date.now() - t0) / 1000).toFixed(3)} s`);
+    if (legacy !== null && this.metadata.store.syncedSeq === this.metadata.store.seq) {
+      fs.renameSync(this.definitionsFile, this.definitionsFile + '.migrated');
+      log.info(`definitions: migrated ${this.definitionsFile} to ${path.join(this.dataDir, METADATA_DIR)}; the old file is kept as ${DEFINITIONS_FILE}.migrated`);
+    }
+    const damage = this.metadata.store.damageNote;
+    if (damage !== null) {
+      log.error(`definitions: the metadata store was found damaged (${path.join(this.dataDir, METADATA_DIR, 'DAMAGED')}: ${damage.split('\n').pop()}); queue directories not named by the definitions are kept, not deleted, until that file is removed`);
+    } else {
+      this.removeOrphanQueueDirs();
     }
   }
 
@@ -113,131 +140,87 @@ export class Broker {
   addVhost(name: string): VHost {
     let vh = this.vhosts.get(name);
     if (vh) return vh;
+    const isRestoring = () => this.restoring;
     vh = new VHost(name, {
-      dataDir: this.dataDir, definitionsChanged: () => this.saveDefinitions(), storeFailed: (e) => this.disk.reportWriteError(e),
+      dataDir: this.dataDir,
+      get restoring() { return isRestoring(); },
+      definitionsChanged: () => this.saveDefinitions(),
+      journal: this.metadata,
+      storeFailed: (e) => this.disk.reportWriteError(e),
       applyPolicies: (v, o) => this.runtime.applyTo(v.name, o),
+      queueCreating: (v, q) => checkQueueLimit(this.auth.vhostLimit(v.name, 'max-queues'), v.queues.size, q, v.name),
     });
     this.vhosts.set(name, vh);
-    this.saveDefinitions();
+    this.metadata.put('vhosts', { name });
     return vh;
   }
 
-  // ---- authentication ---------------------------------------------------------------------------
+  // ---- authentication (src/broker/auth) ----------------------------------------------------------
+
+  get users(): Map<string, User> { return this.auth.users; }
+  get loopbackUsers(): Set<string> { return this.auth.loopbackUsers; }
 
   authenticate(username: string, password: string, remoteAddress: string | undefined): User | string {
-    const u = this.users.get(username);
-    if (!u || !checkPassword(u, password)) return `user '${username}' - invalid credentials`;
-    if (this.loopbackUsers.has(username) && !isLoopback(remoteAddress)) {
-      return `user '${username}' can only connect via localhost`;
-    }
-    return u;
+    const res = this.auth.authenticatePassword(username, password, remoteAddress);
+    countLogin(typeof res !== 'string');
+    return res;
   }
 
   canAccessVhost(user: User, vhost: string): boolean {
-    return this.permissions.some((p) => p.user === user.name && p.vhost === vhost);
+    return this.auth.canAccessVhost(user.name, vhost);
   }
 
-  // ---- definitions ------------------------------------------------------------------------------
+  // Deleting a vhost closes its connections, deletes its queues (and their data), exchanges,
+  // permissions and limits.
+  deleteVhost(name: string): boolean {
+    const vh = this.vhosts.get(name);
+    if (!vh) return false;
+    log.info(`deleting vhost '${name}': closing its connections, deleting its queues and exchanges`);
+    for (const c of this.auth.tracker.inVhost(name)) c.forceClose(`vhost '${name}' is deleted`);
+    for (const q of [...vh.queues.values()]) vh.removeQueue(q);
+    vh.unavailable.clear();
+    this.vhosts.delete(name);
+    this.vhostDescriptions.delete(name);
+    fs.rmSync(vh.dir, { recursive: true, force: true });
+    this.auth.forgetVhost(name);
+    this.runtime.dropVhost(name);
+    this.saveDefinitions();
+    return true;
+  }
+
+  // ---- definitions (src/broker/definitions) ----------------------------------------------------------
 
   exportDefinitions(): Definitions {
-    const d: Definitions = {
-      warren_version: '0.1.0',
-      users: [...this.users.values()].map((u) => ({
-        name: u.name, password_hash: u.passwordHash, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: u.tags,
-      })),
-      vhosts: [...this.vhosts.keys()].map((name) => ({ name })),
-      permissions: this.permissions.map((p) => ({ ...p })),
-      ...this.runtime.exportSections(),
-      exchanges: [], queues: [], bindings: [],
-    };
-    for (const vh of this.vhosts.values()) {
-      for (const x of vh.exchanges.values()) {
-        if (x.name === '' || !x.durable || DEFAULT_EXCHANGES.some(([n]) => n === x.name)) continue;
-        d.exchanges.push({ name: x.name, vhost: vh.name, type: x.type, durable: true, auto_delete: x.autoDelete, internal: x.internal, arguments: toJson(x.args) });
-      }
-      for (const q of vh.queues.values()) {
-        if (!q.durable || q.exclusiveOwner !== null) continue;
-        d.queues.push({ name: q.name, vhost: vh.name, durable: true, auto_delete: q.autoDelete, arguments: toJson(q.rawArgs) });
-      }
-      for (const u of vh.unavailable.values()) {
-        d.queues.push(u.definition);
-        d.bindings.push(...u.bindings);
-      }
-      for (const b of vh.allBindings()) {
-        if (!b.source.durable) continue;
-        const dest = b.dest;
-        if (dest.kind === 'queue') {
-          const q = vh.queues.get(dest.name);
-          if (!q || !q.durable || q.exclusiveOwner !== null) continue;
-        } else {
-          const x = vh.exchanges.get(dest.name);
-          if (!x || !x.durable) continue;
-        }
-        d.bindings.push({ source: b.source.name, vhost: vh.name, destination: dest.name, destination_type: dest.kind, routing_key: b.routingKey, arguments: toJson(b.args) });
-      }
-    }
-    return d;
+    return exportDefinitions(this);
   }
 
+  // Makes the durable definitions match the broker's: one pass over everything, for the
+  // changes that are not recorded one by one (users, permissions, imports; see
+  // durable-definitions.ts).
   saveDefinitions(): void {
     if (this.loading || this.closed) return;
-    writeFileAtomic(this.definitionsFile, JSON.stringify(this.exportDefinitions(), null, 1));
+    const d = this.exportDefinitions() as unknown as Record<string, unknown>;
+    delete d.warren_version;
+    this.metadata.reconcile(d);
   }
 
+  // Validates the whole document, then applies it atomically (throws DefinitionsError listing the
+  // problems, having changed nothing).
   importDefinitions(d: Definitions, recovering = false): void {
-    const problems = checkDefinitions(d, this.runtime);
-    if (problems.length > 0) throw new DefinitionsError(`definitions refused: ${problems.join('; ')}`);
+    // Checked as a declare would be, unless the definitions are this broker's own (names.ts).
+    if (!recovering) {
+      const arr = (v: unknown) => (Array.isArray(v) ? v : []);
+      const problems = definitionsNameProblems({ queues: arr(d.queues), exchanges: arr(d.exchanges), bindings: arr(d.bindings) });
+      if (problems.length > 0) throw new DefinitionsError(problems);
+    }
     const wasLoading = this.loading;
     this.loading = true;
+    this.restoring = recovering;
     try {
-      for (const u of d.users ?? []) {
-        const tags = Array.isArray(u.tags) ? u.tags : String(u.tags ?? '').split(',').filter(Boolean);
-        this.users.set(u.name, { name: u.name, passwordHash: u.password_hash, tags });
-      }
-      for (const v of d.vhosts ?? []) this.addVhost(v.name);
-      for (const p of d.permissions ?? []) {
-        const i = this.permissions.findIndex((o) => o.user === p.user && o.vhost === p.vhost);
-        if (i >= 0) this.permissions.splice(i, 1);
-        this.permissions.push({ user: p.user, vhost: p.vhost, configure: p.configure, write: p.write, read: p.read });
-      }
-      this.runtime.apply(d);
-      for (const x of d.exchanges ?? []) {
-        const vh = this.addVhost(x.vhost);
-        if (vh.exchanges.has(x.name)) continue;
-        vh.declareExchange(x.name, { type: x.type as ExchangeType, passive: false, durable: x.durable, autoDelete: x.auto_delete, internal: x.internal, args: fromJson(x.arguments) });
-      }
-      for (const q of d.queues ?? []) {
-        const vh = this.addVhost(q.vhost);
-        if (vh.queues.has(q.name)) continue;
-        const t0 = Date.now();
-        let queue;
-        try {
-          queue = vh.restoreQueue(q.name, fromJson(q.arguments), q.auto_delete);
-        } catch (e) {
-          // One queue that cannot be recovered (an unreadable file) must neither stop the broker
-          // nor lose its data: it stays in the definitions, unavailable, with its directory.
-          log.error(`queue '${q.name}' in vhost '${q.vhost}': recovery failed, the queue is unavailable until this is fixed and the broker restarted: ${(e as Error).message}`);
-          vh.unavailable.set(q.name, { definition: q, reason: (e as Error).message, bindings: [] });
-          continue;
-        }
-        if (recovering) {
-          const s = ((Date.now() - t0) / 1000).toFixed(3);
-          log.info(`queue '${q.name}' in vhost '${q.vhost}': ${queue.messageCount} messages recovered in ${s} s`);
-        }
-      }
-      for (const b of d.bindings ?? []) {
-        const vh = this.addVhost(b.vhost);
-        const down = b.destination_type === 'queue' ? vh.unavailable.get(b.destination) : undefined;
-        if (down !== undefined) { down.bindings.push(b); continue; }
-        try {
-          if (b.destination_type === 'queue') vh.bindQueue(b.destination, b.source, b.routing_key, fromJson(b.arguments), null);
-          else vh.bindExchange(b.destination, b.source, b.routing_key, fromJson(b.arguments));
-        } catch (e) {
-          log.warn(`definitions: skipping binding ${b.source} -> ${b.destination}: ${(e as Error).message}`);
-        }
-      }
+      importDefinitions(this, d, { recovering });
     } finally {
       this.loading = wasLoading;
+      this.restoring = false;
     }
     this.saveDefinitions();
   }
@@ -252,6 +235,7 @@ export class Broker {
     stopLoadMonitor();
     this.saveDefinitions();
     this.closed = true;
+    await this.metadata.close();
     const all: Promise<void>[] = [];
     for (const vh of this.vhosts.values()) {
       for (const q of vh.queues.values()) {
@@ -264,33 +248,13 @@ export class Broker {
   }
 }
 
-function toJson(t: FieldTable): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(t)) out[k] = jsonValue(v);
-  return out;
-}
-
-function jsonValue(v: FieldValue): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (Buffer.isBuffer(v)) return v.toString();
-  if (v instanceof Date) return Math.floor(v.getTime() / 1000);
-  if (Array.isArray(v)) return v.map(jsonValue);
-  if (v && typeof v === 'object') {
-    if ('type' in v && 'value' in v && Object.keys(v).length === 2) return jsonValue((v as { value: FieldValue }).value);
-    return toJson(v as FieldTable);
+// A definitions.json written by an earlier version: an error names the file.
+function parseDefinitionsFile(text: string, file: string): Definitions {
+  try {
+    const d = JSON.parse(text) as unknown;
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new Error('not a JSON object');
+    return d as Definitions;
+  } catch (e) {
+    throw new Error(`cannot read definitions from ${file}: ${(e as Error).message}`);
   }
-  return v;
-}
-
-export function fromJson(o: Record<string, unknown> | undefined): FieldTable {
-  const out: FieldTable = {};
-  if (!o) return out;
-  for (const [k, v] of Object.entries(o)) out[k] = fromJsonValue(v);
-  return out;
-}
-
-function fromJsonValue(v: unknown): FieldValue {
-  if (Array.isArray(v)) return v.map(fromJsonValue);
-  if (v && typeof v === 'object') return fromJson(v as Record<string, unknown>);
-  return v as FieldValue;
 }

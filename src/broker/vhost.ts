@@ -12,19 +12,29 @@ import { EnqueueResult, type Queue, type DeathReason, type QueueHost } from './q
 import { createQueue } from './queue-factory';
 import { STREAM_EQUIV_ARGS, checkStreamDeclare, isStreamDeclare, serverNamedStream } from './stream-args';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
-import type { Message } from './message';
+import { type Message, envelopeOf } from './message';
 import { deadLetteredCopy, isDeathCycle } from './dead-letter';
 import type { SyncPoints } from './sync-points';
 import { durableQueueDir, transientQueueDir, vhostDir } from '../store/data-dir';
 import { AmqpError, ReplyCode, accessRefused, notFound, preconditionFailed, resourceLocked } from './errors';
 import { log } from '../logger';
+import type { DurableDefinitions } from './durable-definitions';
+import { SHORTSTR_MAX, checkExchangeDeclare, checkName, checkQueueDeclare, fitsShortstr, queueArgsProblem } from './names';
 import { counters, deadLettered } from './counters';
 
 export interface VHostContext {
   dataDir: string;
+  // True while definitions stored by an earlier run are being recreated: names and arguments
+  // that fail today's checks were accepted then and are kept (see names.ts).
+  readonly restoring: boolean;
+  // Durable definitions: each change is recorded where it happens (definitions.ts) ...
+  readonly journal: DurableDefinitions;
+  // ... and this re-records everything (one pass over all objects), for anything else.
   definitionsChanged(): void;
   /** a queue could not append (disk full, I/O error): publishers are blocked */
   storeFailed(err: unknown): void;
+  // Throws to refuse creating a queue (the vhost's max-queues limit).
+  queueCreating?(vh: VHost, name: string): void;
   // Applies matching policies to a new queue or exchange (src/broker/policy-apply.ts).
   applyPolicies?(vhost: VHost, o: Queue | Exchange): void;
 }
@@ -42,6 +52,7 @@ export interface ExchangeDeclare {
 }
 export interface QueueDeclare {
   passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; args: FieldTable;
+  serverName?: string;   // the name for a server-named queue, when access control chose it
 }
 
 // Receives messages published to amq.rabbitmq.reply-to.<token> (direct reply-to).
@@ -118,10 +129,11 @@ export class VHost implements QueueHost {
     if (name.startsWith('amq.')) {
       throw accessRefused(`exchange name '${name}' contains reserved prefix 'amq.*'`);
     }
+    if (!this.ctx.restoring) checkExchangeDeclare(name, this.name, d.args);
     const x = new Exchange(name, d.type as ExchangeType, d.durable, d.autoDelete, d.internal, d.args);
     this.exchanges.set(name, x);
     this.ctx.applyPolicies?.(this, x);
-    if (x.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.exchangeDeclared(this.name, x);
     return x;
   }
 
@@ -141,11 +153,44 @@ export class VHost implements QueueHost {
   private removeExchange(x: Exchange): void {
     this.exchanges.delete(x.name);
     // Bindings where it is the destination go with it.
-    for (const src of this.exchanges.values()) {
-      if (src.unbindAll(x).length > 0) this.maybeAutoDeleteExchange(src);
+    this.unbindFromSources(x);
+    const gone = x.unbindEverything();
+    for (const b of gone) this.unbound(x, b.dest);
+    this.ctx.journal.bindingsRemoved(this.name, gone);
+    this.ctx.journal.exchangeDeleted(this.name, x);
+  }
+
+  // The exchanges with at least one binding to a queue or exchange: deleting one visits only
+  // those, not every exchange of the vhost.
+  // (One source, the usual case, is kept without a Set around it.)
+  private readonly sourcesOf = new Map<BindTarget, Exchange | Set<Exchange>>();
+
+  private bound(x: Exchange, dest: BindTarget): void {
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) this.sourcesOf.set(dest, x);
+    else if (s instanceof Set) s.add(x);
+    else if (s !== x) this.sourcesOf.set(dest, new Set([s, x]));
+  }
+
+  private unbound(x: Exchange, dest: BindTarget): void {
+    if (x.hasBindingsTo(dest)) return;
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) return;
+    if (!(s instanceof Set)) { if (s === x) this.sourcesOf.delete(dest); return; }
+    s.delete(x);
+    if (s.size === 0) this.sourcesOf.delete(dest);
+  }
+
+  private unbindFromSources(dest: BindTarget): void {
+    const s = this.sourcesOf.get(dest);
+    if (s === undefined) return;
+    this.sourcesOf.delete(dest);
+    for (const src of s instanceof Set ? s : [s]) {
+      const gone = src.unbindAll(dest);
+      if (gone.length === 0) continue;
+      this.ctx.journal.bindingsRemoved(this.name, gone);
+      this.maybeAutoDeleteExchange(src);
     }
-    x.bindings.length = 0;
-    if (x.durable) this.ctx.definitionsChanged();
   }
 
   private maybeAutoDeleteExchange(x: Exchange): void {
@@ -180,7 +225,7 @@ export class VHost implements QueueHost {
     const stream = isStreamDeclare(d.args);
     if (stream && name === '' && !d.passive) throw serverNamedStream();
     if (name === '' && !d.passive) {
-      name = `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
+      name = d.serverName ?? `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
       serverNamed = true;
     }
     const existing = this.queues.get(name);
@@ -208,10 +253,12 @@ export class VHost implements QueueHost {
     }
     if (stream) checkStreamDeclare(name, this.name, d);
     const args = parseQueueArgs(name, this.name, d.args);
+    checkQueueDeclare(name, this.name, d.args);
     if (args.queueType === 'quorum') {
       if (!d.durable) throw preconditionFailed(`invalid property 'non-durable' for ${this.describe('queue', name)}`);
       if (d.exclusive) throw preconditionFailed(`invalid property 'exclusive-owner' for ${this.describe('queue', name)}`);
     }
+    this.ctx.queueCreating?.(this, name);
     const durable = d.durable && !d.exclusive;
     const dir = durable
       ? durableQueueDir(this.ctx.dataDir, this.name, name)
@@ -225,12 +272,14 @@ export class VHost implements QueueHost {
     counters.queuesCreated++;
     this.ctx.applyPolicies?.(this, q);
     // The default exchange binds every queue implicitly by name.
-    if (q.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.queueDeclared(this.name, q);
     return q;
   }
 
   // Recreates a durable queue from stored definitions (its log is recovered on open).
   restoreQueue(name: string, args: FieldTable, autoDelete: boolean): Queue {
+    const problem = queueArgsProblem(name, this.name, args);
+    if (problem !== null) log.warn(`${problem}: kept from an earlier version; a message dead-lettered with it is dropped`);
     const q = createQueue({
       name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
       args: parseQueueArgs(name, this.name, args),
@@ -263,14 +312,12 @@ export class VHost implements QueueHost {
     if (this.queues.get(q.name) !== q) return;
     this.queues.delete(q.name);
     counters.queuesDeleted++;
-    for (const x of [...this.exchanges.values()]) {
-      if (x.unbindAll(q).length > 0) this.maybeAutoDeleteExchange(x);
-    }
+    this.unbindFromSources(q);
     q.delete();
     this.removedQueueTotals.publish += q.publishCount;
     this.removedQueueTotals.deliver += q.deliverCount;
     this.removedQueueTotals.ack += q.ackCount;
-    if (q.durable) this.ctx.definitionsChanged();
+    this.ctx.journal.queueDeleted(this.name, q);
   }
 
   // For the management API's broker-wide counters: what removed queues had counted.
@@ -295,7 +342,11 @@ export class VHost implements QueueHost {
     if (exchangeName === '') throw accessRefused(`operation not permitted on the default exchange`);
     const q = this.getQueue(queueName, owner);
     const x = this.getExchange(exchangeName);
-    if (x.bind(q, routingKey, args) && q.durable && x.durable) this.ctx.definitionsChanged();
+    if (!this.ctx.restoring) checkName('routing_key', routingKey);
+    const b = x.bind(q, routingKey, args);
+    if (b === null) return;
+    this.bound(x, q);
+    this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindQueue(queueName: string, exchangeName: string, routingKey: string, args: FieldTable, owner: object | null): void {
@@ -305,7 +356,8 @@ export class VHost implements QueueHost {
     const b = x.findBinding(q, routingKey, tableKey(args));
     if (!b) return;
     x.unbind(b);
-    if (q.durable && x.durable) this.ctx.definitionsChanged();
+    this.unbound(x, q);
+    this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(x);
   }
 
@@ -313,7 +365,11 @@ export class VHost implements QueueHost {
     if (destName === '' || sourceName === '') throw accessRefused(`operation not permitted on the default exchange`);
     const dest = this.getExchange(destName);
     const src = this.getExchange(sourceName);
-    if (src.bind(dest, routingKey, args) && src.durable && dest.durable) this.ctx.definitionsChanged();
+    if (!this.ctx.restoring) checkName('routing_key', routingKey);
+    const b = src.bind(dest, routingKey, args);
+    if (b === null) return;
+    this.bound(src, dest);
+    this.ctx.journal.bindingAdded(this.name, b);
   }
 
   unbindExchange(destName: string, sourceName: string, routingKey: string, args: FieldTable): void {
@@ -323,13 +379,14 @@ export class VHost implements QueueHost {
     const b = src.findBinding(dest, routingKey, tableKey(args));
     if (!b) return;
     src.unbind(b);
-    if (src.durable && dest.durable) this.ctx.definitionsChanged();
+    this.unbound(src, dest);
+    this.ctx.journal.bindingsRemoved(this.name, [b]);
     this.maybeAutoDeleteExchange(src);
   }
 
   allBindings(): Binding[] {
     const out: Binding[] = [];
-    for (const x of this.exchanges.values()) out.push(...x.bindings);
+    for (const x of this.exchanges.values()) for (const b of x.bindings) out.push(b);
     return out;
   }
 
@@ -443,6 +500,15 @@ export class VHost implements QueueHost {
     const dlx = this.exchanges.get(dlxName);
     if (!dlx) {
       log.warn(`vhost '${this.name}': dead-letter exchange '${dlxName}' of queue '${queue.name}' does not exist; message dropped`);
+      return;
+    }
+    // Queues declared before names.ts existed may carry a dead-letter exchange or routing key
+    // that no client could receive in basic.deliver: drop such a message here, once, rather
+    // than make it a poison message in the dead-letter queue.
+    const tooLong = !fitsShortstr(dlxName) ? 'x-dead-letter-exchange'
+      : !fitsShortstr(queue.args.deadLetterRoutingKey ?? envelopeOf(rec)[1]) ? 'routing key' : null;
+    if (tooLong !== null) {
+      log.warn(`vhost '${this.name}': message of queue '${queue.name}' dropped instead of dead-lettered: its ${tooLong} is over ${SHORTSTR_MAX} bytes`);
       return;
     }
     const dl = deadLetteredCopy(queue.name, dlxName, queue.args.deadLetterRoutingKey, rec, reason);

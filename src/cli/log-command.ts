@@ -8,8 +8,8 @@
 //   replay  republishes a queue's records in an offset or time range to a running broker, with
 //           publisher confirms (recovery, migration).
 //
-// Layout (src/broker/broker.ts, vhost.ts, queue.ts): <data>/definitions.json lists the durable
-// queues; a queue's directory is <data>/vhosts/<hashName(vhost)>/queues/<hashName(queue)>/, with
+// Layout (src/broker/broker.ts, vhost.ts, queue.ts): <data>/metadata/ (definitions.json before)
+// lists the durable queues; a queue's directory is <data>/vhosts/<hashName(vhost)>/queues/<hashName(queue)>/, with
 // one log directory per priority lane: `log` (priority 0) and `log-p<N>`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +17,7 @@ import { isUtf8 } from 'node:buffer';
 import { type Command, InvalidArgumentError } from 'commander';
 import { scanLog, type LogReport, type Problem, type ScanEvent, type ScannedRecord } from '../store/verify';
 import { hashName } from '../store/data-dir';
+import { readStoredQueues } from '../broker/durable-definitions';
 import { decodeProperties, encodeMethodFrame, encodeContentHeaderFrame, encodeBodyFrames, Typed, isDecimal } from '../protocol';
 import { ClientConnection, type ClientChannel } from '../client';
 import { chunkMessages } from '../broker/stream-dump';
@@ -121,19 +122,16 @@ function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queu
   }
   const root = o.dataDir;
   if (!fs.existsSync(root)) throw new UserError(`--data-dir ${root}: no such directory`);
-  const defsFile = path.join(root, 'definitions.json');
   let queues: { name: string; vhost: string }[] = [];
-  if (fs.existsSync(defsFile)) {
-    try {
-      const d = JSON.parse(fs.readFileSync(defsFile, 'utf8')) as { queues?: { name?: unknown; vhost?: unknown }[] };
-      queues = (d.queues ?? [])
-        .filter((q) => typeof q.name === 'string')
-        .map((q) => ({ name: q.name as string, vhost: typeof q.vhost === 'string' ? q.vhost : '/' }));
-    } catch (e) {
-      throw new UserError(`${defsFile}: ${(e as Error).message}`);
-    }
-  } else if (!fs.existsSync(path.join(root, 'vhosts'))) {
-    throw new UserError(`${root} is not a Warren data directory (no definitions.json, no vhosts/)`);
+  let stored: typeof queues | null;
+  try {
+    stored = readStoredQueues(root);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  if (stored !== null) queues = stored;
+  else if (!fs.existsSync(path.join(root, 'vhosts'))) {
+    throw new UserError(`${root} is not a Warren data directory (no metadata/, no definitions.json, no vhosts/)`);
   }
   const qdir = (vhost: string, name: string) => path.join(root, 'vhosts', hashName(vhost), 'queues', hashName(name));
   const targets: Target[] = [];

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=64 --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 node --initial-old-space-size=64 --max-semi-space-size=4
 // `warren` command line.
 import { Command } from 'commander';
 import { log } from '../logger';

@@ -1,4 +1,4 @@
-// V8 flags the broker runs with. They are fixed when the process starts, so they are written out
+// V8 flags (and glibc settings) the broker runs with. They are fixed when the process starts, so they are written out
 // three times: here (for `warren bench --start-broker`), in the shebang of src/cli/main.ts (the
 // `warren` command) and in package.json's start script; test/tools/node-flags.test.ts keeps them equal.
 //
@@ -16,3 +16,12 @@
 // every ~190 ms in 0.3-0.5 ms, nothing is promoted, and p99 stayed at 0.37 ms; S1/S2/S7
 // throughput did not change beyond the noise (two alternating rounds).
 export const BROKER_NODE_FLAGS = ['--initial-old-space-size=64', '--max-semi-space-size=4'];
+
+// glibc malloc settings, for the same three places (and the test helper). Under connection and
+// queue churn (the frame fuzzer: ~100 connections and queues a second, each with 256-320 KiB
+// buffers) glibc kept memory it no longer needed: RSS rose 60-80 MB in 2-3 minutes and kept
+// creeping, with the JS heap (12 MB) and external memory (~45 MB) flat. Two arenas instead of
+// eight per core, and a fixed 256 KiB threshold above which blocks are mmapped and given back
+// (glibc raises it dynamically after the first such free), kept the rise at ~+31 MB, flat.
+export const BROKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '262144' };
+export const BROKER_ENV_WORDS = Object.entries(BROKER_ENV).map(([k, v]) => `${k}=${v}`).join(' ');

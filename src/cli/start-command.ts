@@ -9,6 +9,7 @@ import { startApp } from '../app';
 import { log, setLogLevel } from '../logger';
 import { listenOnDefault } from '../server/listen';
 import { OptionError, START_OPTIONS, resolveStartOptions } from './options';
+import { type StartSecurityFlags, addSecurityOptions, securityOptions } from './security-options';
 
 export class StartupError extends Error {}
 
@@ -18,6 +19,7 @@ export function registerStart(program: Command): void {
     const flags = `${o.short ? `${o.short}, ` : ''}--${o.key} ${o.arg}`;
     cmd.option(flags, `${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}; env ${'WARREN_' + o.key.toUpperCase().replace(/-/g, '_')}`);
   }
+  addSecurityOptions(cmd);
   cmd.option('--config <file>', 'read options from a file (JSON or "key = value" lines, keys as the flags); env WARREN_CONFIG');
   cmd.action(async (flags: Record<string, string | undefined>) => {
     try {
@@ -37,6 +39,12 @@ function fail(message: string, code: number): never {
 
 async function start(flags: Record<string, string | undefined>): Promise<void> {
   const o = resolveStartOptions(flags, process.env, flags.config);
+  let security;
+  try {
+    security = securityOptions(flags as StartSecurityFlags);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
   setLogLevel(o.logLevel);
   let definitions: unknown;
   if (o.definitions !== undefined) {
@@ -57,11 +65,20 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   const app = await startApp({
     port: o.port, httpPort: o.httpPort, host: o.host, dataDir: o.dataDir, heartbeat: o.heartbeat,
     consumerTimeoutMs: o.consumerTimeoutMs, diskFreeLimitBytes: o.diskFreeLimitBytes, streamPort: o.streamPort,
-    definitions: definitions as Record<string, unknown> | undefined, definitionsSource: o.definitions,
+    definitions: definitions as Record<string, unknown> | undefined, definitionsSource: o.definitions, ...security,
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
   // Tests and scripts read the ports from these lines.
-  process.stdout.write(`warren ready amqp_port=${app.port}${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
-  process.stdout.write(`warren http_port=${app.httpPort}\n`);
+  process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}` +
+    `${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
+  process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
+  process.on('SIGHUP', () => {
+    try {
+      app.reloadTls();
+      log.info('received SIGHUP: TLS certificate, key and CA files reloaded');
+    } catch (e) {
+      log.error(`received SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
+    }
+  });
   let signalled = false;
   const onSignal = (sig: string) => {
     if (signalled) return;

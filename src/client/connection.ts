@@ -10,7 +10,9 @@
 //    Manual acks are one basic.ack(multiple=true) per channel per socket chunk.
 //  - everything that is not on the hot path (handshake, declares, consume-ok, errors) goes
 //    through the generated codec: encodeMethodFrame / decodeMethod.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import {
   type AnyMethod, type FieldTable, type MethodName,
   PROTOCOL_HEADER, decodeMethod, encodeMethodFrame,
@@ -67,7 +69,8 @@ export class ClientConnection {
   static connect(url: string | AmqpUrl, opts: ConnectOptions = {}): Promise<ClientConnection> {
     const u = typeof url === 'string' ? parseAmqpUrl(url) : url;
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: u.host, port: u.port, noDelay: true });
+      const socket = u.tls ? tls.connect(tlsOptions(u.host, u.port, u.tls.cacertfile)) : net.connect({ host: u.host, port: u.port, noDelay: true });
+      if (u.tls) socket.setNoDelay(true);
       const conn = new ClientConnection(socket, u);
       let settled = false;
       const timer = setTimeout(() => fail(new Error(`connection to ${u.host}:${u.port} timed out`)), opts.timeoutMs ?? 30000);
@@ -325,3 +328,10 @@ export class ClientConnection {
 
 // --------------------------------------------------------------------------------------- channel
 
+// Without a CA file the server certificate is not verified (the bench measures throughput).
+function tlsOptions(host: string, port: number, cacertfile: string | undefined): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = { host, port, servername: net.isIP(host) ? undefined : host };
+  if (cacertfile) o.ca = fs.readFileSync(cacertfile);
+  else o.rejectUnauthorized = false;
+  return o;
+}

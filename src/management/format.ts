@@ -162,7 +162,7 @@ export function formatConnection(c: Connection, node: string): Record<string, un
     peer_port: c.socket.remotePort ?? null,
     host: c.socket.localAddress ?? null,
     port: c.socket.localPort ?? null,
-    ssl: false,
+    ssl: c.tls,
     connected_at: c.connectedAt,
     timeout: c.heartbeat,
     frame_max: c.frameMax,

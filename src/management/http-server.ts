@@ -2,6 +2,7 @@
 // /metrics (metrics/prometheus.ts) and the web console at / and /console/* (console-assets.ts). Listens like the AMQP listener:
 // on every IPv4 and IPv6 address unless a host is given; port 0 picks a free port.
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import type { AmqpServer } from '../server/server';
@@ -14,18 +15,23 @@ import { renderDetailed, renderMetrics } from './metrics/prometheus';
 import { type Asset, CONSOLE_HEADERS, loadConsoleAssets } from './console-assets';
 import { StatsTracker } from './stats';
 import { listenOnDefault } from '../server/listen';
+import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from '../server/tls';
 
 export interface HttpServerOptions {
   port: number;
   host?: string;          // default: all addresses, IPv4 and IPv6
   amqpPort: number;       // for the listeners shown in /api/overview
   maxBodyBytes?: number;  // request bodies (definitions) larger than this get 413
+  amqpTlsPort?: number | null;           // for the listeners shown in /api/overview
+  tls?: TlsFiles & { port: number };     // HTTPS on its own port, beside HTTP
 }
 
 const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
 
 export class HttpServer {
   private servers: http.Server[] = [];
+  private tlsServers: https.Server[] = [];
+  tlsPort: number | null = null;
   private readonly ctx: ManagementContext;
   private readonly stats: StatsTracker;
   private readonly maxBody: number;
@@ -38,6 +44,7 @@ export class HttpServer {
       broker, amqp, stats: this.stats, node: nodeName(),
       listeners: [{ protocol: 'amqp', ip_address: opts.host ?? '::', port: opts.amqpPort }],
     };
+    if (opts.amqpTlsPort) this.ctx.listeners.push({ protocol: 'amqp/ssl', ip_address: opts.host ?? '::', port: opts.amqpTlsPort });
   }
 
   /** Another listener to show in /api/overview and /metrics (the Stream protocol's). */
@@ -48,13 +55,30 @@ export class HttpServer {
   async listen(): Promise<number> {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     this.ctx.listeners.push({ protocol: 'http', ip_address: this.opts.host ?? '::', port });
+    const t = this.opts.tls;
+    if (t) {
+      this.tlsPort = await listenOnDefault(this.opts.host, t.port, (h, p) => this.listenOn(h, p, t));
+      this.ctx.listeners.push({ protocol: 'https', ip_address: this.opts.host ?? '::', port: this.tlsPort });
+    }
     this.stats.start();
     return port;
   }
 
-  private listenOn(host: string, port: number): Promise<number> {
+  private listenOn(host: string, port: number, t?: TlsFiles): Promise<number> {
     return new Promise((resolve, reject) => {
-      const srv = http.createServer((req, res) => { void this.handle(req, res); });
+      const handler = (req: http.IncomingMessage, res: http.ServerResponse) => { void this.handle(req, res); };
+      let srv: http.Server;
+      if (t) {
+        const ts = https.createServer(serverOptions(t, 10_000), handler);
+        ts.on('secureConnection', (socket) => {
+          const why = peerRefusal(socket, t);
+          if (why !== null) { log.warn(`HTTPS connection from ${socket.remoteAddress} refused: ${why}`); socket.destroy(); }
+        });
+        this.tlsServers.push(ts);
+        srv = ts;
+      } else {
+        srv = http.createServer(handler);
+      }
       srv.keepAliveTimeout = 5000;
       srv.headersTimeout = 20000;
       srv.requestTimeout = 60000;
@@ -64,10 +88,15 @@ export class HttpServer {
         srv.on('error', (e) => log.error(`HTTP listener ${host}:${port}: ${e.message}`));
         this.servers.push(srv);
         const addr = srv.address() as net.AddressInfo;
-        log.info(`HTTP management listener started on [${addr.address}]:${addr.port}`);
+        log.info(`HTTP management listener started on [${addr.address}]:${addr.port} (${t ? 'https, TLS 1.2-1.3' : 'http'})`);
         resolve(addr.port);
       });
     });
+  }
+
+  // SIGHUP: new certificate and key for new handshakes.
+  reloadTls(): void {
+    if (this.opts.tls) reloadTls(this.tlsServers, this.opts.tls);
   }
 
   async close(): Promise<void> {
@@ -129,6 +158,7 @@ export class HttpServer {
       }
       const apiReq: ApiRequest = {
         method, path, query: url.searchParams, headers: req.headers, remoteAddress: req.socket.remoteAddress,
+        tls: (req.socket as { encrypted?: boolean }).encrypted === true,
         readBody: () => readBody(req, this.maxBody),
       };
       const reply = await handleApi(this.ctx, apiReq);
@@ -151,11 +181,20 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let over = false;
+    const tooLarge = () => new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`, { Connection: 'close' });
+    if (Number(req.headers['content-length']) > limit) {
+      // refused before reading it: the reply goes out and the connection closes after it
+      over = true;
+      reject(tooLarge());
+    }
     req.on('data', (c: Buffer) => {
+      if (over) return; // read and dropped, so the 413 can be written (destroying the socket reset it)
       size += c.length;
       if (size > limit) {
-        reject(new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`));
-        req.destroy();
+        over = true;
+        chunks.length = 0;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);

@@ -5,6 +5,8 @@ import type { FrameSink } from '../protocol/content-frames';
 import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
 import type { User } from '../broker/users';
+import type { SessionAccess } from '../broker/auth/access-control';
+import type { DefinitionsSync } from '../broker/durable-definitions';
 
 export interface ChannelHost {
   /** who owns exclusive queues declared on this channel: the connection */
@@ -22,8 +24,10 @@ export interface ChannelHost {
   sendMethod(channel: number, m: AnyMethod): void;
   /** a client capability from connection.start-ok's client properties */
   capability(name: string): boolean;
-  /** throws 403 ACCESS_REFUSED when the user may not `kind` the resource */
-  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void;
+  /** the user's permission checks in the vhost, one call per operation (broker/auth/access-control.ts) */
+  readonly access: SessionAccess;
+  /** largest message body accepted */
+  readonly maxMessageSize: number;
   /** the connection publishes: it is blocked while a resource alarm is on */
   notePublisher(): void;
   /** publisher flow control: stop reading this connection until `q` drains */
@@ -33,4 +37,8 @@ export interface ChannelHost {
   logError(msg: string): void;
   /** the channel finished closing */
   channelClosed(id: number): void;
+  /** durable definitions: the last change's number, and a wait for its sync */
+  readonly definitions: DefinitionsSync;
+  /** sends `reply` once `synced` settles; the channel's later frames wait until then */
+  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void;
 }

@@ -28,10 +28,10 @@ import type { ChannelHost } from './channel-host';
 import { ConfirmTracker } from './confirm-tracker';
 import { Consumer, type ConsumerChannel } from './consumer';
 import { PublishAssembly, type PublishTarget } from './publish-assembly';
+import { undeliverable } from './last-guard';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
-export const MAX_MESSAGE_SIZE = 128 * 1024 * 1024;
 
 interface TxPublish { exchange: Exchange; routingKey: string; mandatory: boolean; msg: Message; priority: number }
 interface TxSettle { kind: 'ack' | 'nack' | 'reject'; tag: number; multiple: boolean; requeue: boolean }
@@ -46,7 +46,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   private prefetchConsumer = 0;   // basic.qos global=false: applies to consumers created later
   private prefetchChannel = 0;    // basic.qos global=true: shared by the channel
 
-  private readonly assembly = new PublishAssembly(this, MAX_MESSAGE_SIZE);
+  private readonly assembly = new PublishAssembly(this, () => this.conn.maxMessageSize);
   private pendingExchange: Exchange | null = null;
   private pendingRoutingKey = '';
   private pendingMandatory = false;
@@ -89,7 +89,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       return;
     }
     this.assembly.checkNoContentPending();
+    this.definitionsMark = this.conn.definitions.seq;
     this.method(m);
+  }
+
+  // Frames that arrived while a reply waits for durable definitions to be synced (see
+  // replyWhenDurable); the connection replays them afterwards, in order.
+  held: Array<[number, Buffer]> | null = null;
+  private definitionsMark = 0;
+
+  // The reply to a method that changed durable definitions goes out once the change is on
+  // disk (group commit: store/metadata-log.ts); meanwhile this channel processes nothing else,
+  // as a RabbitMQ channel waits for its metadata transaction, so replies stay in order.
+  private replyWhenDurable(m: AnyMethod): void {
+    const synced = this.conn.definitions.syncedSince(this.definitionsMark);
+    if (synced === null) this.conn.sendMethod(this.id, m);
+    else this.conn.replyWhenSynced(this.id, synced, m);
   }
 
   onPublish(buf: Buffer, start: number, end: number): void {
@@ -137,21 +152,24 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         return;
 
       case 'exchange.declare':
-        conn.checkPermission('configure', m.exchange);
+        if (!m.passive) conn.access.exchangeDeclare(vh, m.exchange, m.arguments);
         vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.declare-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.declare-ok' });
         return;
       case 'exchange.delete':
+        conn.access.exchangeDelete(m.exchange);
         vh.deleteExchange(m.exchange, m.ifUnused);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.delete-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.delete-ok' });
         return;
       case 'exchange.bind':
+        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.bind-ok' });
         return;
       case 'exchange.unbind':
+        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
         vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'exchange.unbind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.unbind-ok' });
         return;
 
       case 'queue.declare': {
@@ -159,27 +177,32 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
           if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 0 });
           return;
         }
-        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments }, owner);
+        const serverName = m.passive ? undefined : conn.access.queueDeclare(vh, m.queue, m.arguments);
+        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments, serverName }, owner);
         this.lastQueue = q.name;
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
         return;
       }
       case 'queue.bind':
+        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.bind-ok' });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.bind-ok' });
         return;
       case 'queue.unbind':
+        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
         vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        conn.sendMethod(this.id, { name: 'queue.unbind-ok' });
+        this.replyWhenDurable({ name: 'queue.unbind-ok' });
         return;
       case 'queue.purge': {
+        conn.access.queueRead(this.queueName(m.queue));
         const n = vh.purgeQueue(this.queueName(m.queue), owner);
         if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.purge-ok', messageCount: n });
         return;
       }
       case 'queue.delete': {
+        conn.access.queueDelete(this.queueName(m.queue));
         const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.delete-ok', messageCount: n });
+        if (!m.noWait) this.replyWhenDurable({ name: 'queue.delete-ok', messageCount: n });
         return;
       }
 
@@ -295,21 +318,22 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   publishMethod(exchange: string, routingKey: string, mandatory: boolean, immediate: boolean): void {
     this.conn.notePublisher();
     if (immediate) throw notImplemented(`immediate=true`);
+    this.conn.access.publish(exchange);
     let x = this.lastExchange;
     if (x === null || x.name !== exchange || this.vhost.exchanges.get(exchange) !== x) {
-      this.conn.checkPermission('write', exchange);
       x = this.vhost.getExchange(exchange);
       if (x.internal) throw accessRefused(`cannot publish to internal exchange '${exchange}' in vhost '${this.vhost.name}'`);
       this.lastExchange = x;
     }
+    this.conn.access.publishTopic(x, routingKey);
     this.pendingExchange = x;
     this.pendingRoutingKey = routingKey;
     this.pendingMandatory = mandatory;
     this.assembly.begin();
   }
 
-  publishTooLarge(size: number): void {
-    this.channelError(preconditionFailed(`message size ${size} is larger than configured max size ${MAX_MESSAGE_SIZE}`), CLASS_BASIC, 40);
+  publishRefused(text: string): void {
+    this.channelError(preconditionFailed(text), CLASS_BASIC, 40);
   }
 
   publishContent(props: Buffer, body: Buffer): void {
@@ -322,7 +346,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       if (e === 'invalid') return this.channelError(preconditionFailed(`invalid expiration '${s.expiration}' for message`), CLASS_BASIC, 40);
       expiration = e;
     }
-    if (s.userId !== undefined && s.userId !== this.conn.user.name) {
+    if (s.userId !== undefined && !this.conn.access.mayClaimUserId(s.userId)) {
       return this.channelError(preconditionFailed(`user_id property set to '${s.userId}' but authenticated user was '${this.conn.user.name}'`), CLASS_BASIC, 40);
     }
     const propsOut = this.replyToken !== null ? this.rewriteReplyTo(props) : props;
@@ -415,7 +439,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       return;
     }
     const name = this.queueName(queueName);
-    this.conn.checkPermission('read', name);
+    this.conn.access.queueRead(name);
     const q = this.vhost.getQueue(name, this.conn.owner);
     if (q.consumers.some((c) => c.exclusive) || (exclusive && q.consumerCount > 0)) {
       throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
@@ -480,7 +504,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   }
 
   private basicGet(queueName: string, noAck: boolean): void {
-    this.conn.checkPermission('read', queueName);
+    this.conn.access.queueRead(queueName);
     const q = this.vhost.getQueue(queueName, this.conn.owner);
     const o = this.getOut;
     if (!q.get(noAck, o)) {
@@ -490,7 +514,19 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     }
     const rec = o.rec as LogRecord;
     o.rec = undefined;
-    const tag = this.nextTag++;
+    const tag = this.nextTag;
+    try {
+      const env = envelopeOf(rec);
+      let props = rec.props;
+      if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
+      writeGetOk(this.conn.out, this.id, tag, o.redelivered, env[0], env[1], q.messageCount, props, rec.body, this.conn.frameMax);
+    } catch (e) {
+      // Framed before it counts as delivered: a message that cannot be sent (last-guard.ts) is
+      // never requeued to fail again.
+      undeliverable(this, this.conn, q, noAck ? null : o.ref, e, 60, 70);
+      return;
+    }
+    this.nextTag++;
     if (noAck) counters.deliveredGetAutoAck++;
     else counters.deliveredGetManualAck++;
     if (o.redelivered) counters.redelivered++;
@@ -498,10 +534,6 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       this.unacked.push(tag, o.ref, q, null, Date.now());
       if (this.timeoutTimer === null) this.armConsumerTimeout(this.conn.consumerTimeoutMs);
     }
-    const env = envelopeOf(rec);
-    let props = rec.props;
-    if (o.count > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, o.count);
-    writeGetOk(this.conn.out, this.id, tag, o.redelivered, env[0], env[1], q.messageCount, props, rec.body, this.conn.frameMax);
   }
 
   // ---- consumer timeout ---------------------------------------------------------------------------

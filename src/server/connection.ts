@@ -1,19 +1,27 @@
 // One client connection: protocol header, the connection class handshake (start, secure, tune,
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import {
   type AnyMethod, FrameReader, PROTOCOL_HEADER, HEARTBEAT_FRAME,
-  checkProtocolHeader, decodeMethod, encodeMethodFrame, decodeTable, METHOD_INFO,
+  checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO,
 } from '../protocol';
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
-import { type User, permits } from '../broker/users';
+import type { User } from '../broker/users';
+import { SessionAccess } from '../broker/auth/access-control';
+import { type CertLoginFrom, certUserName, countLogin } from '../broker/auth/mechanisms';
+import { UPDATE_SECRET, UPDATE_SECRET_OK, login, updateSecret } from './connection-auth';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
+import type { DefinitionsSync } from '../broker/durable-definitions';
 import { OutBuffer } from './out-buffer';
+import { DEFAULT_MAX_MESSAGE_SIZE } from './content-limits';
 import { log } from '../logger';
+import { logInternalError, methodContext } from './last-guard';
+import { heartbeats } from './heartbeat-wheel';
 import { counters } from '../broker/counters';
 
 export interface ServerConfig {
@@ -24,7 +32,22 @@ export interface ServerConfig {
   version: string;
   /** an unacked delivery older than this closes its channel with 406 (0: never) */
   consumerTimeoutMs: number;
+  // Security and limits (docs/security.md); absent means RabbitMQ's defaults.
+  handshakeTimeoutMs?: number;       // connect to connection.open-ok (default 10 s)
+  authFailureDelayMs?: number;       // a refused login is answered this much later (default 1 s)
+  maxConnections?: number | null;    // per node, checked at connection.open (default: none)
+  connectionCount?: () => number;    // sockets currently open on the node's AMQP listeners
+  certLoginFrom?: CertLoginFrom;     // EXTERNAL: which certificate field names the user
+  maxMessageSize?: number;           // default 128 MiB (src/server/content-limits.ts)
 }
+
+// RabbitMQ's frame_max before connection.tune-ok (?FRAME_MIN_SIZE): nothing larger is buffered
+// from a client that has not logged in.
+export const PRE_TUNE_FRAME_MAX = 4096;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_AUTH_FAILURE_DELAY_MS = 1000;
+// Stop reading from a client while this much output to it is unsent (it does not read).
+const MAX_UNSENT_OUTPUT = 16 * 1024 * 1024;
 
 const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
 // Stop dispatching to this connection's consumers while this much output is unsent.
@@ -51,7 +74,6 @@ export class Connection {
   private capabilities: Record<string, unknown> = {};
   private mechanism = '';
   lastRecv = Date.now();
-  lastSend = Date.now();
   private closeTimer: NodeJS.Timeout | null = null;
   readonly name: string;
   readonly connectedAt = Date.now();
@@ -61,6 +83,14 @@ export class Connection {
   // Channel frames read while blocked (the rest of the chunk that was being processed): they are
   // handled when the alarm clears. Not null exactly while alarmBlocked.
   private held: Array<[number, number, Buffer]> | null = null;
+  // Permission checks and limits of the user in the vhost; set at connection.open.
+  access!: SessionAccess;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private refusalTimer: NodeJS.Timeout | null = null;
+  private outputPaused = false;
+  // EXTERNAL: the user name of the verified client certificate (null when there is none).
+  private certUser: string | null = null;
+  readonly tls: boolean;
 
   constructor(
     readonly socket: Socket,
@@ -72,7 +102,13 @@ export class Connection {
     this.channelMax = config.channelMax;
     this.frameMax = config.frameMax;
     this.out = new OutBuffer(socket);
-    this.reader = new FrameReader(config.frameMax);
+    this.reader = new FrameReader(PRE_TUNE_FRAME_MAX);
+    this.tls = (socket as TLSSocket).encrypted === true;
+    if (this.tls && (socket as TLSSocket).authorized) {
+      this.certUser = certUserName((socket as TLSSocket).getPeerCertificate(), config.certLoginFrom ?? 'common_name');
+    }
+    this.handshakeTimer = setTimeout(() => this.handshakeTimedOut(), config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.handshakeTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => {
@@ -90,6 +126,11 @@ export class Connection {
   }
 
   private onDrain(): void {
+    if (this.outputPaused && this.out.backlog < MAX_UNSENT_OUTPUT) {
+      this.outputPaused = false;
+      if (!this.alarmBlocked) this.replayHeld();
+      if (!this.alarmBlocked && !this.outputPaused && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
+    }
     if (!this.blockedWaiting) return;
     this.blockedWaiting = false;
     for (const ch of this.channels.values()) ch.kickConsumers();
@@ -109,7 +150,7 @@ export class Connection {
     if (this.state === 'closed') return;
     if (active && this.isPublisher && !this.alarmBlocked) {
       this.alarmBlocked = true;
-      this.held = [];
+      this.held ??= [];
       if (this.capability('connection.blocked')) this.out.write(connectionBlockedFrame(reason));
       this.out.flush();
       this.socket.pause();
@@ -117,8 +158,8 @@ export class Connection {
       this.alarmBlocked = false;
       if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
       this.out.flush();
-      this.replayHeld();
-      if (!this.alarmBlocked && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
+      if (!this.outputPaused) this.replayHeld();
+      if (!this.alarmBlocked && this.flowQueue === null && !this.outputPaused && (this.state as State) !== 'closed') this.socket.resume();
     }
   }
 
@@ -151,7 +192,7 @@ export class Connection {
     this.flowQueue = null;
     if (this.flowTimer) clearTimeout(this.flowTimer);
     this.flowTimer = null;
-    if (!this.alarmBlocked && this.state !== 'closed') this.socket.resume();
+    if (!this.alarmBlocked && !this.outputPaused && this.state !== 'closed') this.socket.resume();
   }
   private flowQueue: Queue | null = null;
   private flowTimer: NodeJS.Timeout | null = null;
@@ -189,6 +230,16 @@ export class Connection {
     this.endChunk();
   }
 
+  // A client that sends requests without reading the replies is not read from until it does:
+  // the rest of the chunk is held (as during an alarm) and replayed once the output drains.
+  private pauseForOutput(): void {
+    if (!this.outputPaused) {
+      this.outputPaused = true;
+      this.socket.pause();
+    }
+    this.held ??= [];
+  }
+
   private endChunk(): void {
     const touched = this.touched;
     for (let i = 0; i < touched.length; i++) { touched[i].touched = false; touched[i].endOfChunk(); }
@@ -203,6 +254,7 @@ export class Connection {
     }
     if (channel === 0) {
       if (type !== FRAME_METHOD) throw new AmqpError(ReplyCode.UNEXPECTED_FRAME, `unexpected frame type ${type} on channel 0`);
+      if (end - start >= 4 && buf.readUInt32BE(start) === UPDATE_SECRET) { this.onUpdateSecret(buf.subarray(start + 4, end)); return; }
       this.onConnectionMethod(decodeMethod(buf.subarray(start, end)));
       return;
     }
@@ -211,12 +263,14 @@ export class Connection {
       throw new AmqpError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
     if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
+    if (this.out.backlog > MAX_UNSENT_OUTPUT) { this.pauseForOutput(); this.hold(type, channel, buf, start, end); return; }
     // The first publish of a connection makes it a publisher: blocked at once if an alarm is on.
     if (!this.isPublisher && type === FRAME_METHOD && end - start >= 4 && buf.readUInt32BE(start) === 0x003c0028) {
       this.notePublisher();
       if (this.hold(type, channel, buf, start, end)) return;
     }
     let ch = this.channelsById[channel];
+    if (ch !== undefined && ch.held !== null) { ch.held.push([type, Buffer.from(buf.subarray(start, end))]); return; }
     if (ch !== undefined && !ch.touched) { ch.touched = true; this.touched.push(ch); }
     if (type === FRAME_METHOD) {
       // basic.publish (60, 40) takes a decoder of its own: it is most of the traffic.
@@ -233,6 +287,7 @@ export class Connection {
         if (m.name !== 'channel.open') throw new AmqpError(ReplyCode.CHANNEL_ERROR, `expected 'channel.open' on channel ${channel}, got '${m.name}'`);
         // RabbitMQ: 530 NOT_ALLOWED once the negotiated channel_max is reached.
         if (channel > this.channelMax) throw new AmqpError(ReplyCode.NOT_ALLOWED, `channel number ${channel} is above the negotiated channel_max (${this.channelMax})`, 20, 10);
+        this.access.channelOpening();
         ch = new Channel(this.channelHost, channel);
         counters.channelsOpened++;
         this.channels.set(channel, ch);
@@ -257,13 +312,48 @@ export class Connection {
     }
   };
 
+  // A channel waits for durable definitions to reach the disk before its reply goes out
+  // (Channel.replyWhenDurable); its later frames wait in ch.held and run after the reply.
+  holdChannel(id: number, synced: Promise<void>, reply: AnyMethod): void {
+    const ch = this.channelsById[id];
+    if (ch === undefined) return;
+    ch.held ??= [];
+    synced.then(() => {
+      if (ch.state === 'open' && this.state === 'open') this.sendMethod(ch.id, reply);
+    }, (err: Error) => {
+      // Named after the method the reply answers (queue.declare for queue.declare-ok).
+      const ids = methodIds({ name: reply.name.replace(/-ok$/, '') } as AnyMethod);
+      ch.channelError(new AmqpError(ReplyCode.INTERNAL_ERROR, `could not store the change on disk: ${err.message}`), ids[0], ids[1]);
+    }).then(() => this.releaseChannel(ch));
+  }
+
+  private releaseChannel(ch: Channel): void {
+    const frames = ch.held;
+    ch.held = null;
+    if (frames === null || frames.length === 0 || this.state === 'closed') return;
+    // An alarm holds the whole connection meanwhile: these frames go first in its queue.
+    if (this.held !== null) { this.held.unshift(...frames.map(([t, p]) => [t, ch.id, p] as [number, number, Buffer])); return; }
+    try {
+      // A frame that makes the channel wait again sends the rest back into ch.held, in order.
+      for (const [type, payload] of frames) this.onFrame(type, ch.id, payload, 0, payload.length);
+    } catch (e) {
+      this.fail(e);
+    }
+    this.endChunk();
+  }
+
   private hold(type: number, channel: number, buf: Buffer, start: number, end: number): boolean {
     if (this.held === null) return false;
     this.held.push([type, channel, Buffer.from(buf.subarray(start, end))]);
     return true;
   }
 
+  private channelContext(ch: Channel): string {
+    return `connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}'), channel ${ch.id}`;
+  }
+
   private handleChannelError(ch: Channel, e: unknown, m: AnyMethod | null): void {
+    if (!(e instanceof AmqpError)) logInternalError(`${this.channelContext(ch)}, ${methodContext(m)}`, e);
     const err = toAmqpError(e);
     const ids = m ? methodIds(m) : [60, 40];
     // A hard error closes the connection; connection.close names the method, as RabbitMQ does.
@@ -299,7 +389,7 @@ export class Connection {
           direct_reply_to: true,
         },
       },
-      mechanisms: Buffer.from('PLAIN AMQPLAIN'),
+      mechanisms: Buffer.from(this.certUser !== null ? 'EXTERNAL PLAIN AMQPLAIN' : 'PLAIN AMQPLAIN'),
       locales: Buffer.from('en_US'),
     });
   }
@@ -338,18 +428,27 @@ export class Connection {
         this.heartbeat = m.heartbeat;
         this.reader.setMaxFrameSize(this.frameMax);
         this.state = 'open-wait';
+        heartbeats.start(this);
         return;
       }
       case 'connection.open': {
         if (this.state !== 'open-wait') break;
         const vh = this.broker.vhosts.get(m.virtualHost);
-        if (!vh || !this.broker.canAccessVhost(this.user!, m.virtualHost)) {
-          throw new AmqpError(ReplyCode.NOT_ALLOWED, `access to vhost '${m.virtualHost}' refused for user '${this.user!.name}'`);
+        this.openingVhost = m.virtualHost;
+        try {
+          this.access = SessionAccess.open(this.broker.auth, this, vh !== undefined, this.config.maxConnections ?? null, this.config.connectionCount?.() ?? 0);
+        } catch (e) {
+          if (e instanceof AmqpError) throw e.withMethod(10, 40);
+          throw e;
         }
-        this.vhost = vh;
+        this.vhost = vh!;
         this.state = 'open';
+        this.clearHandshakeTimer();
         this.sendMethod(0, { name: 'connection.open-ok' });
-        log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh.name}'`);
+        // Counted from here, as RabbitMQ does: the first heartbeat goes out H/2 after open-ok.
+        this.out.flush();
+        heartbeats.start(this);
+        log.info(`connection ${this.name}: user '${this.user!.name}' authenticated and granted access to vhost '${vh!.name}'`);
         return;
       }
       case 'connection.close':
@@ -368,46 +467,71 @@ export class Connection {
   }
 
   private authenticate(mechanism: string, response: Buffer): void {
-    let username: string | undefined;
-    let password: string | undefined;
-    if (mechanism === 'PLAIN') {
-      const parts = response.toString('utf8').split('\0');
-      if (parts.length === 3) { username = parts[1]; password = parts[2]; }
-    } else if (mechanism === 'AMQPLAIN') {
-      try {
-        const withLen = Buffer.allocUnsafe(response.length + 4);
-        withLen.writeUInt32BE(response.length, 0);
-        response.copy(withLen, 4);
-        const { table } = decodeTable(withLen, 0);
-        username = typeof table['LOGIN'] === 'string' ? table['LOGIN'] : Buffer.isBuffer(table['LOGIN']) ? table['LOGIN'].toString() : undefined;
-        password = typeof table['PASSWORD'] === 'string' ? table['PASSWORD'] : Buffer.isBuffer(table['PASSWORD']) ? table['PASSWORD'].toString() : undefined;
-      } catch {
-        username = undefined;
-      }
-    } else {
-      return this.refuseLogin(`unsupported authentication mechanism '${mechanism}'`);
-    }
-    if (username === undefined || password === undefined) {
-      return this.refuseLogin(`malformed ${mechanism} response`);
-    }
-    const res = this.broker.authenticate(username, password, this.socket.remoteAddress);
+    const res = login(this.broker.auth, mechanism, response, this.certUser, this.socket.remoteAddress);
     if (typeof res === 'string') return this.refuseLogin(res, mechanism);
+    countLogin(true);
     this.user = res;
     this.state = 'tune';
     this.sendMethod(0, { name: 'connection.tune', channelMax: this.config.channelMax, frameMax: this.config.frameMax, heartbeat: this.config.heartbeat });
   }
 
+  // A refused login is logged with the peer's address, counted, and answered only after a delay
+  // (RabbitMQ waits too), so that guessing passwords over one connection after another is slow.
+  // Nothing the client sends meanwhile is read.
   private refuseLogin(why: string, mechanism = this.mechanism): void {
-    log.warn(`connection ${this.name}: login refused: ${why}`);
-    const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
-    if (this.capability('authentication_failure_close')) {
-      this.sendMethod(0, { name: 'connection.close', replyCode: ReplyCode.ACCESS_REFUSED, replyText: text, classId: 10, methodId: 11 });
-      this.state = 'closing';
-      this.armCloseTimer();
-    } else {
-      this.out.flush();
-      this.destroy();
+    countLogin(false);
+    log.warn(`connection ${this.name}: ${mechanism} login refused: ${why}`);
+    this.clearHandshakeTimer();
+    this.state = 'closing';
+    this.socket.pause();
+    this.refusalTimer = setTimeout(() => {
+      this.refusalTimer = null;
+      if ((this.state as State) === 'closed') return;
+      if (this.capability('authentication_failure_close')) {
+        const text = `ACCESS_REFUSED - Login was refused using authentication mechanism ${mechanism}. For details see the broker logfile.`;
+        this.sendMethod(0, { name: 'connection.close', replyCode: ReplyCode.ACCESS_REFUSED, replyText: text, classId: 10, methodId: 11 });
+        this.out.flush();
+        this.socket.resume();
+        this.armCloseTimer();
+      } else {
+        this.destroy();
+      }
+    }, this.config.authFailureDelayMs ?? DEFAULT_AUTH_FAILURE_DELAY_MS);
+    this.refusalTimer.unref();
+  }
+
+  private handshakeTimedOut(): void {
+    this.handshakeTimer = null;
+    if (this.state === 'open' || this.state === 'closing' || this.state === 'closed') return;
+    log.warn(`closing AMQP connection ${this.name}: handshake not completed within ${(this.config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS) / 1000} s (state ${this.state})`);
+    this.socket.destroy();
+    this.onSocketClose();
+  }
+
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer) { clearTimeout(this.handshakeTimer); this.handshakeTimer = null; }
+  }
+
+  // connection.update-secret (connection-auth.ts).
+  private onUpdateSecret(args: Buffer): void {
+    if (this.state !== 'open') {
+      throw new AmqpError(ReplyCode.COMMAND_INVALID, `unexpected method 'connection.update-secret' on channel 0 in state ${this.state}`, 10, 70);
     }
+    const { user, reason } = updateSecret(this.broker.auth, this.user!.name, this.mechanism, this.vhost!.name, args);
+    this.user = user;
+    this.out.write(UPDATE_SECRET_OK);
+    log.info(`connection ${this.name}: user '${user.name}' updated secret, reason: ${reason}`);
+  }
+
+  // ---- for the connection tracker (src/broker/auth/limits.ts) --------------------------------------
+
+  get userName(): string { return this.user?.name ?? ''; }
+  get vhostName(): string { return this.vhost?.name ?? this.openingVhost; }
+  private openingVhost = '';
+
+  forceClose(explanation: string): void {
+    log.info(`closing AMQP connection ${this.name}: ${explanation}`);
+    this.closeWithError(ReplyCode.CONNECTION_FORCED, `CONNECTION_FORCED - ${explanation}`, 0, 0);
   }
 
   // ---- output -------------------------------------------------------------------------------------
@@ -426,7 +550,7 @@ export class Connection {
   private fail(e: unknown): void {
     const err = toAmqpError(e);
     if (!(e instanceof AmqpError)) {
-      log.error(`connection ${this.name}: internal error: ${(e as Error)?.stack ?? e}`);
+      logInternalError(`connection ${this.name} (vhost '${this.vhost?.name ?? ''}', user '${this.user?.name ?? ''}')`, e);
     }
     this.closeWithError(err.code, err.replyText, err.classId, err.methodId);
   }
@@ -452,9 +576,17 @@ export class Connection {
     this.closeTimer.unref();
   }
 
+  // Timers stop and the connection stops counting against its limits.
+  private released(): void {
+    this.clearHandshakeTimer();
+    if (this.refusalTimer) { clearTimeout(this.refusalTimer); this.refusalTimer = null; }
+    if (this.vhost !== null && this.access !== undefined) this.access.close(this);
+  }
+
   channelClosed(id: number): void {
     const ch = this.channels.get(id);
     if (ch === undefined) return;
+    this.access.channelsClosed(1);
     ch.teardown();
     if (this.channels.delete(id)) counters.channelsClosed++;
     this.channelsById[id] = undefined;
@@ -463,6 +595,7 @@ export class Connection {
   private readonly channelHost: ChannelHost = new ConnectionAsHost(this);
 
   private teardownChannels(): void {
+    if (this.channels.size > 0) this.access.channelsClosed(this.channels.size);
     for (const ch of this.channels.values()) ch.teardown();
     counters.channelsClosed += this.channels.size;
     this.channels.clear();
@@ -472,6 +605,8 @@ export class Connection {
 
   destroy(): void {
     if (this.state === 'closed') return;
+    this.released();
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     this.teardownChannels();
@@ -485,6 +620,8 @@ export class Connection {
   }
 
   private onSocketClose(): void {
+    this.released();
+    heartbeats.stop(this);
     this.held = null;
     this.flowReleased();
     if (this.state !== 'closed') {
@@ -497,37 +634,20 @@ export class Connection {
     }
   }
 
-  // Heartbeat bookkeeping, called about once a second by the server for every connection.
-  tick(now: number): void {
-    if (this.state === 'closed' || this.heartbeat === 0) return;
-    const hb = this.heartbeat * 1000;
-    if (this.alarmBlocked) this.lastRecv = now; // we stopped reading, so silence is ours
-    if (now - this.lastRecv > hb * 2) {
-      log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
-      this.socket.destroy();
-      this.onSocketClose();
-      return;
-    }
-    const written = this.socket.bytesWritten;
-    if (written !== this.lastBytesWritten) { this.lastBytesWritten = written; this.lastSend = now; }
-    if (now - this.lastSend >= hb / 2) {
-      this.sendHeartbeat();
-      this.lastSend = now;
-      // Our own heartbeat is not traffic: without this the next tick saw "output" and skipped
-      // one, so a 1 s heartbeat went out every 2 s.
-      this.lastBytesWritten = this.socket.bytesWritten;
-    }
+  // ---- heartbeats (heartbeat-wheel.ts) --------------------------------------------------------------
+
+  get bytesWritten(): number { return this.socket.bytesWritten; }
+  get receivingPaused(): boolean { return this.alarmBlocked; }
+
+  heartbeatTimedOut(): void {
+    if (this.state === 'closed') return;
+    log.warn(`connection ${this.name}: missed heartbeats from client, timeout: ${this.heartbeat}s`);
+    this.socket.destroy();
+    this.onSocketClose();
   }
-  private lastBytesWritten = 0;
 
   logError(msg: string): void {
     log.error(`connection ${this.name}: ${msg}`);
-  }
-
-  // Permission checks against the user's configure/write/read patterns for the vhost.
-  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void {
-    if (permits(this.broker, this.user!.name, this.vhost!.name, kind, resource)) return;
-    throw new AmqpError(ReplyCode.ACCESS_REFUSED, `access to '${resource}' in vhost '${this.vhost!.name}' refused for user '${this.user!.name}'`);
   }
 
   get channelCount(): number { return this.channels.size; }
@@ -554,6 +674,7 @@ function connectionBlockedFrame(reason: string): Buffer {
 }
 const CONNECTION_UNBLOCKED = Buffer.from([1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 61, 0xce]);
 
+
 function toAmqpError(e: unknown): AmqpError {
   if (e instanceof AmqpError) return e;
   return new AmqpError(ReplyCode.INTERNAL_ERROR, `internal error: ${(e as Error)?.message ?? e}`);
@@ -577,10 +698,13 @@ class ConnectionAsHost implements ChannelHost {
   get consumerTimeoutMs(): number { return this.c.config.consumerTimeoutMs; }
   sendMethod(channel: number, m: AnyMethod): void { this.c.sendMethod(channel, m); }
   capability(name: string): boolean { return this.c.capability(name); }
-  checkPermission(kind: 'configure' | 'write' | 'read', resource: string): void { this.c.checkPermission(kind, resource); }
+  get access(): SessionAccess { return this.c.access; }
+  get maxMessageSize(): number { return this.c.config.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE; }
   notePublisher(): void { this.c.notePublisher(); }
   throttle(q: Queue): void { this.c.throttle(q); }
   storeFailed(err: unknown): void { this.c.broker.disk.reportWriteError(err); }
   logError(msg: string): void { this.c.logError(msg); }
   channelClosed(id: number): void { this.c.channelClosed(id); }
+  get definitions(): DefinitionsSync { return this.c.broker.metadata; }
+  replyWhenSynced(channel: number, synced: Promise<void>, reply: AnyMethod): void { this.c.holdChannel(channel, synced, reply); }
 }

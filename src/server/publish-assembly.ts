@@ -3,6 +3,7 @@
 // without the generic decoder, and the exchange and routing-key strings are reused when the
 // bytes repeat (producers publish run after run to the same place).
 import { AmqpError, UNEXPECTED_FRAME, FRAME_ERROR, decodeContentHeader, decodeMethod, type AnyMethod } from '../protocol';
+import { admitContent, releaseContent } from './content-limits';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -30,8 +31,8 @@ export interface PublishTarget {
   publishMethod(exchange: string, routingKey: string, mandatory: boolean, immediate: boolean): void;
   /** the content is complete */
   publishContent(props: Buffer, body: Buffer): void;
-  /** the declared body size is over the limit: the publish is dropped with this error */
-  publishTooLarge(size: number): void;
+  /** the declared body size cannot be taken (content-limits.ts): the publish is dropped with this text */
+  publishRefused(text: string): void;
   /** a method frame that is not basic.publish, decoded */
   method(m: AnyMethod): void;
 }
@@ -45,7 +46,7 @@ export class PublishAssembly {
   private readonly exchangeStr = new ShortStrCache();
   private readonly routingKeyStr = new ShortStrCache();
 
-  constructor(private readonly target: PublishTarget, private readonly maxMessageSize: number) {}
+  constructor(private readonly target: PublishTarget, private readonly maxMessageSize: () => number) {}
 
   /** a publish is waiting for its content */
   get pending(): boolean {
@@ -86,9 +87,12 @@ export class PublishAssembly {
     const classId = buf.readUInt16BE(start);
     if (classId !== 60) throw new AmqpError(UNEXPECTED_FRAME, `content header for class ${classId} does not match method class 60`);
     const size = buf.readUInt32BE(start + 4) * 0x100000000 + buf.readUInt32BE(start + 8);
-    if (size > this.maxMessageSize) {
+    // Checked against the declared size, before any of the body is buffered; the size is then
+    // held in the broker-wide budget until the message is complete or dropped (reset()).
+    const refused = admitContent(size, this.maxMessageSize());
+    if (refused !== null) {
       this.reset();
-      this.target.publishTooLarge(size);
+      this.target.publishRefused(refused);
       return;
     }
     this.props = buf.subarray(start + 12, end);
@@ -120,6 +124,7 @@ export class PublishAssembly {
   }
 
   reset(): void {
+    if (this.props !== null) releaseContent(this.bodySize);
     this.active = false;
     this.props = null;
     this.parts = [];

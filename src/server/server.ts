@@ -1,12 +1,15 @@
-// The AMQP listener: accepts TCP connections on IPv4 and IPv6, drives heartbeats for all
-// connections from one timer, and closes everything on shutdown.
+// The AMQP listener: accepts TCP connections on IPv4 and IPv6 and closes everything on
+// shutdown. (Heartbeats for all connections run on one timer wheel: heartbeat-wheel.ts.)
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Broker } from '../broker/broker';
 import { Connection, type ServerConfig } from './connection';
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';
 import { listenOnDefault } from './listen';
+import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from './tls';
+import type { CertLoginFrom } from '../broker/auth/mechanisms';
 
 export interface ServerOptions {
   port: number;
@@ -15,6 +18,13 @@ export interface ServerOptions {
   frameMax?: number;
   heartbeat?: number;
   consumerTimeoutMs?: number;  // unacked delivery age that closes a channel (default 30 min, 0 = off)
+  // AMQP over TLS (amqps) on its own port, beside the plain listener.
+  tls?: TlsFiles & { port: number };
+  maxConnections?: number | null;   // node-wide, checked at connection.open (default: no limit)
+  handshakeTimeoutMs?: number;      // default 10 s
+  authFailureDelayMs?: number;      // default 1 s
+  maxMessageSize?: number;          // default 128 MiB
+  certLoginFrom?: CertLoginFrom;    // EXTERNAL user name: common_name (default), distinguished_name, subject_alternative_name
 }
 
 export const VERSION = '0.1.0';
@@ -22,7 +32,8 @@ export const VERSION = '0.1.0';
 export class AmqpServer {
   readonly connections = new Set<Connection>();
   private servers: net.Server[] = [];
-  private ticker: NodeJS.Timeout | null = null;
+  private tlsServers: tls.Server[] = [];
+  tlsPort: number | null = null;
   private readonly config: ServerConfig;
 
   constructor(readonly broker: Broker, private readonly opts: ServerOptions) {
@@ -33,35 +44,59 @@ export class AmqpServer {
       consumerTimeoutMs: opts.consumerTimeoutMs ?? DEFAULT_CONSUMER_TIMEOUT_MS,
       product: 'Warren',
       version: VERSION,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs,
+      authFailureDelayMs: opts.authFailureDelayMs,
+      maxConnections: opts.maxConnections ?? null,
+      connectionCount: () => this.connections.size,
+      certLoginFrom: opts.certLoginFrom,
+      maxMessageSize: opts.maxMessageSize,
     };
   }
 
   async listen(): Promise<number> {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
-    this.ticker = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.connections) c.tick(now);
-    }, 1000);
-    this.ticker.unref();
+    const t = this.opts.tls;
+    if (t) this.tlsPort = await listenOnDefault(this.opts.host, t.port, (h, p) => this.listenOn(h, p, t));
     this.broker.disk.onChange((active, reason) => {
       for (const c of this.connections) c.setAlarm(active, reason);
     });
     return port;
   }
 
-  private listenOn(host: string, port: number): Promise<number> {
+  private listenOn(host: string, port: number, t?: TlsFiles): Promise<number> {
     return new Promise((resolve, reject) => {
-      const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      let srv: net.Server;
+      if (t) {
+        const ts = tls.createServer({ ...serverOptions(t, this.opts.handshakeTimeoutMs ?? 10_000), noDelay: true }, (socket) => {
+          const why = peerRefusal(socket, t);
+          if (why !== null) {
+            log.warn(`TLS connection from ${socket.remoteAddress}:${socket.remotePort} refused: ${why}`);
+            socket.destroy();
+            return;
+          }
+          this.accept(socket);
+        });
+        ts.on('tlsClientError', (e, socket) => log.info(`TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed: ${e.message}`));
+        this.tlsServers.push(ts);
+        srv = ts;
+      } else {
+        srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      }
       srv.once('error', reject);
       srv.listen({ host, port, ipv6Only: false }, () => {
         srv.off('error', reject);
         srv.on('error', (e) => log.error(`AMQP listener ${host}:${port}: ${e.message}`));
         this.servers.push(srv);
         const addr = srv.address() as net.AddressInfo;
-        log.info(`AMQP listener started on [${addr.address}]:${addr.port}`);
+        log.info(`AMQP listener started on [${addr.address}]:${addr.port} (${t ? 'amqp/ssl, TLS 1.2-1.3' : 'amqp'})`);
         resolve(addr.port);
       });
     });
+  }
+
+  // SIGHUP: new certificate and key for new handshakes; open connections are left alone.
+  reloadTls(): void {
+    if (this.opts.tls) reloadTls(this.tlsServers, this.opts.tls);
   }
 
   private accept(socket: net.Socket): void {
@@ -71,7 +106,6 @@ export class AmqpServer {
   }
 
   async close(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
     // net.Server.close() only calls back once every connection has ended, so stop accepting
     // first and wait for it after the connections are told to go.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

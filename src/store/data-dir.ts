@@ -2,7 +2,10 @@
 // broker, recovery, `warren log verify|dump|replay` and (later) replication agree on one layout:
 //
 //   <data>/warren.lock                 pid of the broker holding the directory (see dir-lock.ts)
-//   <data>/definitions.json            durable definitions
+//   <data>/metadata/                   durable definitions: snapshot + change logs
+//                                      (metadata-store.ts, broker/definitions.ts)
+//   <data>/definitions.json            where earlier versions kept them: migrated at the first
+//                                      start, then renamed definitions.json.migrated
 //   <data>/vhosts/<h(vhost)>/queues/<h(queue)>/           one directory per durable queue
 //       log/ , log-p<N>/               one segmented log per priority lane (0 = log/)
 //       delivered.json                 how far each lane was handed out, written at a clean stop
@@ -20,6 +23,7 @@ import * as path from 'node:path';
 
 export const LOCK_FILE = 'warren.lock';
 export const DEFINITIONS_FILE = 'definitions.json';
+export const METADATA_DIR = 'metadata';
 export const TRANSIENT_DIR = 'transient';
 const VHOSTS_DIR = 'vhosts';
 const QUEUES_DIR = 'queues';

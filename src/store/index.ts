@@ -6,3 +6,5 @@ export { setMaxOpenFiles, openFileCount } from './fd-cache';
 export { storeStats } from './store-stats';
 export { HEADER_SIZE, MAX_RECORD_SIZE } from './record';
 export type { LogRecord, LogRecordInput } from './record';
+export { MetadataStore } from './metadata-store';
+export type { MetadataStoreOptions } from './metadata-store';

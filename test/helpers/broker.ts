@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BROKER_ENV } from '../../src/cli/node-flags';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -14,6 +15,8 @@ export interface RunningBroker {
   /** the Stream protocol port (0 unless started with stream: true) */
   streamPort: number;
   httpPort: number;
+  tlsPort?: number;       // with --tls-port
+  httpsPort?: number;     // with --http-tls-port
   url: string;
   dataDir: string;
   proc: ChildProcess;
@@ -42,11 +45,14 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
   const dataDir = opts.dataDir ?? tempDir();
   // the Stream listener only for the tests that ask (a fixed port: restarts keep it)
   const streamPort = opts.stream === undefined || opts.stream === false ? 0 : opts.stream === true ? await freePort() : opts.stream;
+  // As the warren command runs it: the same glibc settings (src/cli/node-flags.ts).
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--log-level', opts.logLevel ?? 'info', '--stream-port', String(streamPort), ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+    '--log-level', opts.logLevel ?? 'info', '--stream-port', String(streamPort), ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, ...(opts.env ?? {}) } });
   const logs: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
+  let tlsPort: number | undefined;
+  let httpsPort: number | undefined;
   const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`broker did not start: ${logs.join('\n')}`)), 20000);
@@ -55,13 +61,20 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
       out += s;
       const m = /warren ready amqp_port=(\d+)/.exec(out);
       const h = /warren http_port=(\d+)/.exec(out);
-      if (m && h) { clearTimeout(timer); resolve([Number(m[1]), Number(h[1])]); }
+      if (m && h) {
+        clearTimeout(timer);
+        const tp = / amqps_port=(\d+)/.exec(out);
+        const hp = / https_port=(\d+)/.exec(out);
+        if (tp) tlsPort = Number(tp[1]);
+        if (hp) httpsPort = Number(hp[1]);
+        resolve([Number(m[1]), Number(h[1])]);
+      }
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`broker exited with ${code}: ${logs.join('\n')}`)); });
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
-    port, httpPort, streamPort, dataDir, proc, logs,
+    port, httpPort, streamPort, tlsPort, httpsPort, dataDir, proc, logs,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

@@ -28,6 +28,7 @@ export interface RawOpenOptions {
   open?: boolean;
   user?: string;
   password?: string;
+  vhost?: string;
 }
 
 export class RawConn {
@@ -90,7 +91,7 @@ export class RawConn {
     c.frameMax = ok.frameMax === 0 ? 131072 : ok.frameMax;
     c.send(0, { name: 'connection.tune-ok', ...ok });
     if (opts.open === false) return c;
-    c.send(0, { name: 'connection.open', virtualHost: '/' });
+    c.send(0, { name: 'connection.open', virtualHost: opts.vhost ?? '/' });
     await c.expect(0, 'connection.open-ok');
     return c;
   }

@@ -71,7 +71,7 @@ t.test('management API', async (t) => {
     const m = await http(b, 'PATCH', '/api/queues');
     t.equal(m.status, 405);
     t.match(m.headers.get('allow'), /GET/);
-    const badJson = await fetch(`http://127.0.0.1:${b.httpPort}${q(uniq('bad'))}`, { method: 'PUT', headers: { authorization: GUEST }, body: '{nope' });
+    const badJson = await fetch(`http://127.0.0.1:${b.httpPort}${q(uniq('bad'))}`, { method: 'PUT', headers: { authorization: GUEST, 'content-type': 'application/json' }, body: '{nope' });
     t.equal(badJson.status, 400);
     t.match(await badJson.json(), { error: 'bad_request' });
   });

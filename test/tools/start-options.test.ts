@@ -77,7 +77,7 @@ t.test('startup failures are one line, exit non-zero, and open nothing', async (
   fs.writeFileSync(bad, JSON.stringify({ policies: [{ vhost: '/', name: 'p', pattern: '.', definition: { 'ha-mode': 'all' } }] }));
   const refused = await run(['--host', '127.0.0.1', '--port', '0', '--http-port', '0', '--data-dir', data, '--log-level', 'none', '--definitions', bad]);
   t.equal(refused.code, 1);
-  t.match(refused.stderr, /^warren: definitions from .*bad-defs\.json refused: policy 'p' in vhost '\/': .*ha-mode.*\n$/);
+  t.match(refused.stderr, /^warren: definitions from .*bad-defs\.json refused: (policies\[0\]: )?policy 'p' in vhost '\/': .*ha-mode.*\n$/);
 });
 
 t.test('--definitions loads a file at boot', async (t) => {

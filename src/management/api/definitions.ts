@@ -1,9 +1,9 @@
 // /api/definitions (the whole broker) and /api/definitions/{vhost} (one vhost's queues,
 // exchanges, bindings, policies and parameters), export and import. An import that holds
-// anything Warren cannot apply is refused whole with a 400 naming it (src/broker/definitions-check.ts).
+// anything Warren cannot apply is refused whole with a 400 naming it (src/broker/definitions).
 import type { Definitions } from '../../broker/broker';
 import { AmqpError } from '../../broker/errors';
-import { DefinitionsError } from '../../broker/runtime-parameters';
+import { DefinitionsError } from '../../broker/broker';
 import { VERSION } from '../../server/server';
 import { log } from '../../logger';
 import { requireAdmin, vhostOf } from './access';

@@ -10,6 +10,7 @@ export interface ApiRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   remoteAddress: string | undefined;
+  tls?: boolean;                  // came over HTTPS (for the same-origin check, csrf.ts)
   readBody(): Promise<string>;
 }
 
@@ -35,7 +36,7 @@ export interface Route {
   public?: boolean;
 }
 
-export const ANONYMOUS: User = Object.freeze({ name: '', passwordHash: '', tags: [] }) as User;
+export const ANONYMOUS: User = Object.freeze({ name: '', passwordHash: '', hashingAlgorithm: 'rabbit_password_hashing_sha256', tags: [], limits: {} }) as User;
 
 export class HttpError extends Error {
   constructor(readonly status: number, readonly error: string, readonly reason: string, readonly headers: Record<string, string> = {}) {

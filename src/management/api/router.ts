@@ -24,10 +24,12 @@ import { policyRoutes } from './policies';
 import { parameterRoutes } from './parameters';
 import { consumerRoutes } from './consumers';
 import { messageRoutes } from './messages';
+import { accessControlRoutes } from './access-control';
+import { checkCrossSite } from '../csrf';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
-  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes,
+  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {
@@ -56,6 +58,7 @@ function specificity(r: Route): number {
 const ROUTES = buildTable(MODULES);
 
 export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promise<ApiReply> {
+  checkCrossSite(req.method, req.headers, req.tls === true);
   const route = match(req.path);
   if (!route) throw notFound();
   const method = req.method === 'HEAD' ? 'GET' : req.method;
@@ -73,7 +76,11 @@ export async function handleApi(ctx: ManagementContext, req: ApiRequest): Promis
   }
   const params = route.pattern.flatMap((p, i) => (p === '*' ? [req.path[i]] : []));
   try {
-    return await handler({ ...req, user, params, ctx });
+    // A change to durable definitions is answered once it is on disk (broker/definitions.ts).
+    const mark = ctx.broker.metadata.seq;
+    const reply = await handler({ ...req, user, params, ctx });
+    await ctx.broker.metadata.syncedSince(mark);
+    return reply;
   } catch (e) {
     if (e instanceof AmqpError) throw fromAmqp(e);
     throw e;

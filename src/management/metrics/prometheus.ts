@@ -10,6 +10,7 @@
 // test/fixtures/rabbitmq-3.10-metrics/ holds what a RabbitMQ 3.10.8 node serves, to compare.
 import * as v8 from 'node:v8';
 import { storeStats } from '../../store';
+import { authMetricLines } from '../../broker/auth/mechanisms';
 import type { Queue } from '../../broker/queue';
 import type { Connection } from '../../server/connection';
 import { counters, deadLettered, MESSAGE_SIZE_BUCKETS, messageSizes } from '../../broker/counters';
@@ -251,4 +252,5 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
   w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
+  for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
 }
