@@ -18,7 +18,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ClientConnection } from '../../src/client';
-import { BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
+import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
 import { BenchStreamClient } from './client';
 import { findListeningPid, readRssKiB } from '../amqp/procfs';
 import type { Report, Role } from './worker';
@@ -68,7 +68,7 @@ async function startWarren(): Promise<Target> {
   // WARREN_BENCH_NODE_ARGS: extra node flags for the broker (e.g. --cpu-prof)
   const extra = (process.env.WARREN_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc: ChildProcess = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...extra, main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
-    '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', 'warning'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', 'warning'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...BROKER_ENV } });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
