@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { Broker, type Definitions } from './broker/broker';
 import { AmqpServer } from './server/server';
+import { StreamServer } from './stream/server';
 import { HttpServer } from './management/http-server';
 import { log } from './logger';
 import type { TlsFiles } from './server/tls';
@@ -30,14 +31,19 @@ export interface AppOptions {
   // Definitions to import once the broker is open, before the listeners (RabbitMQ's load_definitions).
   definitions?: Record<string, unknown>;
   definitionsSource?: string;
+  /** Stream protocol port (default 5552; 0: no Stream listener) */
+  streamPort?: number;
 }
 
 export interface App {
   broker: Broker;
   amqp: AmqpServer;
   http: HttpServer;
+  stream: StreamServer | null;
   port: number;
   httpPort: number;
+  /** 0 when the Stream listener is off */
+  streamPort: number;
   tlsPort: number | null;
   httpTlsPort: number | null;
   // SIGHUP: re-reads the TLS certificate, key and CA files (throws when they do not load).
@@ -83,11 +89,27 @@ export async function startApp(opts: AppOptions): Promise<App> {
     lock.release();
     throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
   }
+  const streamWanted = opts.streamPort ?? 5552;
+  const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
   let httpPort: number;
+  let streamPort = 0;
+  if (stream !== null) {
+    try {
+      streamPort = await stream.listen();
+    } catch (e) {
+      await stream.close();
+      await amqp.close();
+      await broker.close();
+      lock.release();
+      throw Object.assign(e as Error, { listener: 'Stream', port: streamWanted });
+    }
+    http.addListener('stream', streamPort);
+  }
   try {
     httpPort = await http.listen();
   } catch (e) {
+    await stream?.close();
     await http.close();
     await amqp.close();
     await broker.close();
@@ -96,7 +118,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   let stopping: Promise<void> | null = null;
   return {
-    broker, amqp, http, port, httpPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
+    broker, amqp, http, stream, port, httpPort, streamPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
     reloadTls() {
       amqp.reloadTls();
       http.reloadTls();
@@ -105,6 +127,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       stopping ??= (async () => {
         log.info('stopping Warren');
         await http.close();
+        await stream?.close();
         await amqp.close();
         await broker.close();
         lock.release();

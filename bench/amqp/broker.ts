@@ -15,12 +15,12 @@ export interface StartedBroker {
   stop(): Promise<void>;
 }
 
-export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; stopTimeoutMs?: number; readyTimeoutMs?: number } = {}): Promise<StartedBroker> {
+export async function startWarren(opts: { dataDir?: string; logLevel?: string; nodeArgs?: string[]; stopTimeoutMs?: number; readyTimeoutMs?: number; streamPort?: number } = {}): Promise<StartedBroker> {
   const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} not found: run npm run build`);
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-'));
-  const proc = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0',
+  const proc = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...(opts.nodeArgs ?? []), main, 'start', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--stream-port', String(opts.streamPort ?? 0),
     '--data-dir', dataDir, '--log-level', opts.logLevel ?? 'warning'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...BROKER_ENV } });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const port = await new Promise<number>((resolve, reject) => {

@@ -9,7 +9,8 @@
 # Or source it and call rabbitmq_start / rabbitmq_stop. Needs rabbitmq-server installed
 # (apt-get install -y rabbitmq-server); nothing in CI needs it. The node keeps everything
 # (mnesia, logs, Erlang cookie) under /tmp/warren-bench-rabbitmq-<port>, listens on 127.0.0.1
-# only, and runs without plugins. Example:
+# only, and runs without plugins (RABBITMQ_STREAM_PORT=N enables rabbitmq_stream on 127.0.0.1:N).
+# Example:
 #
 #   url=$(bench/amqp/rabbitmq.sh start | head -1)
 #   node dist/src/cli/main.js bench --start-broker --compare "$url" --scenario S1,S2,S3 --duration 10
@@ -62,12 +63,23 @@ rabbitmq_start() {
   fi
   rm -rf "$RMQ_BASE"
   mkdir -p "$RMQ_BASE/mnesia" "$RMQ_BASE/log"
-  echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  if [ -n "${RABBITMQ_STREAM_PORT:-}" ]; then
+    echo "[rabbitmq_stream]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  else
+    echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  fi
   echo "[{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}]." > "$RABBITMQ_ADVANCED_CONFIG_FILE"
   cat > "$RABBITMQ_CONFIG_FILE.conf" <<EOF
 loopback_users.guest = true
 listeners.tcp.default = 127.0.0.1:$RMQ_PORT
 EOF
+  if [ -n "${RABBITMQ_STREAM_PORT:-}" ]; then
+    cat >> "$RABBITMQ_CONFIG_FILE.conf" <<EOF
+stream.listeners.tcp.1 = 127.0.0.1:$RABBITMQ_STREAM_PORT
+stream.advertised_host = 127.0.0.1
+stream.advertised_port = $RABBITMQ_STREAM_PORT
+EOF
+  fi
   # the server forks beam.smp; its stdout goes to a log file in the temp directory
   "$RABBITMQ_SBIN/rabbitmq-server" >"$RMQ_BASE/log/stdout.log" 2>&1 &
   # await_startup gives up at once while the node is not registered with epmd yet: retry

@@ -151,7 +151,7 @@ const liveBrokers = new Set<ChildProcess>();
 async function startBroker(dataDir: string, label: string, prof: boolean): Promise<Broker> {
   const nodeArgs = prof && PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(PROF_DIR)}`, `--cpu-prof-name=${label.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`] : [];
   const spawnedAt = nowMs();
-  const proc = spawn(process.execPath, [...nodeArgs, MAIN, 'start', '--port', '0', '--http-port', '0', '--data-dir', dataDir, '--log-level', 'warning'],
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, 'start', '--port', '0', '--http-port', '0', '--stream-port', '0', '--data-dir', dataDir, '--log-level', 'warning'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   proc.stderr!.setEncoding('utf8');

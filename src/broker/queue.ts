@@ -1,24 +1,14 @@
-// A queue: the AMQP policy over a message store (message-store.ts). The store keeps the
-// messages (one log, N logs for priorities, direct delivery in front); the queue decides who
-// gets what and when: consumers (round-robin by priority, single active consumer), TTL expiry
-// from the head, length limits, dead-lettering, delivery limits, x-expires, publisher flow.
-import * as fs from 'node:fs';
-import { SegmentedLog, type LogRecord } from '../store';
-import { laneDir, laneOfDirName } from '../store/data-dir';
+// What the rest of the broker sees of a queue, whatever its type: the vhost routes to it, the
+// channel consumes from and settles with it, management reads it. Two implementations:
+// classic-queue.ts (the AMQP queue over a message store) and stream-queue.ts (x-queue-type
+// stream: a log read without consuming, from any offset).
 import type { FieldTable } from '../protocol';
+import type { LogRecord, SegmentedLog } from '../store';
 import type { BindTarget } from './exchange';
-import { DeliveredMarks } from './delivered-marks';
-import { DeliveryCounts } from './delivery-counts';
-import { DirectDelivery } from './direct-delivery';
-import { LaneStore } from './lane-store';
-import { FLAG_PERSISTENT, type Message, envelopeOf } from './message';
-import { type MessageRef, isHeld } from './message-ref';
-import type { MessageStore } from './message-store';
-import { PriorityStore } from './priority-store';
+import type { Message } from './message';
+import type { MessageRef } from './message-ref';
 import type { QueueArgs } from './queue-args';
-import { SyncPoints } from './sync-points';
-import { log as logger } from '../logger';
-import { loopSaturated } from './load-monitor';
+import type { SyncPoints } from './sync-points';
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
@@ -27,12 +17,16 @@ export interface QueueConsumer {
   readonly noAck: boolean;
   readonly priority: number;
   readonly exclusive: boolean;
+  /** per-consumer prefetch (basic.qos global=false at consume time; 0 = unlimited) */
+  readonly prefetch: number;
+  /** the basic.consume arguments */
+  readonly args: FieldTable;
   hasCredit(): boolean;
   deliver(queue: Queue, ref: MessageRef, rec: LogRecord, redelivered: boolean, deliveryCount: number): void;
   cancelByServer(queue: Queue): void;
 }
 
-// What a queue needs from its vhost; keeps queue.ts free of routing and definitions.
+// What a queue needs from its vhost; keeps the queues free of routing and definitions.
 export interface QueueHost {
   /** Republish through the queue's dead-letter exchange; durable copies are added to `sync`. */
   deadLetter(queue: Queue, rec: LogRecord, reason: DeathReason, sync: SyncPoints | null): void;
@@ -49,13 +43,11 @@ export interface BrowseLog {
 
 export const enum EnqueueResult { Rejected = 0, Accepted = 1 }
 
-const FLOW_HIGH = 100;
-const FLOW_LOW = 0;
-
 export interface FlowWaiter {
   flowReleased(): void;
 }
 
+/** What a queue is created from (vhost.ts, at declare and at recovery). */
 export interface QueueOptions {
   name: string;
   vhost: string;
@@ -68,571 +60,77 @@ export interface QueueOptions {
   host: QueueHost;
 }
 
-export class Queue implements BindTarget {
-  readonly kind = 'queue' as const;
+/** basic.get's answer, filled in place (one object per channel). */
+export interface GetResult {
+  ref: MessageRef;
+  rec: LogRecord | undefined;
+  redelivered: boolean;
+  count: number;
+}
+
+export interface Queue extends BindTarget {
+  readonly kind: 'queue';
   readonly name: string;
   readonly vhost: string;
   readonly durable: boolean;
   readonly autoDelete: boolean;
   readonly rawArgs: FieldTable;
-  args: QueueArgs;               // effective: declared arguments with policies applied
+  /** effective: declared arguments with policies applied */
+  args: QueueArgs;
   readonly dir: string;
   exclusiveOwner: object | null;
-  deleted = false;
+  readonly deleted: boolean;
+  readonly consumers: readonly QueueConsumer[];
 
-  private readonly host: QueueHost;
-  private readonly store: MessageStore;
-  private readonly direct: DirectDelivery | null;
-  private readonly lanes: () => LaneStore[];
-  private readonly marks: DeliveredMarks | null;
-  private counts: DeliveryCounts | null;  // replaced when a policy changes delivery-limit
-  readonly consumers: QueueConsumer[] = [];
-  private rr = 0;
-  private hadConsumer = false;
-  private unacked = 0;
-
-  private dispatchScheduled = false;
-  private expiryTimer: NodeJS.Timeout | null = null;
-  private expiryAt = 0;
-  private expiresTimer: NodeJS.Timeout | null = null;
-  private zeroTtlGrace = false;
-
-  // Statistics for management/metrics.
-  publishCount = 0;
-  deliverCount = 0;
-  ackCount = 0;
-
-  constructor(opts: QueueOptions) {
-    this.name = opts.name;
-    this.vhost = opts.vhost;
-    this.durable = opts.durable;
-    this.exclusiveOwner = opts.exclusiveOwner;
-    this.autoDelete = opts.autoDelete;
-    this.rawArgs = opts.rawArgs;
-    this.args = opts.args;
-    this.dir = opts.dir;
-    this.host = opts.host;
-    this.marks = this.durable ? new DeliveredMarks(this.dir) : null;
-    const delivered = this.marks?.load() ?? new Map<number, number>();
-    const open = (p: number): LaneStore => this.openLane(p, delivered === null ? Infinity : delivered.get(p) ?? 0);
-    if (this.args.maxPriority !== null) {
-      const existing = this.existingLanes().filter((p) => p <= (this.args.maxPriority as number)).map(open);
-      const ps = new PriorityStore(this.args.maxPriority, existing, open);
-      this.store = ps;
-      this.direct = null;
-      this.lanes = () => ps.allLanes();
-    } else {
-      const lane = open(0);
-      this.direct = new DirectDelivery(lane);
-      this.store = this.direct;
-      this.lanes = () => [lane];
-    }
-    this.counts = this.args.deliveryLimit !== null ? new DeliveryCounts(this.durable ? this.dir : null) : null;
-    this.armExpires();
-    // TTLs count from the original publish time, also across a restart.
-    this.armExpiry();
-  }
-
-  private get what(): string {
-    return `queue '${this.name}' in vhost '${this.vhost}'`;
-  }
-
-  private existingLanes(): number[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names.map(laneOfDirName).filter((p) => p >= 0);
-  }
-
-  private openLane(p: number, redeliverBelow: number): LaneStore {
-    const what = this.what;
-    let lane: LaneStore | null = null;
-    const log = SegmentedLog.open(laneDir(this.dir, p), {
-      fsync: this.durable,
-      ephemeral: !this.durable,
-      keepFlag: this.durable ? FLAG_PERSISTENT : 0,
-      onWarning: (m) => logger.warn(`${what}: ${m}`),
-      onProgress: (m) => logger.info(`${what}: ${m}`),
-      onSyncFailed: (from, to, err) => { if (this.durable) lane?.dropUnsynced(from, to, err); },
-    });
-    lane = new LaneStore(log, p, redeliverBelow, this.marks, what);
-    return lane;
-  }
-
-  get messageCount(): number { return this.store.ready; }
-  get unackedCount(): number { return this.unacked; }
-  get consumerCount(): number { return this.consumers.length; }
-  get readyBytes(): number { return this.store.readyBytes; }
+  readonly messageCount: number;
+  readonly unackedCount: number;
+  readonly consumerCount: number;
+  readonly readyBytes: number;
+  // statistics for management and metrics
+  readonly publishCount: number;
+  readonly deliverCount: number;
+  readonly ackCount: number;
 
   /** The logs behind the queue (management, tools). */
-  logs(): SegmentedLog[] { return this.store.logs(); }
-
-  // ---- publisher flow control -------------------------------------------------------------------
-  // A publisher adding to a backlog that consumers are draining, while the event loop is
-  // saturated, is paused (its socket stops being read, TCP pushes back) until the backlog is
-  // drained or a short time has passed. The threshold is low on purpose: a saturated broker does
-  // best by keeping consumers fed and the queue empty, because a message that arrives at an empty
-  // queue with a consumer that has credit goes straight out without the log (direct delivery).
-  // Measured (warren bench S2 / S7, msg/s, two rounds): pause above 4000 ready until 1000:
-  // 179k-216k / 259k-267k; above 100 until empty: 267k-282k / 531k-579k.
-  private flowWaiters: Set<FlowWaiter> | null = null;
-
-  shouldThrottle(): boolean {
-    return this.consumers.length > 0 && this.store.ready > FLOW_HIGH && loopSaturated();
-  }
-
-  addFlowWaiter(w: FlowWaiter): void {
-    (this.flowWaiters ??= new Set()).add(w);
-  }
-
-  removeFlowWaiter(w: FlowWaiter): void {
-    this.flowWaiters?.delete(w);
-  }
-
-  private releaseFlow(): void {
-    const ws = this.flowWaiters;
-    if (ws === null) return;
-    this.flowWaiters = null;
-    for (const w of ws) w.flowReleased();
-  }
-
-  // ---- publishing -------------------------------------------------------------------------
+  logs(): SegmentedLog[];
 
   /**
    * Takes a message. A persistent message in a durable queue adds its log offset to `sync`: the
    * publisher's confirm waits for it. Throws when the store cannot append (disk full, I/O error).
    */
-  enqueue(msg: Message, priority: number, sync: SyncPoints | null): EnqueueResult {
-    if (this.deleted) return EnqueueResult.Rejected;
-    const a = this.args;
-    if (a.overflow !== 'drop-head' && this.wouldOverflow(msg.body.length)) {
-      if (a.overflow === 'reject-publish-dlx') this.host.deadLetter(this, asRecord(msg), 'maxlen', null);
-      return EnqueueResult.Rejected;
-    }
-    const ttl = this.effectiveTtl(msg);
-    if (ttl === 0 && !this.anyConsumerHasCredit()) {
-      // TTL 0 means "deliver now or never".
-      this.host.deadLetter(this, asRecord(msg), 'expired', sync);
-      return EnqueueResult.Accepted;
-    }
-    const direct = this.direct;
-    if (direct !== null && this.consumers.length > 0 && !(this.durable && (msg.flags & FLAG_PERSISTENT) !== 0) && direct.canHold()) {
-      const c = this.pickConsumer();
-      if (c !== null) {
-        this.deliverDirect(direct, c, msg);
-        return EnqueueResult.Accepted;
-      }
-    }
-    // The log stamps its offset on the record it keeps in its tail cache, so a message routed
-    // to several queues needs one record object per queue.
-    if (msg.offset !== undefined) {
-      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, size: 0 };
-    }
-    this.store.push(msg, priority, sync);
-    this.publishCount++;
-    if (a.overflow === 'drop-head' && (a.maxLength !== null || a.maxLengthBytes !== null)) {
-      while (this.overLimit() && this.store.peek()) this.dropHead('maxlen');
-    }
-    if (ttl === 0) {
-      this.zeroTtlGrace = true;
-      this.dispatchNow();
-      this.zeroTtlGrace = false;
-    } else if (this.consumers.length > 0) {
-      this.scheduleDispatch();
-    } else if (ttl !== null) {
-      this.armExpiry();
-    }
-    return EnqueueResult.Accepted;
-  }
+  enqueue(msg: Message, priority: number, sync: SyncPoints | null): EnqueueResult;
 
-  private deliverDirect(direct: DirectDelivery, c: QueueConsumer, msg: Message): void {
-    const ref = direct.hold(msg, !c.noAck);
-    this.publishCount++;
-    this.deliverCount++;
-    if (c.noAck) this.ackCount++;
-    else this.unacked++;
-    this.deliverGuarded(c, ref, asRecord(msg), false, 0);
-  }
+  // publisher flow control (see ClassicQueue)
+  shouldThrottle(): boolean;
+  addFlowWaiter(w: FlowWaiter): void;
+  removeFlowWaiter(w: FlowWaiter): void;
 
-  private wouldOverflow(bytes: number): boolean {
-    const a = this.args;
-    if (a.maxLength !== null && this.store.ready + 1 > a.maxLength) return true;
-    if (a.maxLengthBytes !== null && this.store.readyBytes + bytes > a.maxLengthBytes) return true;
-    return false;
-  }
+  /** Adds a consumer; throws an AmqpError (before basic.consume-ok) when it cannot consume. */
+  addConsumer(c: QueueConsumer): void;
+  removeConsumer(c: QueueConsumer): void;
+  scheduleDispatch(): void;
 
-  private overLimit(): boolean {
-    const a = this.args;
-    if (a.maxLength !== null && this.store.ready > a.maxLength) return true;
-    if (a.maxLengthBytes !== null && this.store.readyBytes > a.maxLengthBytes) return true;
-    return false;
-  }
+  /** basic.get: takes one message into `out` or returns false; throws when not supported. */
+  get(noAck: boolean, out: GetResult): boolean;
+  ack(ref: MessageRef): void;
+  /** an unacked message goes back (nack/reject with requeue, a closed channel) */
+  requeue(ref: MessageRef): void;
+  /** nack/reject without requeue */
+  discard(ref: MessageRef): void;
+  /** queue.purge: drops what is ready, returns how many; throws when not supported. */
+  purge(): number;
+  /** Give disk space back (a disk alarm is on). */
+  reclaim(): void;
+  // read-only views for the management API (browsing without consuming)
+  /** the log of priority lane p (0 for a queue without priorities), or undefined */
+  browseLog(p?: number): BrowseLog | undefined;
+  /** the message behind a ref a channel holds unacked */
+  peekMessage(ref: MessageRef): LogRecord | undefined;
+  /** a policy change replaced the effective arguments (src/broker/policy-apply.ts) */
+  applyPolicy(args: QueueArgs): void;
 
-  // ---- the head -----------------------------------------------------------------------------
-
-  // Takes the peeked head and dead-letters it. Its removal from the log waits until the
-  // dead-lettered copies are durable: a crash in between finds the message still here.
-  private dropHead(reason: DeathReason): void {
-    const rec = this.store.head.rec as LogRecord;
-    const ref = this.store.shift();
-    this.deadLetterAndSettle(ref, rec, reason);
-  }
-
-  private deadLetterAndSettle(ref: MessageRef, rec: LogRecord, reason: DeathReason): void {
-    this.counts?.delete(ref);
-    if (this.args.deadLetterExchange === null || isHeld(ref)) {
-      this.host.deadLetter(this, rec, reason, null);
-      this.store.settle(ref);
-      return;
-    }
-    const sync = new SyncPoints();
-    this.host.deadLetter(this, rec, reason, sync);
-    if (sync.empty) {
-      this.store.settle(ref);
-      return;
-    }
-    sync.whenSynced().then(() => {
-      if (!this.deleted) this.store.settle(ref);
-    }, (e: Error) => {
-      logger.warn(`${this.what}: a dead-lettered copy could not be made durable (${e.message}); the message stays in this queue until the next restart`);
-    });
-  }
-
-  private effectiveTtl(rec: { envelope?: unknown }): number | null {
-    const exp = envelopeOf(rec as LogRecord)[2];
-    const qttl = this.args.messageTtl;
-    if (exp === null || exp === undefined) return qttl;
-    return qttl === null ? exp : Math.min(exp, qttl);
-  }
-
-  private deadlineOf(rec: LogRecord): number {
-    const ttl = this.effectiveTtl(rec);
-    return ttl === null ? Infinity : rec.timestamp + ttl;
-  }
-
-  private headExpired(now: number): boolean {
-    const rec = this.store.head.rec as LogRecord;
-    const ttl = this.effectiveTtl(rec);
-    if (ttl === null) return false;
-    if (ttl === 0) return !this.zeroTtlGrace;
-    return now >= rec.timestamp + ttl;
-  }
-
-  // Expired messages leave from the head only (as in RabbitMQ, also with priorities: a message
-  // behind an unexpired one waits until it reaches the head, and is never delivered expired).
-  private expireHead(now: number): void {
-    while (this.store.peek() && this.headExpired(now)) this.dropHead('expired');
-    this.armExpiry();
-  }
-
-  private armExpiry(): void {
-    if (this.deleted || this.store.ready === 0 || !this.store.peek()) return this.clearExpiry();
-    const at = this.deadlineOf(this.store.head.rec as LogRecord);
-    if (at === Infinity) return this.clearExpiry();
-    if (this.expiryTimer && this.expiryAt <= at) return;
-    this.clearExpiry();
-    this.expiryAt = at;
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = null;
-      this.guarded('expiry', () => {
-        this.expireHead(Date.now());
-        if (this.consumers.length > 0) this.dispatchNow();
-      });
-    }, Math.max(0, at - Date.now()) + 1);
-    this.expiryTimer.unref?.();
-  }
-
-  private clearExpiry(): void {
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
-  }
-
-  // ---- read-only view for the management API (browsing without consuming) ---------------------
-
-  // The log of priority lane p (0 for a queue without priorities), or undefined.
-  browseLog(p = 0): BrowseLog | undefined { return this.lanes().find((l) => l.lane === p)?.log; }
-
-  // The message behind a ref a channel holds unacked (a log record or a held direct delivery).
-  peekMessage(ref: MessageRef): LogRecord | undefined { return this.store.read(ref); }
-
-  // ---- policies -------------------------------------------------------------------------------
-
-  // A policy change replaced the effective arguments (src/broker/policy-apply.ts). New limits
-  // and TTLs take effect at once, as in RabbitMQ: excess messages leave from the head (drop-head
-  // only), expired ones are dropped or dead-lettered, the x-expires timer restarts.
-  applyPolicy(args: QueueArgs): void {
-    if (this.deleted) return;
-    this.args = args;
-    // the requeue path reads deliveryLimit whenever counts exist
-    if (args.deliveryLimit === null && this.counts !== null) { this.counts.dispose(); this.counts = null; }
-    else if (args.deliveryLimit !== null && this.counts === null) this.counts = new DeliveryCounts(this.durable ? this.dir : null);
-    if (args.overflow === 'drop-head' && (args.maxLength !== null || args.maxLengthBytes !== null)) {
-      while (this.overLimit() && this.store.peek()) this.dropHead('maxlen');
-    }
-    this.clearExpiry();
-    this.expireHead(Date.now());
-    if (this.consumers.length === 0) this.armExpires();
-  }
-
-  // ---- consumers ------------------------------------------------------------------------------
-
-  addConsumer(c: QueueConsumer): void {
-    // Keep consumers ordered by priority (highest first), FIFO within a priority.
-    let i = this.consumers.length;
-    while (i > 0 && this.consumers[i - 1].priority < c.priority) i--;
-    this.consumers.splice(i, 0, c);
-    this.hadConsumer = true;
-    this.clearExpires();
-    this.scheduleDispatch();
-  }
-
-  removeConsumer(c: QueueConsumer): void {
-    const i = this.consumers.indexOf(c);
-    if (i < 0) return;
-    this.consumers.splice(i, 1);
-    if (this.consumers.length === 0) this.releaseFlow();
-    if (this.rr > i) this.rr--;
-    if (this.consumers.length === 0) {
-      if (this.autoDelete && this.hadConsumer) {
-        this.host.queueUnused(this, 'auto-delete');
-        return;
-      }
-      this.armExpires();
-    } else if (this.args.singleActiveConsumer && i === 0) {
-      this.scheduleDispatch();
-    }
-  }
-
-  private anyConsumerHasCredit(): boolean {
-    if (this.args.singleActiveConsumer) return this.consumers.length > 0 && this.consumers[0].hasCredit();
-    for (const c of this.consumers) if (c.hasCredit()) return true;
-    return false;
-  }
-
-  // Round-robin among the highest-priority consumers that have credit.
-  private pickConsumer(): QueueConsumer | null {
-    const cs = this.consumers;
-    const n = cs.length;
-    if (n === 0) return null;
-    if (this.args.singleActiveConsumer) return cs[0].hasCredit() ? cs[0] : null;
-    const top = cs[0].priority;
-    let best = -1;
-    for (let k = 0; k < n; k++) {
-      const i = (this.rr + k) % n;
-      const c = cs[i];
-      if (!c.hasCredit()) continue;
-      if (best < 0 || c.priority > cs[best].priority) best = i;
-      if (c.priority === top) break;
-    }
-    if (best < 0) return null;
-    this.rr = best + 1 >= n ? 0 : best + 1;
-    return cs[best];
-  }
-
-  scheduleDispatch(): void {
-    if (this.dispatchScheduled || this.deleted) return;
-    this.dispatchScheduled = true;
-    process.nextTick(runDispatch, this);
-  }
-
-  dispatchNow(): void {
-    this.dispatchScheduled = false;
-    if (this.deleted) return;
-    this.guarded('dispatch', () => this.dispatch());
-  }
-
-  private dispatch(): void {
-    const store = this.store;
-    let now = 0;
-    const checkTtl = this.args.messageTtl !== null;
-    while (store.ready > 0 && this.consumers.length > 0) {
-      const c = this.pickConsumer();
-      if (c === null) break;
-      if (!store.peek()) break;
-      const rec = store.head.rec as LogRecord;
-      if (checkTtl || envelopeOf(rec)[2] !== null) {
-        if (now === 0) now = Date.now();
-        if (this.headExpired(now)) { this.dropHead('expired'); continue; }
-      }
-      const redelivered = store.head.redelivered;
-      const ref = store.shift();
-      const count = this.counts?.get(ref) ?? 0;
-      if (c.noAck) {
-        this.forget(ref);
-        this.ackCount++;
-      } else {
-        this.unacked++;
-      }
-      this.deliverCount++;
-      this.deliverGuarded(c, ref, rec, redelivered, count);
-    }
-    if (this.flowWaiters !== null && store.ready <= FLOW_LOW) this.releaseFlow();
-    this.armExpiry();
-  }
-
-  // A message that cannot be written to its consumer (a bug, or a record stored before a rule
-  // existed) must not be retried forever: it is dead-lettered when the queue has a dead-letter
-  // exchange, else dropped, with a log line.
-  private deliverGuarded(c: QueueConsumer, ref: MessageRef, rec: LogRecord, redelivered: boolean, count: number): void {
-    try {
-      c.deliver(this, ref, rec, redelivered, count);
-    } catch (e) {
-      logger.error(`${this.what}: cannot deliver a message to consumer '${c.tag}' (${(e as Error).message}); ` +
-        (this.args.deadLetterExchange !== null ? 'dead-lettering it' : 'dropping it'));
-      if (!c.noAck) this.unacked--;
-      try {
-        if (c.noAck) this.host.deadLetter(this, rec, 'rejected', null);
-        else this.deadLetterAndSettle(ref, rec, 'rejected');
-      } catch (e2) {
-        logger.error(`${this.what}: dead-lettering failed too (${(e2 as Error).message}); message dropped`);
-        if (!c.noAck) this.store.settle(ref);
-      }
-    }
-  }
-
-  // An exception in the queue's own timers and dispatch is logged with the queue's name and never
-  // ends the process.
-  private guarded(what: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      logger.error(`${this.what}: ${what} failed: ${(e as Error)?.stack ?? e}`);
-    }
-  }
-
-  // basic.get: takes one message or returns false.
-  get(noAck: boolean, out: { ref: MessageRef; rec: LogRecord | undefined; redelivered: boolean; count: number }): boolean {
-    const now = Date.now();
-    this.clearExpires();
-    this.armExpires();
-    const store = this.store;
-    while (store.peek()) {
-      if (this.headExpired(now)) { this.dropHead('expired'); continue; }
-      out.rec = store.head.rec;
-      out.redelivered = store.head.redelivered;
-      out.ref = store.shift();
-      out.count = this.counts?.get(out.ref) ?? 0;
-      if (noAck) {
-        this.forget(out.ref);
-        this.ackCount++;
-      } else {
-        this.unacked++;
-      }
-      this.deliverCount++;
-      this.armExpiry();
-      return true;
-    }
-    this.armExpiry();
-    return false;
-  }
-
-  // ---- settling -------------------------------------------------------------------------------
-
-  private forget(ref: MessageRef): void {
-    this.store.settle(ref);
-    this.counts?.delete(ref);
-  }
-
-  ack(ref: MessageRef): void {
-    if (this.deleted) return;
-    this.forget(ref);
-    this.unacked--;
-    this.ackCount++;
-  }
-
-  // Returns an unacked message to the queue ahead of the cursor, in offset order.
-  requeue(ref: MessageRef): void {
-    if (this.deleted) return;
-    this.unacked--;
-    if (this.counts !== null && this.counts.increment(ref) > (this.args.deliveryLimit as number)) {
-      const rec = this.store.read(ref);
-      if (rec !== undefined) this.deadLetterAndSettle(ref, rec, 'delivery_limit');
-      else this.forget(ref);
-      return;
-    }
-    this.store.requeue(ref);
-    if (this.consumers.length > 0) this.scheduleDispatch();
-    else this.armExpiry();
-  }
-
-  // reject/nack with requeue=false: dead-letter (when configured) and drop.
-  discard(ref: MessageRef): void {
-    if (this.deleted) return;
-    this.unacked--;
-    const rec = this.store.read(ref);
-    if (rec !== undefined) this.deadLetterAndSettle(ref, rec, 'rejected');
-    else this.forget(ref);
-  }
-
-  purge(): number {
-    const n = this.store.purge();
-    this.clearExpiry();
-    this.releaseFlow();
-    return n;
-  }
-
-  /** Give disk space back (a disk alarm is on): fully acked open segments are deleted. */
-  reclaim(): void {
-    this.store.reclaim(true);
-  }
-
-  // ---- x-expires ------------------------------------------------------------------------------
-
-  touch(): void {
-    if (this.expiresTimer) this.armExpires();
-  }
-
-  private armExpires(): void {
-    this.clearExpires();
-    const ms = this.args.expires;
-    if (ms === null || this.deleted || this.consumers.length > 0) return;
-    this.expiresTimer = setTimeout(() => {
-      this.expiresTimer = null;
-      if (!this.deleted && this.consumers.length === 0) this.host.queueUnused(this, 'expires');
-    }, ms);
-    this.expiresTimer.unref?.();
-  }
-
-  private clearExpires(): void {
-    if (this.expiresTimer) clearTimeout(this.expiresTimer);
-    this.expiresTimer = null;
-  }
-
-  // ---- lifecycle ------------------------------------------------------------------------------
-
-  // Consumers are told (basic.cancel) by their channels; the directory goes away.
-  delete(): void {
-    if (this.deleted) return;
-    this.deleted = true;
-    this.clearExpiry();
-    this.clearExpires();
-    this.counts?.dispose();
-    const cs = this.consumers.splice(0);
-    for (const c of cs) c.cancelByServer(this);
-    this.releaseFlow();
-    this.store.destroy();
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  async close(): Promise<void> {
-    this.clearExpiry();
-    this.clearExpires();
-    if (this.deleted) return;
-    this.counts?.save();
-    if (this.marks !== null) {
-      const exact: number[] = [];
-      for (const l of this.lanes()) exact[l.lane] = l.deliveredUpTo;
-      this.marks.saveExact(exact);
-    }
-    await this.store.close();
-  }
-}
-
-function runDispatch(q: Queue): void { q.dispatchNow(); }
-
-function asRecord(msg: Message): LogRecord {
-  return msg as unknown as LogRecord;
+  /** declare/passive declare: restarts the x-expires timer */
+  touch(): void;
+  delete(): void;
+  close(): Promise<void>;
 }

@@ -3,14 +3,17 @@
 // logs reports that offset durable, and is rejected when any of those syncs fails. Nothing is
 // shared between batches: each holds its own offsets, so no batch can be acked on the strength
 // of a sync that did not cover it.
-import type { SegmentedLog } from '../store';
+/** What a sync point waits on: a log (or a stream's chunk, which appends itself first). */
+export interface SyncTarget {
+  whenSynced(offset: number): Promise<void>;
+}
 
 export class SyncPoints {
-  private logs: SegmentedLog[] = [];
+  private logs: SyncTarget[] = [];
   private offsets: number[] = [];
 
   /** An append of `offset` to `log` must be durable before the owner may proceed. */
-  add(log: SegmentedLog, offset: number): void {
+  add(log: SyncTarget, offset: number): void {
     const logs = this.logs;
     for (let i = 0; i < logs.length; i++) {
       if (logs[i] === log) {

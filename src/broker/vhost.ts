@@ -8,7 +8,9 @@ import { Typed, decodeProperties, type FieldTable, type FieldValue } from '../pr
 import { editProperties } from './props-edit';
 import type { LogRecord } from '../store';
 import { Exchange, EXCHANGE_TYPES, type Binding, type BindTarget, type ExchangeType, type RoutableMessage, tableKey } from './exchange';
-import { EnqueueResult, Queue, type DeathReason, type QueueHost } from './queue';
+import { EnqueueResult, type Queue, type DeathReason, type QueueHost } from './queue';
+import { createQueue } from './queue-factory';
+import { STREAM_EQUIV_ARGS, checkStreamDeclare, isStreamDeclare, serverNamedStream } from './stream-args';
 import { parseQueueArgs, typeClass, typeName } from './queue-args';
 import { type Message, envelopeOf } from './message';
 import { deadLetteredCopy, isDeathCycle } from './dead-letter';
@@ -220,6 +222,8 @@ export class VHost implements QueueHost {
 
   declareQueue(name: string, d: QueueDeclare, owner: object): Queue {
     let serverNamed = false;
+    const stream = isStreamDeclare(d.args);
+    if (stream && name === '' && !d.passive) throw serverNamedStream();
     if (name === '' && !d.passive) {
       name = d.serverName ?? `amq.gen-${crypto.randomBytes(16).toString('base64url').slice(0, 22)}`;
       serverNamed = true;
@@ -240,21 +244,19 @@ export class VHost implements QueueHost {
       if (existing.durable !== d.durable) throw ineq('durable', d.durable, existing.durable);
       if (existing.autoDelete !== d.autoDelete) throw ineq('auto_delete', d.autoDelete, existing.autoDelete);
       if ((existing.exclusiveOwner !== null) !== d.exclusive) throw ineq('exclusive', d.exclusive, existing.exclusiveOwner !== null);
-      checkArgsEquivalent(existing.rawArgs, d.args, this.describe('queue', name));
+      checkArgsEquivalent(existing.rawArgs, d.args, this.describe('queue', name), existing.args.queueType === 'stream' ? STREAM_EQUIV_ARGS : EQUIV_ARGS);
       existing.touch();
       return existing;
     }
     if (name.startsWith('amq.') && !serverNamed) {
       throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     }
+    if (stream) checkStreamDeclare(name, this.name, d);
     const args = parseQueueArgs(name, this.name, d.args);
     checkQueueDeclare(name, this.name, d.args);
-    if (args.queueType === 'stream' || args.queueType === 'quorum') {
+    if (args.queueType === 'quorum') {
       if (!d.durable) throw preconditionFailed(`invalid property 'non-durable' for ${this.describe('queue', name)}`);
       if (d.exclusive) throw preconditionFailed(`invalid property 'exclusive-owner' for ${this.describe('queue', name)}`);
-    }
-    if (args.queueType === 'stream') {
-      throw new AmqpError(ReplyCode.NOT_IMPLEMENTED, `queue type 'stream' is not implemented yet (${this.describe('queue', name)})`);
     }
     this.ctx.queueCreating?.(this, name);
     const durable = d.durable && !d.exclusive;
@@ -262,7 +264,7 @@ export class VHost implements QueueHost {
       ? durableQueueDir(this.ctx.dataDir, this.name, name)
       : transientQueueDir(this.ctx.dataDir, this.name, name, ++this.transientSeq);
     if (!durable) fs.rmSync(dir, { recursive: true, force: true });
-    const q = new Queue({
+    const q = createQueue({
       name, vhost: this.name, durable: d.durable, exclusiveOwner: d.exclusive ? owner : null,
       autoDelete: d.autoDelete, rawArgs: d.args, args, dir, host: this,
     });
@@ -278,7 +280,7 @@ export class VHost implements QueueHost {
   restoreQueue(name: string, args: FieldTable, autoDelete: boolean): Queue {
     const problem = queueArgsProblem(name, this.name, args);
     if (problem !== null) log.warn(`${problem}: kept from an earlier version; a message dead-lettered with it is dropped`);
-    const q = new Queue({
+    const q = createQueue({
       name, vhost: this.name, durable: true, exclusiveOwner: null, autoDelete, rawArgs: args,
       args: parseQueueArgs(name, this.name, args),
       dir: durableQueueDir(this.ctx.dataDir, this.name, name), host: this,
@@ -536,8 +538,8 @@ const EQUIV_ARGS = ['x-message-ttl', 'x-expires', 'x-max-length', 'x-max-length-
   'x-single-active-consumer', 'x-delivery-limit'];
 
 // Same type class (all integer widths are one class) and same value, as RabbitMQ compares them.
-function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string): void {
-  for (const k of EQUIV_ARGS) {
+function checkArgsEquivalent(cur: FieldTable, got: FieldTable, what: string, keys: readonly string[]): void {
+  for (const k of keys) {
     const a = cur[k];
     const b = got[k];
     if (a === undefined && b === undefined) continue;

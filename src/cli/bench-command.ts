@@ -2,6 +2,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { benchMain } from '../../bench/amqp/bench';
 import { DEFAULTS, type RunConfig, SCENARIOS } from '../../bench/amqp/scenarios';
+import { STREAM_SCENARIOS, streamBenchMain } from '../../bench/stream/runner';
 
 function int(name: string, min = 0) {
   return (v: string): number => {
@@ -46,6 +47,7 @@ interface Flags {
   startBroker?: boolean;
   brokerPid?: number;
   otherBrokerPid?: number;
+  compareStreamPort?: number;
 }
 
 // flag name -> RunConfig field it sets
@@ -58,7 +60,8 @@ const FIELDS: [keyof Flags, keyof RunConfig][] = [
 ];
 
 export function registerBench(program: Command): void {
-  const scenarioHelp = Object.entries(SCENARIOS).map(([k, s]) => `${k} ${s.title}`).join('; ');
+  const scenarioHelp = Object.entries(SCENARIOS).map(([k, s]) => `${k} ${s.title}`).join('; ') +
+    '; stream scenarios (bench/stream/runner.ts): S9, S10, catchup, attach, memory, filter';
   program.command('bench')
     .description('load generator (PerfTest-like): producers and consumers in separate processes; scenarios S1..S8; compare mode')
     .option('--url <url>', 'broker URL', 'amqp://guest:guest@127.0.0.1:5672')
@@ -87,7 +90,18 @@ export function registerBench(program: Command): void {
     .option('--start-broker', 'start a Warren broker for the run (temporary data directory), stop it afterwards')
     .option('--broker-pid <pid>', "Warren's pid for memory figures (default: found from the port)", int('--broker-pid', 1))
     .option('--other-broker-pid <pid>', "the compared broker's pid (default: found from the port)", int('--other-broker-pid', 1))
+    .option('--compare-stream-port <port>', "stream scenarios: the compared broker's Stream protocol port", int('--compare-stream-port', 1))
     .action(async (flags: Flags, cmd: Command) => {
+      // the stream scenarios (issues 14 and 15) have their own runner: bench/stream/runner.ts
+      const names = (flags.scenario ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+      if (names.length > 0 && names.every((n) => STREAM_SCENARIOS.includes(n))) {
+        await streamBenchMain({
+          scenarios: names, duration: flags.duration, warmup: flags.warmup, count: flags.count ?? 10_000_000,
+          filterCount: flags.count !== undefined ? Math.min(flags.count, 2_000_000) : 1_000_000,
+          compareUrl: flags.compare, compareStreamPort: flags.compareStreamPort, json: flags.json ?? false,
+        });
+        return;
+      }
       const explicit: Partial<RunConfig> = {};
       for (const [flag, field] of FIELDS) {
         const src = cmd.getOptionValueSource(flag as string);

@@ -20,6 +20,7 @@ import { hashName } from '../store/data-dir';
 import { readStoredQueues } from '../broker/durable-definitions';
 import { decodeProperties, encodeMethodFrame, encodeContentHeaderFrame, encodeBodyFrames, Typed, isDecimal } from '../protocol';
 import { ClientConnection, type ClientChannel } from '../client';
+import { chunkMessages } from '../broker/stream-dump';
 
 // ------------------------------------------------------------------------------------ options
 
@@ -99,7 +100,7 @@ function lanesOf(qdir: string): number[] {
   }
   const lanes: number[] = [];
   for (const n of names) {
-    if (n === 'log') lanes.push(0);
+    if (n === 'log' || n === 'stream') lanes.push(0); // a stream queue's log is `stream`
     else {
       const m = /^log-p(\d+)$/.exec(n);
       if (m) lanes.push(Number(m[1]));
@@ -109,6 +110,7 @@ function lanesOf(qdir: string): number[] {
 }
 
 function laneDir(qdir: string, lane: number): string {
+  if (lane === 0 && fs.existsSync(path.join(qdir, 'stream'))) return path.join(qdir, 'stream');
   return path.join(qdir, lane === 0 ? 'log' : `log-p${lane}`);
 }
 
@@ -257,6 +259,28 @@ function recordLine(r: ScannedRecord, body: boolean): string {
   return parts.join(' ');
 }
 
+// A stream chunk: one line per message (sub-batches of the Stream protocol as one line).
+function streamRecordLines(r: ScannedRecord, t: Target, range: Range, json: boolean, body: boolean): string[] {
+  return chunkMessages(r, t.queue ?? '').filter((m) => m.offset >= range.from && m.offset <= range.to).map((m) => {
+    const f = m.message;
+    const o: Record<string, unknown> = {
+      queue: t.queue, vhost: t.vhost, offset: m.offset, timestamp: m.timestamp, time: new Date(m.timestamp).toISOString(),
+      exchange: f?.exchange ?? null, routing_key: f?.routingKey ?? null, properties: f === null ? null : jsonSafe(f.props),
+      body_size: f?.body.length ?? m.size,
+    };
+    if (m.filterValue !== null) o.filter_value = m.filterValue;
+    if (m.subBatch > 0) o.sub_batch_records = m.subBatch;
+    if (f === null && m.subBatch === 0) o.error = 'not an AMQP 1.0 message';
+    if (body && f !== null) {
+      if (isUtf8(f.body)) o.body = f.body.toString('utf8');
+      else o.body_base64 = f.body.toString('base64');
+    }
+    if (json) return JSON.stringify(o);
+    return Object.entries(o).filter(([k, v]) => k !== 'queue' && k !== 'vhost' && k !== 'timestamp' && v !== null)
+      .map(([k, v]) => `${k}=${typeof v === 'number' && k === 'offset' ? v : k === 'time' ? v : JSON.stringify(v)}`).join(' ');
+  });
+}
+
 function logSummary(rep: LogReport): string {
   const parts = [
     plural(rep.segments.length, 'segment'),
@@ -361,7 +385,7 @@ function checkLanes(targets: Target[], range: Range): void {
 function* recordsIn(t: Target, range: Range, onProblem: (p: Problem) => void): Generator<ScannedRecord, LogReport, void> {
   const it: Generator<ScanEvent, LogReport, void> = scanLog(t.dir, {
     records: true,
-    select: (off, ts) => off >= range.from && off <= range.to && ts >= range.since && ts <= range.until,
+    select: (off, ts, count) => off + count - 1 >= range.from && off <= range.to && ts >= range.since && ts <= range.until,
     offsetRange: range.offsets ? { from: range.from, to: range.to } : undefined,
   });
   for (;;) {
@@ -392,8 +416,11 @@ function runDump(o: DumpFlags): number {
       if (p.severity === 'error') errors++;
       if (p.severity !== 'info') err(problemLine(p, t, root));
     });
+    const stream = path.basename(t.dir) === 'stream';
     for (const rec of it) {
-      out(o.json ? JSON.stringify(recordJson(rec, t, o.body ?? false)) : recordLine(rec, o.body ?? false));
+      if (stream) {
+        for (const line of streamRecordLines(rec, t, range, o.json ?? false, o.body ?? false)) out(line);
+      } else out(o.json ? JSON.stringify(recordJson(rec, t, o.body ?? false)) : recordLine(rec, o.body ?? false));
       if (o.limit !== undefined && ++n >= o.limit) break outer; // leaving the loop closes the files
     }
   }

@@ -24,6 +24,7 @@ export interface OptionSpec {
 export const START_OPTIONS: OptionSpec[] = [
   { key: 'port', short: '-p', arg: '<port>', kind: 'port', default: '5672', help: 'AMQP port (0 picks a free one)' },
   { key: 'http-port', arg: '<port>', kind: 'port', default: '15672', help: 'HTTP management port (0 picks a free one)' },
+  { key: 'stream-port', arg: '<port>', kind: 'port', default: '5552', help: 'RabbitMQ Stream protocol port (0: no Stream listener)' },
   { key: 'host', arg: '<address>', kind: 'string', help: 'listen address (default: all IPv4 and IPv6 addresses)' },
   { key: 'data-dir', short: '-d', arg: '<dir>', kind: 'string', default: './data', help: 'data directory' },
   { key: 'heartbeat', arg: '<seconds>', kind: 'uint', default: '60', help: 'heartbeat interval proposed to clients' },
@@ -36,6 +37,8 @@ export const START_OPTIONS: OptionSpec[] = [
 export interface StartOptions {
   port: number;
   httpPort: number;
+  /** 0: no Stream listener */
+  streamPort: number;
   host?: string;
   dataDir: string;
   heartbeat: number;
@@ -70,6 +73,7 @@ export function resolveStartOptions(flags: Record<string, string | undefined>, e
   return {
     port: values.port as number,
     httpPort: values.httpPort as number,
+    streamPort: values.streamPort as number,
     host: values.host as string | undefined,
     dataDir: values.dataDir as string,
     heartbeat: values.heartbeat as number,

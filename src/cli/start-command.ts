@@ -59,14 +59,17 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   }
   await probePort('AMQP', o.host, o.port);
   await probePort('HTTP', o.host, o.httpPort);
+  if (o.streamPort !== 0) await probePort('Stream', o.host, o.streamPort);
   if (o.port !== 0 && o.port === o.httpPort) throw new OptionError(`--port and --http-port are both ${o.port}`);
+  if (o.streamPort !== 0 && (o.streamPort === o.port || o.streamPort === o.httpPort)) throw new OptionError(`--stream-port ${o.streamPort} is also --port or --http-port`);
   const app = await startApp({
     port: o.port, httpPort: o.httpPort, host: o.host, dataDir: o.dataDir, heartbeat: o.heartbeat,
-    consumerTimeoutMs: o.consumerTimeoutMs, diskFreeLimitBytes: o.diskFreeLimitBytes,
+    consumerTimeoutMs: o.consumerTimeoutMs, diskFreeLimitBytes: o.diskFreeLimitBytes, streamPort: o.streamPort,
     definitions: definitions as Record<string, unknown> | undefined, definitionsSource: o.definitions, ...security,
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
   // Tests and scripts read the ports from these lines.
-  process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}\n`);
+  process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}` +
+    `${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
   process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
   process.on('SIGHUP', () => {
     try {

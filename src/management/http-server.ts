@@ -47,6 +47,11 @@ export class HttpServer {
     if (opts.amqpTlsPort) this.ctx.listeners.push({ protocol: 'amqp/ssl', ip_address: opts.host ?? '::', port: opts.amqpTlsPort });
   }
 
+  /** Another listener to show in /api/overview and /metrics (the Stream protocol's). */
+  addListener(protocol: string, port: number): void {
+    this.ctx.listeners.push({ protocol, ip_address: this.opts.host ?? '::', port });
+  }
+
   async listen(): Promise<number> {
     const port = await listenOnDefault(this.opts.host, this.opts.port, (h, p) => this.listenOn(h, p));
     this.ctx.listeners.push({ protocol: 'http', ip_address: this.opts.host ?? '::', port });

@@ -445,10 +445,12 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       throw accessRefused(`queue '${q.name}' in vhost '${this.vhost.name}' in exclusive use`);
     }
     const priority = parseConsumerPriority(q.name, this.vhost.name, args['x-priority']);
-    const c = new Consumer(this, q, tag, noAck, exclusive, priority, this.prefetchConsumer);
+    const c = new Consumer(this, q, tag, noAck, exclusive, priority, this.prefetchConsumer, args);
+    // the queue may refuse the consumer (a stream's checks); its first delivery is scheduled, so
+    // consume-ok still goes out first
+    q.addConsumer(c);
     this.consumers.set(tag, c);
     if (!noWait) this.conn.sendMethod(this.id, { name: 'basic.consume-ok', consumerTag: tag });
-    q.addConsumer(c);
   }
 
   private removeConsumer(c: Consumer): void {

@@ -1,5 +1,6 @@
 // A basic.consume subscription: the queue's view of a consumer (credit, delivery), the
 // channel's bookkeeping (unacked count against its prefetch).
+import type { FieldTable } from '../protocol';
 import type { LogRecord } from '../store';
 import type { MessageRef } from '../broker/message-ref';
 import type { Queue, QueueConsumer } from '../broker/queue';
@@ -23,6 +24,7 @@ export class Consumer implements QueueConsumer, UnackedOwner {
     readonly exclusive: boolean,
     readonly priority: number,
     readonly prefetch: number,
+    readonly args: FieldTable = {},
   ) {}
 
   hasCredit(): boolean {

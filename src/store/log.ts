@@ -18,7 +18,7 @@ import { fsyncDir, withPath } from './fd-cache';
 import { type CommitTarget, GroupCommit, currentSyncFn } from './group-commit';
 import { loadLog, writeRecoveryPoint } from './log-loader';
 import { HEADER_SIZE, type LogRecord, type LogRecordInput, MAX_BATCH_COUNT, MAX_RECORD_SIZE, decodeFrame, encodeInto, frameSize, packEnvelope } from './record';
-import { type Damage, FrameWindow, seekRecord } from './record-walker';
+import { type Damage, type FrameFile, FrameWindow, seekRecord } from './record-walker';
 import { Segment } from './segment';
 import { SegmentSet } from './segment-set';
 import { storeStats } from './store-stats';
@@ -67,6 +67,9 @@ export class SegmentedLog implements CommitTarget {
   private checkpointBase = -1;
   private dirUnsynced = false;
   private readWindow: FrameWindow | null = null;
+  /** where the last append went: its segment's base and its byte position in that segment */
+  lastAppendBase = -1;
+  lastAppendPos = 0;
 
   private constructor(dir: string, opts: LogOptions) {
     this.dir = dir;
@@ -182,6 +185,8 @@ export class SegmentedLog implements CommitTarget {
       this.bufLen += size;
     }
     const rel = offset - seg.base;
+    this.lastAppendBase = seg.base;
+    this.lastAppendPos = filePos;
     seg.index.maybeAdd(rel, filePos);
     if (seg.next === seg.base) seg.oldestTimestamp = ts;
     if (ts > seg.newestTimestamp) seg.newestTimestamp = ts;
@@ -429,6 +434,27 @@ export class SegmentedLog implements CommitTarget {
     this.live -= seg.liveCount;
     this.totalSize -= seg.size;
     seg.delete(background, (m) => this.warn(m));
+  }
+
+  /**
+   * Retention (stream queues): delete the segments that hold only offsets below `offset`, oldest
+   * first, in the background. The open segment is never deleted. Returns how many went.
+   */
+  dropSegmentsBefore(offset: number): number {
+    if (this.state !== State.Open) return 0;
+    let n = 0;
+    for (;;) {
+      const s = this.segs.first;
+      if (s === undefined || s === this.segs.last || s.next > offset) return n;
+      this.deleteSegment(s, true);
+      n++;
+    }
+  }
+
+  /** A segment's file, for readers that know where a record is (stream chunk indexes). */
+  segmentFile(base: number): FrameFile | undefined {
+    const s = this.segs.holding(base);
+    return s !== undefined && s.base === base ? s : undefined;
   }
 
   /**

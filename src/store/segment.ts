@@ -8,6 +8,7 @@ import { FileHandle, fsyncDir, readFully, unlinkQuiet, withPath, writeFully } fr
 import { OffsetIndex } from './offset-index';
 import { HEADER_SIZE, frameOffset, frameSize, frameTimestamp } from './record';
 import { type FrameFile, FrameWindow, apparentSize, checkFrameAt, resync } from './record-walker';
+import { storeStats } from './store-stats';
 import { VolatileList } from './volatile-list';
 
 const SCAN_CHUNK = 4 * 1024 * 1024;
@@ -117,7 +118,9 @@ export class Segment implements FrameFile {
   readAt(buf: Buffer, off: number, len: number, pos: number): number {
     if (this.deleted_) throw new Error(`segment ${this.files.log} was deleted`);
     try {
-      return readFully(this.handle.fd(), buf, off, len, pos);
+      const n = readFully(this.handle.fd(), buf, off, len, pos);
+      storeStats.bytesRead += n;
+      return n;
     } catch (e) {
       throw withPath(e, this.files.log);
     }

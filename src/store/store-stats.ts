@@ -6,4 +6,6 @@ export const storeStats = {
   syncFailures: 0,
   /** writes (data, index, acks) that failed and are retried */
   writeFailures: 0,
+  /** bytes read from segment files (every read: cursors, reads, recovery, streams) */
+  bytesRead: 0,
 };

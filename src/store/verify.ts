@@ -25,7 +25,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { HEADER_SIZE, MAX_RECORD_SIZE, checkFrame, decodeFrame, frameOffset, frameTimestamp, readU32 } from './record';
+import { HEADER_SIZE, MAX_RECORD_SIZE, checkFrame, decodeFrame, frameCount, frameOffset, frameTimestamp, readU32 } from './record';
 import { CLEAN_SHUTDOWN_FILE, COMPANION_NAME_RE, SEGMENT_NAME_RE, isLeftover, segmentFiles } from './data-dir';
 import { readRecoveryPoint } from './log-loader';
 import { FrameWindow, fdFrameFile, resync as findNextFrame } from './record-walker';
@@ -97,6 +97,8 @@ export interface ScannedRecord {
   offset: number;
   timestamp: number;
   flags: number;
+  /** offsets the record takes (a stream chunk: its messages) */
+  count: number;
   envelope: unknown;
   props: Buffer;
   body: Buffer;
@@ -118,7 +120,7 @@ export interface ScanOptions {
   /** yield decoded records (default false: verify only) */
   records?: boolean;
   /** with records: which ones to decode and yield (cheap pre-filter on offset and timestamp) */
-  select?: (offset: number, timestamp: number) => boolean;
+  select?: (offset: number, timestamp: number, count: number) => boolean;
   /**
    * Skip segments that cannot hold offsets in [from, to] (they are neither read nor verified).
    * Decided from the segment file names (a segment ends where the next one begins).
@@ -491,12 +493,12 @@ function* scanSegment(
         k++;
       }
       const offset = sf.base + rel;
-      if (wantRecords && (select === undefined || select(offset, ts))) {
+      if (wantRecords && (select === undefined || select(offset, ts, frameCount(w.buf, i)))) {
         const r = decodeFrame(w.buf, i, fsz);
         yield {
           kind: 'record',
           record: {
-            offset, timestamp: r.timestamp, flags: r.flags, envelope: r.envelope, props: r.props, body: r.body, size: fsz,
+            offset, timestamp: r.timestamp, flags: r.flags, count: r.count, envelope: r.envelope, props: r.props, body: r.body, size: fsz,
             file: sf.logPath, position: pos, acked: isAcked(rel),
           },
         };
@@ -504,7 +506,7 @@ function* scanSegment(
       s.records++;
       if (isAcked(rel)) s.acked++;
       pos += fsz;
-      rel++;
+      rel += frameCount(w.buf, i); // a batch record (a stream chunk) takes several offsets
       s.validBytes = pos;
     }
     s.nextOffset = sf.base + rel;

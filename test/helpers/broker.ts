@@ -2,6 +2,7 @@
 // directory, for integration tests over TCP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BROKER_ENV } from '../../src/cli/node-flags';
@@ -11,6 +12,8 @@ export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export interface RunningBroker {
   port: number;
+  /** the Stream protocol port (0 unless started with stream: true) */
+  streamPort: number;
   httpPort: number;
   tlsPort?: number;       // with --tls-port
   httpsPort?: number;     // with --http-tls-port
@@ -22,15 +25,29 @@ export interface RunningBroker {
   kill(): Promise<void>;
 }
 
+/** A port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 export function tempDir(prefix = 'warren-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<RunningBroker> {
+export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]; logLevel?: string; nodeArgs?: string[]; env?: Record<string, string>; stream?: boolean | number } = {}): Promise<RunningBroker> {
   const dataDir = opts.dataDir ?? tempDir();
+  // the Stream listener only for the tests that ask (a fixed port: restarts keep it)
+  const streamPort = opts.stream === undefined || opts.stream === false ? 0 : opts.stream === true ? await freePort() : opts.stream;
   // As the warren command runs it: the same glibc settings (src/cli/node-flags.ts).
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, 'start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir,
-    '--log-level', opts.logLevel ?? 'info', ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, ...(opts.env ?? {}) } });
+    '--log-level', opts.logLevel ?? 'info', '--stream-port', String(streamPort), ...(opts.extraArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, ...(opts.env ?? {}) } });
   const logs: string[] = [];
   proc.stderr!.setEncoding('utf8');
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
@@ -57,7 +74,7 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
-    port, httpPort, tlsPort, httpsPort, dataDir, proc, logs,
+    port, httpPort, streamPort, tlsPort, httpsPort, dataDir, proc, logs,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

@@ -5,6 +5,7 @@ import type { DefinitionsSection, Entry } from './index';
 import { EXCHANGE_TYPES, tableKey } from '../exchange';
 import { DEFAULT_EXCHANGES, type UnavailableQueue } from '../vhost';
 import { parseQueueArgs } from '../queue-args';
+import { checkStreamDeclare, isStreamDeclare } from '../stream-args';
 import { log } from '../../logger';
 import { fromJson, toJson } from './json-args';
 import type { FieldTable } from '../../protocol';
@@ -94,7 +95,9 @@ const queuesSection: DefinitionsSection = {
       const args = argsOf(e, p);
       if (args === null) return;
       try {
-        parseQueueArgs(name, vhost, args);
+        // a stream's own checks (refused arguments, x-max-age) come first, as at declare
+        if (isStreamDeclare(args)) checkStreamDeclare(name, vhost, { durable: e['durable'] !== false, exclusive: false, autoDelete: e['auto_delete'] === true, args });
+        else parseQueueArgs(name, vhost, args);
       } catch (err) {
         p(errText(err));
       }

@@ -238,6 +238,8 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   const cpu = process.cpuUsage();
   w.one('process_cpu_seconds_total', 'counter', 'User and system CPU time spent in seconds', (cpu.user + cpu.system) / 1e6);
   w.one('warren_exchanges', 'gauge', 'Exchanges, the default and amq.* ones included', s.exchanges);
+  w.family('warren_listener', 'gauge', 'Listeners of this node (AMQP, HTTP, Stream protocol), by protocol and port');
+  for (const l of ctx.listeners) w.sample('warren_listener', labels({ protocol: l.protocol, port: String(l.port) }), 1);
   w.one('warren_disk_alarm', 'gauge', '1 while the free-disk alarm blocks publishers', ctx.broker.disk.alarmed ? 1 : 0);
   w.one('warren_nodejs_heap_used_bytes', 'gauge', 'V8 heap in use', mem.heapUsed);
   w.one('warren_nodejs_heap_total_bytes', 'gauge', 'V8 heap allocated', mem.heapTotal);
@@ -249,5 +251,6 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_store_corrupt_records_total', 'counter', 'Damaged records found by reads or recovery and skipped (each costs only itself)', storeStats.corruptRecords);
   w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
+  w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
   for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
 }
