@@ -23,7 +23,7 @@ import { Segment } from './segment';
 import { SegmentSet } from './segment-set';
 import { storeStats } from './store-stats';
 import { TailCache } from './tail-cache';
-import { INITIAL_BUFFER, acquireBuffer, bufferClass, releaseBuffer } from './write-buffer';
+import { INITIAL_BUFFER, acquireBuffer, bufferClass, mayGrow, releaseBuffer } from './write-buffer';
 import * as path from 'node:path';
 
 export type { LogCursor } from './cursor';
@@ -234,7 +234,7 @@ export class SegmentedLog implements CommitTarget {
   private makeRoom(size: number): void {
     if (this.wbuf !== null && this.bufLen > 0) {
       // full before the timer: a busy log, which gets a bigger buffer next time
-      if (this.bufTarget < this.maxBuffer) this.bufTarget *= 2;
+      if (this.bufTarget < this.maxBuffer && mayGrow()) this.bufTarget *= 2;
       try {
         this.flushData();
       } catch (e) {
@@ -253,7 +253,7 @@ export class SegmentedLog implements CommitTarget {
     if (size > this.maxBuffer) return;
     if (this.wbuf === null || this.wbuf.length < size) {
       if (this.wbuf !== null) releaseBuffer(this.wbuf);
-      this.wbuf = acquireBuffer(bufferClass(Math.max(this.bufTarget, size)));
+      this.wbuf = acquireBuffer(bufferClass(Math.max(mayGrow() ? this.bufTarget : INITIAL_BUFFER, size)));
     }
   }
 
