@@ -6,6 +6,7 @@ import type * as amqp from 'amqplib';
 import * as rabbit from 'rabbitmq-stream-js-client';
 import { startBroker, type RunningBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep, uniq, waitFor } from '../helpers/amqp';
+import { closeStreamClient } from '../helpers/stream-client';
 import { RawStreamClient, entry } from '../helpers/stream-raw';
 import { FrameWriter } from '../../src/protocol/stream/frames';
 
@@ -16,7 +17,7 @@ t.before(async () => {
   client = await open(b.streamPort);
 });
 t.teardown(async () => {
-  await client.close().catch(() => undefined);
+  await closeStreamClient(client);
   await b.stop();
 });
 
@@ -93,7 +94,7 @@ t.test('every offset specification', async (t) => {
 t.test('interop: AMQP 0-9-1 and the Stream protocol read each other\'s messages', async (t) => {
   const s = uniq('sp.interop');
   const ac = await connect(b.url);
-  t.teardown(() => ac.close().catch(() => undefined));
+  t.teardown(() => closeStreamClient(ac));
   const ch = await confirmChannel(ac);
   await ch.assertQueue(s, { durable: true, arguments: { 'x-queue-type': 'stream' } });
   ch.publish('', s, Buffer.from('from amqp'), { headers: { h: 'hv' }, messageId: 'm1', contentType: 'text/plain', correlationId: 'c1' });
@@ -141,9 +142,11 @@ t.test('de-duplication by producer reference, and stored offsets, across a resta
   await b2.kill(); // kill -9: dedup state and offsets must survive it
 
   const b3 = await startBroker({ logLevel: 'warning', stream: b2.streamPort, dataDir: b2.dataDir });
-  t.teardown(() => b3.stop());
   c2 = await open(b3.streamPort);
-  t.teardown(() => c2.close().catch(() => undefined));
+  t.teardown(async () => {
+    await closeStreamClient(c2);
+    await b3.stop();
+  });
   const got: rabbit.Message[] = [];
   const cons = await c2.declareConsumer({ stream: s, offset: rabbit.Offset.first(), consumerRef: 'reader-1' }, (m) => { got.push(m); });
   await waitFor(() => got.length >= 150);
@@ -205,7 +208,7 @@ t.test('filters: publish v2 filter values; a filtered subscription skips other c
   t.ok(got.every((m) => m.content.toString() === 'blue'));
   // over AMQP 0-9-1 the same filter matches exactly
   const ac = await connect(b.url);
-  t.teardown(() => ac.close().catch(() => undefined));
+  t.teardown(() => closeStreamClient(ac));
   const ch = await channel(ac);
   await ch.prefetch(100);
   const am: amqp.ConsumeMessage[] = [];
