@@ -35,4 +35,11 @@ export function releaseBuffer(b: Buffer): void {
   if (free.length < POOL_PER_SIZE) free.push(b);
 }
 
+/** Bytes of write buffers lent to logs and kept in the pool, for the metrics. */
+export function writeBufferBytes(): { lent: number; pooled: number } {
+  let pooled = 0;
+  for (const [size, free] of pool) pooled += size * free.length;
+  return { lent, pooled };
+}
+
 export const INITIAL_BUFFER = MIN_SIZE;
