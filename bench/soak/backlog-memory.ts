@@ -37,7 +37,9 @@ async function main(): Promise<void> {
   const queues = arg('queues', 1000);
   const messages = arg('messages', 10_000);
   const size = arg('size', 1024);
-  const broker = await startWarren();
+  // BROKER_NODE_ARGS: extra node flags for the broker, e.g. --heapsnapshot-signal=SIGUSR2
+  const broker = await startWarren({ nodeArgs: process.env.BROKER_NODE_ARGS?.split(' ').filter(Boolean) });
+  console.log(`broker pid ${broker.pid}`);
   try {
     const conn = await ClientConnection.connect(broker.url);
     const ch = await conn.openChannel();

@@ -6,7 +6,7 @@
 // (measured: 1,000 queues filled round-robin held 256 MiB of write buffers before the budget).
 const MIN_SIZE = 32 * 1024;
 const POOL_PER_SIZE = 8;
-const LENT_BUDGET = 32 * 1024 * 1024;
+const LENT_BUDGET = 16 * 1024 * 1024;
 const pool = new Map<number, Buffer[]>();
 let lent = 0;
 
