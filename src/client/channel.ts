@@ -129,11 +129,20 @@ export class ClientChannel {
     return r.name === 'queue.purge-ok' ? r.messageCount : 0;
   }
 
-  async declareExchange(exchange: string, type: string, opts: { durable?: boolean; autoDelete?: boolean } = {}): Promise<void> {
+  async declareExchange(exchange: string, type: string,
+    opts: { durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: FieldTable } = {}): Promise<void> {
     await this.rpc({
-      name: 'exchange.declare', exchange, type, passive: false, durable: opts.durable ?? false, autoDelete: opts.autoDelete ?? false,
-      internal: false, noWait: false, arguments: {},
+      name: 'exchange.declare', exchange, type, passive: opts.passive ?? false, durable: opts.durable ?? false, autoDelete: opts.autoDelete ?? false,
+      internal: opts.internal ?? false, noWait: false, arguments: opts.arguments ?? {},
     }, ['exchange.declare-ok']);
+  }
+
+  async bindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    await this.rpc({ name: 'exchange.bind', destination, source, routingKey, noWait: false, arguments: args }, ['exchange.bind-ok']);
+  }
+
+  async unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    await this.rpc({ name: 'exchange.unbind', destination, source, routingKey, noWait: false, arguments: args }, ['exchange.unbind-ok']);
   }
 
   async deleteExchange(exchange: string): Promise<void> {

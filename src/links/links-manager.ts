@@ -7,6 +7,7 @@ import type { LinkEnv } from './connect';
 import { Shovel } from './shovel';
 import { parseShovel } from './shovel-config';
 import { shovelStatus, type ShovelStatus } from './status';
+import { FederationManager } from './federation/federation-manager';
 
 export interface LinksView {
   shovels(): ShovelStatus[];
@@ -19,20 +20,24 @@ const key = (vhost: string, name: string) => `${vhost}\u0000${name}`;
 
 export class LinksManager implements LinksView {
   private readonly running = new Map<string, Shovel>();
+  private readonly federation: FederationManager;
 
-  constructor(private readonly broker: Broker, private readonly env: LinkEnv) {}
+  constructor(private readonly broker: Broker, private readonly env: LinkEnv) {
+    this.federation = new FederationManager(broker, env);
+  }
 
   start(): void {
     const params = this.broker.runtime.parameters;
     params.watch('shovel', (vhost, name, value) => this.shovelChanged(vhost, name, value));
     for (const p of params.list('shovel')) this.shovelChanged(p.vhost, p.name, p.value);
+    this.federation.start();
   }
 
   async stop(): Promise<void> {
     this.broker.runtime.parameters.watch('shovel', null);
     const all = [...this.running.values()];
     this.running.clear();
-    await Promise.all(all.map((s) => s.stop()));
+    await Promise.all([...all.map((s) => s.stop()), this.federation.stop()]);
   }
 
   private shovelChanged(vhost: string, name: string, value: unknown): void {
@@ -57,7 +62,7 @@ export class LinksManager implements LinksView {
   }
 
   federationLinks(): Array<Record<string, unknown>> {
-    return [];
+    return this.federation.status();
   }
 
   restartShovel(vhost: string, name: string): boolean {

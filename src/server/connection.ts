@@ -1,5 +1,6 @@
 // One client connection: protocol header, the connection class handshake (start, secure, tune,
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
+import * as os from 'node:os';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
@@ -375,7 +376,9 @@ export class Connection {
         platform: `Node.js ${process.version}`,
         copyright: 'Warren contributors',
         information: 'Warren: an AMQP 0-9-1 broker on a segmented log',
-        cluster_name: 'warren',
+        // federation links name their upstream by it (x-received-from), so it is the node's real
+        // cluster name, as /api/overview shows it
+        cluster_name: this.broker.runtime.clusterName ?? `warren@${os.hostname()}`,
         capabilities: {
           publisher_confirms: true,
           exchange_exchange_bindings: true,
