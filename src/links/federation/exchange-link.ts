@@ -6,7 +6,7 @@
 // publish is confirmed.
 import type { Broker } from '../../broker/broker';
 import type { ClientChannel, ClientConnection, ClientMessage } from '../../client';
-import type { FieldTable } from '../../protocol';
+import { type FieldTable, typed } from '../../protocol';
 import type { LinkEnv } from '../connect';
 import { Link } from '../link';
 import { resolveLinkUri } from '../uri';
@@ -60,7 +60,8 @@ export class ExchangeLink extends Link {
     const [fresh, old] = aExists ? [b, a] : [a, b];
     await ch.declareExchange(fresh, 'x-federation-upstream', {
       durable: true, internal: true,
-      arguments: { 'x-downstream-name': this.env.clusterName(), 'x-downstream-vhost': this.vhost, 'x-max-hops': u.maxHops },
+      // RabbitMQ insists on a long (a JS number would go out as a 32-bit int)
+      arguments: { 'x-downstream-name': this.env.clusterName(), 'x-downstream-vhost': this.vhost, 'x-max-hops': typed('l', u.maxHops) },
     });
     this.internalX = fresh;
     this.up = ch;
