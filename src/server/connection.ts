@@ -1,5 +1,6 @@
 // One client connection: protocol header, the connection class handshake (start, secure, tune,
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
+import * as os from 'node:os';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
@@ -345,7 +346,9 @@ export class Connection {
   // ---- connection class -----------------------------------------------------------------------------
 
   private sendStart(): void {
-    this.sendMethod(0, connectionStart(this.config, this.certUser !== null));
+    // federation links name their upstream by cluster_name (x-received-from), so it is the node's
+    // real cluster name, as /api/overview shows it
+    this.sendMethod(0, connectionStart(this.config, this.certUser !== null, this.broker.runtime.clusterName ?? `warren@${os.hostname()}`));
   }
 
   private onConnectionMethod(m: AnyMethod): void {

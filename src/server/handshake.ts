@@ -26,7 +26,7 @@ export interface ServerConfig {
 export const PRE_TUNE_FRAME_MAX = 4096;
 
 /** connection.start; EXTERNAL is offered only to a client that presented a verified certificate. */
-export function connectionStart(c: ServerConfig, external: boolean): ConnectionStart {
+export function connectionStart(c: ServerConfig, external: boolean, clusterName: string): ConnectionStart {
   return {
     name: 'connection.start',
     versionMajor: 0,
@@ -37,7 +37,7 @@ export function connectionStart(c: ServerConfig, external: boolean): ConnectionS
       platform: `Node.js ${process.version}`,
       copyright: 'Warren contributors',
       information: 'Warren: an AMQP 0-9-1 broker on a segmented log',
-      cluster_name: 'warren',
+      cluster_name: clusterName,
       capabilities: {
         publisher_confirms: true,
         exchange_exchange_bindings: true,
