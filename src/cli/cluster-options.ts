@@ -6,7 +6,7 @@ import { OptionError } from './options';
 
 export interface ClusterFlags {
   cluster?: boolean; etcd?: string; advertise?: string; replicationPort?: string; clusterSecret?: string;
-  clusterSecretFile?: string; clusterName?: string; leaseTtl?: string; maxReplicaLag?: string;
+  clusterSecretFile?: string; clusterName?: string; leaseTtl?: string; maxReplicaLag?: string; diskStallLimit?: string;
 }
 
 export function addClusterOptions(cmd: Command): void {
@@ -19,7 +19,8 @@ export function addClusterOptions(cmd: Command): void {
     .option('--cluster-secret-file <file>', 'read the shared secret from this file; env WARREN_CLUSTER_SECRET_FILE')
     .option('--cluster-name <name>', 'etcd key prefix (default: warren); env WARREN_CLUSTER_NAME')
     .option('--lease-ttl <seconds>', 'etcd lease TTL: a dead leader is replaced after about this long (default: 5); env WARREN_LEASE_TTL')
-    .option('--max-replica-lag <ms>', 'an in-sync follower that acknowledges nothing for this long leaves the ISR (default: 3000); env WARREN_MAX_REPLICA_LAG');
+    .option('--max-replica-lag <ms>', 'an in-sync follower that acknowledges nothing for this long leaves the ISR (default: 3000); env WARREN_MAX_REPLICA_LAG')
+    .option('--disk-stall-limit <ms>', 'a leader whose fdatasync takes longer steps down (exit 75; default: 10000); env WARREN_DISK_STALL_LIMIT');
 }
 
 /** null when the node is not started with --cluster. */
@@ -55,5 +56,6 @@ export function clusterOptions(f: ClusterFlags, env: NodeJS.ProcessEnv, dataDir:
     name: get(f.clusterName, 'WARREN_CLUSTER_NAME') ?? 'warren',
     leaseTtl: num(get(f.leaseTtl, 'WARREN_LEASE_TTL'), '--lease-ttl', 5, 2),
     maxReplicaLagMs: num(get(f.maxReplicaLag, 'WARREN_MAX_REPLICA_LAG'), '--max-replica-lag', 3000, 100),
+    diskStallMs: num(get(f.diskStallLimit, 'WARREN_DISK_STALL_LIMIT'), '--disk-stall-limit', 10_000, 100),
   };
 }

@@ -16,6 +16,7 @@ import { Etcd, type Kv } from './etcd';
 import { FollowerStream, isInSync, setInSync } from './follower-stream';
 import { tapDataDir, type FsTap } from './fs-tap';
 import { LeaderStream } from './leader-stream';
+import { oldestSyncWaitMs } from '../store/group-commit';
 
 export const EXIT_LEASE_LOST = 75;
 const MARGIN_MS = 1000;
@@ -31,6 +32,8 @@ export interface ClusterOptions {
   secret: string;
   leaseTtl: number;        // seconds
   maxReplicaLagMs: number;
+  /** a leader whose fdatasync does not return within this steps down */
+  diskStallMs: number;
   dataDir: string;
 }
 
@@ -133,6 +136,8 @@ export class ClusterNode {
   private watchdog(): void {
     if (this.role !== 'leader') return;
     if (Date.now() > this.lastLeaseOk + this.o.leaseTtl * 1000 - MARGIN_MS) this.leaseLost('etcd did not refresh the lease in time');
+    const stalled = oldestSyncWaitMs();
+    if (stalled > this.o.diskStallMs) this.leaseLost(`an fdatasync has not returned for ${stalled} ms`);
   }
 
   private leaseLost(why: string): never {

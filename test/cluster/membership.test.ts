@@ -3,7 +3,10 @@ import t, { type Test } from 'tap';
 import amqp from 'amqplib';
 import * as path from 'node:path';
 import { type Cluster, type Node, etcdAvailable, startCluster } from '../helpers/cluster';
+import { execFileSync } from 'node:child_process';
 import { manifest } from '../../src/cluster/manifest';
+import { MAIN } from '../helpers/broker';
+import { GUEST } from '../helpers/http';
 
 const skip = etcdAvailable() ? false : 'no etcd binary';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -52,10 +55,24 @@ t.test('a follower killed and restarted behind catches up, sent only what differ
     const total = (await manifest(leader.dataDir)).reduce((s, e) => s + e.size, 0);
     f.start();
     t.ok(await until(inIsr(c, f), 30_000), 'the restarted follower re-entered the ISR');
+    // the leader publishes its status every second
+    t.ok(await until(async () => (await c.status())?.followers.find((x) => x.id === f.id)?.inIsr === true, 5000), 'the status shows it in sync');
     const st = (await c.status())!.followers.find((x) => x.id === f.id)!;
     t.comment(`catch-up: sent ${st.catchupBytes} bytes, ${st.catchupSkippedBytes} bytes already matched, of ${total} bytes in the leader's data directory`);
     t.ok(st.catchupSkippedBytes > 15_000_000, 'what already matched was not sent');
     t.ok(st.catchupBytes < total / 2, 'sent less than half the data directory');
+    // What operators see: metrics, /api/nodes, `warren cluster status`.
+    const metrics = await (await fetch(`http://127.0.0.1:${leader.httpPort}/metrics`)).text();
+    t.match(metrics, /^warren_cluster_isr_size 3$/m, 'metrics: ISR size');
+    t.match(metrics, new RegExp(`^warren_replication_lag_bytes\\{follower="${f.id}"\\} \\d+$`, 'm'), 'metrics: lag in bytes per follower');
+    t.match(metrics, /^warren_replication_lag_seconds\{follower="[^"]+"\} [\d.]+$/m, 'metrics: lag in seconds per follower');
+    const nodes = await (await fetch(`http://127.0.0.1:${leader.httpPort}/api/nodes`, { headers: { authorization: GUEST } })).json() as Array<{ name: string; cluster_role: string; in_sync: boolean }>;
+    t.same(nodes.map((n) => n.cluster_role).sort(), ['follower', 'follower', 'leader'], '/api/nodes: the leader and two followers');
+    t.ok(nodes.every((n) => n.in_sync), '/api/nodes: all in sync');
+    const cli = JSON.parse(execFileSync(process.execPath, [MAIN, 'cluster', 'status', '--json', '--etcd', c.etcd.url, '--cluster-name', c.name], { encoding: 'utf8' })) as { leader: string; isr: string[]; followers: unknown[] };
+    t.equal(cli.leader, leader.id, 'warren cluster status: the leader');
+    t.equal(cli.isr.length, 3, 'warren cluster status: the ISR');
+    t.equal(cli.followers.length, 2, 'warren cluster status: lag per follower');
     await sleep(1500); // the leader's background flushes of acks and indexes
     const want = new Map((await manifest(leader.dataDir)).map((e) => [e.path, e]));
     for (const n of c.nodes.filter((x) => x !== leader)) {
