@@ -169,3 +169,25 @@ t.test('the leader loses etcd: it stops accepting publishes before its lease cou
     await t.rejects(amqp.connect(`amqp://guest:guest@127.0.0.1:${leader.port}`), 'no longer accepting connections');
   } catch (e) { dump(t, c); throw e; }
 });
+
+t.test('warren cluster step-down hands leadership to an in-sync follower with every confirmed message', { skip }, async (t) => {
+  const c = await startCluster({ leaseTtl: 3 });
+  t.teardown(() => c.close());
+  try {
+    const leader = await c.leader();
+    t.ok(await until(async () => (await c.isr()).length === 3, 20_000), 'all three in sync');
+    await publish(c, 's1', 3000);
+    const exited = new Promise<number>((r) => leader.proc!.once('exit', (code) => r(code ?? -1)));
+    const t0 = Date.now();
+    const out = execFileSync(process.execPath, [MAIN, 'cluster', 'step-down', '--etcd', c.etcd.url, '--cluster-name', c.name], { encoding: 'utf8' });
+    t.match(out, new RegExp(`leader ${leader.id.replace(/\./g, '\\.')} stepped down; new leader: `), 'the command reports the new leader');
+    t.equal(await exited, 0, 'the old leader exits cleanly');
+    const next = await c.leader(30_000, leader);
+    t.comment(`new leader serving ${Date.now() - t0} ms after the step-down request`);
+    const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${next.port}`);
+    const ch = await conn.createChannel();
+    const q = await ch.checkQueue('s1');
+    t.equal(q.messageCount, 3000, 'every confirmed message is on the new leader');
+    await conn.close();
+  } catch (e) { dump(t, c); throw e; }
+});
