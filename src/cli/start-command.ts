@@ -73,7 +73,7 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
   if (cluster !== null) {
     // A cluster node serves clients only while it leads (docs/clustering.md).
-    const node = new ClusterNode(cluster, async () => {
+    const node = new ClusterNode({ ...cluster, listen: { host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort } }, async () => {
       const app = await launch().catch((e: Error) => fail(`cannot lead: ${e.message}`, 1));
       announce(app);
       process.on('SIGHUP', () => reloadTls(app));

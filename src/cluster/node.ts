@@ -17,6 +17,8 @@ import { FollowerStream, isInSync, setInSync } from './follower-stream';
 import { tapDataDir, type FsTap } from './fs-tap';
 import { LeaderStream } from './leader-stream';
 import { oldestSyncWaitMs } from '../store/group-commit';
+import { addListenerHook } from '../server/listen';
+import { ProxyListener, acceptProxyHeader } from './proxy-protocol';
 
 export const EXIT_LEASE_LOST = 75;
 const MARGIN_MS = 1000;
@@ -35,11 +37,13 @@ export interface ClusterOptions {
   /** a leader whose fdatasync does not return within this steps down */
   diskStallMs: number;
   dataDir: string;
+  /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
+  listen?: { host?: string; amqp: number; http: number; stream: number };
 }
 
-export interface Leading { stop(): Promise<void> }
+export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number }
 
-export interface NodeRecord { id: string; amqp: string; replication: string }
+export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string }
 
 export interface FollowerStatus {
   id: string; address: string; state: string; inIsr: boolean;
@@ -83,6 +87,9 @@ export class ClusterNode {
   private isrBusy = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private proxies: ProxyListener[] = [];
+  private leaderEndpoints: NodeRecord | null = null;
+  private memberHosts = new Set<string>();
 
   constructor(private readonly o: ClusterOptions, private readonly lead: () => Promise<Leading>) {
     this.etcd = new Etcd(o.etcd);
@@ -98,6 +105,7 @@ export class ClusterNode {
 
   async start(): Promise<void> {
     await this.newLease();
+    await this.startProxies();
     this.every(Math.max(250, (this.o.leaseTtl * 1000) / 4), () => this.keepAlive());
     this.every(100, () => this.watchdog());
     this.every(TICK_MS, () => this.tick());
@@ -111,6 +119,39 @@ export class ClusterNode {
       busy = true;
       Promise.resolve().then(fn).catch((e: Error) => log.warn(`cluster: ${e.message}`)).finally(() => { busy = false; });
     }, ms));
+  }
+
+  // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts).
+  private async startProxies(): Promise<void> {
+    const l = this.o.listen;
+    if (l === undefined) return;
+    const hostPort = (addr: string | undefined) => (addr === undefined ? null : { host: addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), port: Number(addr.replace(/^.*:/, '')) });
+    const specs: Array<[string, number, () => { host: string; port: number } | null]> = [
+      ['AMQP', l.amqp, () => hostPort(this.leaderEndpoints?.amqp)],
+      ['HTTP', l.http, () => hostPort(this.leaderEndpoints?.http)],
+      ['Stream', l.stream, () => hostPort(this.leaderEndpoints?.stream)],
+    ];
+    for (const [name, port, target] of specs) {
+      if (port === 0) continue;
+      const p = new ProxyListener(name, target);
+      await p.listen(port, l.host);
+      this.proxies.push(p);
+    }
+  }
+
+  private async refreshMembers(): Promise<void> {
+    const ms = await this.etcd.getPrefix(this.k.members);
+    const hosts = new Set<string>();
+    for (const m of ms) {
+      const r = JSON.parse(m.value) as NodeRecord;
+      hosts.add(r.replication.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
+    }
+    this.memberHosts = hosts;
+  }
+
+  private trusted(addr: string): boolean {
+    const a = addr.replace(/^::ffff:/, '');
+    return this.memberHosts.has(a) || (this.stream?.followers().some((f) => f.address.replace(/^::ffff:/, '').replace(/:\d+$/, '') === a) ?? false);
   }
 
   private record(): NodeRecord {
@@ -155,6 +196,11 @@ export class ClusterNode {
     }
     const rec = JSON.parse(leader.value) as NodeRecord;
     if (rec.id === this.id) return; // a lease of an earlier run of this node: wait for it to lapse
+    if (this.proxies.length > 0) {
+      const m = await this.etcd.get(this.k.member(rec.id));
+      const mr = m === null ? null : JSON.parse(m.value) as NodeRecord & { role?: string };
+      this.leaderEndpoints = mr !== null && mr.role === 'leader' ? mr : null;
+    }
     const want = `${rec.replication}#${leader.createRevision}`;
     if (this.following !== want && this.follower !== null) this.follower.close('the leader changed');
     if (this.follower === null && Date.now() >= this.nextConnectAt) this.follow(rec, want);
@@ -226,8 +272,22 @@ export class ClusterNode {
     setReplicaBarrier(this.barrier.wait);
     setInSync(dataDir, true);
     await stream.listen(this.o.replicationPort);
-    this.leading = await this.lead();
-    await this.etcd.put(this.k.member(this.id), JSON.stringify({ ...this.record(), role: 'leader' }), this.lease).catch(() => undefined);
+    // The client ports were forwarding to the old leader: this node serves them itself now.
+    this.leaderEndpoints = null;
+    await Promise.all(this.proxies.map((p) => p.close()));
+    this.proxies = [];
+    await this.refreshMembers().catch(() => undefined);
+    const unhook = addListenerHook((srv) => acceptProxyHeader(srv, (a) => this.trusted(a)));
+    try {
+      this.leading = await this.lead();
+    } finally {
+      unhook();
+    }
+    const host = this.o.advertise.replace(/:\d+$/, '');
+    const l = this.leading;
+    await this.etcd.put(this.k.member(this.id), JSON.stringify({
+      ...this.record(), role: 'leader', http: `${host}:${l.httpPort}`, ...(l.streamPort > 0 ? { stream: `${host}:${l.streamPort}` } : {}),
+    }), this.lease).catch(() => undefined);
     log.info(`cluster: serving as the leader ${((Date.now() - t0) / 1000).toFixed(2)} s after winning the election`);
   }
 
@@ -246,6 +306,7 @@ export class ClusterNode {
     const now = Date.now();
     if (now - this.lastStatusAt >= 1000) {
       this.lastStatusAt = now;
+      await this.refreshMembers();
       await this.etcd.put(this.k.status, JSON.stringify(this.status()), this.lease);
       const sd = await this.etcd.get(this.k.stepDown);
       if (sd !== null && sd.value === this.id) await this.stepDown();
@@ -312,6 +373,7 @@ export class ClusterNode {
     for (const t of this.timers) clearInterval(t);
     if (this.leading !== null) { const l = this.leading; this.leading = null; await l.stop(); }
     this.follower?.close('stopping');
+    await Promise.all(this.proxies.map((p) => p.close()));
     this.stream?.close();
     this.tap?.remove();
     setReplicaBarrier(null);
