@@ -89,9 +89,9 @@ export function tapDataDir(dataDir: string, emit: Emit): FsTap {
     }
     data = data.subarray(0, n);
     let p: number;
-    if (typeof at === 'number' && at >= 0) p = at;
-    else if (t.pos >= 0) { p = t.pos; t.pos += n; }
-    else p = fs.fstatSync(a[0] as number).size - n; // O_APPEND: the write ended at the end
+    if (t.pos < 0) p = fs.fstatSync(a[0] as number).size - n; // O_APPEND (Linux ignores the position): it ended at the end
+    else if (typeof at === 'number' && at >= 0) p = at;
+    else { p = t.pos; t.pos += n; }
     emit({ t: T.Write, path: t.rel, at: p, data });
   }));
   wrap(F, 'ftruncateSync', (orig) => (...a) => outer(() => orig(...a), () => {
