@@ -29,7 +29,8 @@ export async function runFailover(c: Cluster, cycles: number, log: (s: string) =
   let retry: number[] = [];
   let next = 0;
   let stop = false;
-  let killedAt = 0;
+  let killedAt = 0;   // when SIGKILL was sent
+  let deadAt = 0;     // when the process was gone: batches sent after that went to a new leader
   const failoverMs: number[] = [];
 
   const publisher = (async () => {
@@ -44,6 +45,7 @@ export async function runFailover(c: Cluster, cycles: number, log: (s: string) =
         await ch.assertQueue(Q, { durable: true });
         while (!stop) {
           const batch = retry.length > 0 ? retry.splice(0, 200) : Array.from({ length: 100 }, () => next++);
+          const sentAt = Date.now();
           try {
             for (const id of batch) ch.sendToQueue(Q, Buffer.from(String(id)), { persistent: true });
             await ch.waitForConfirms();
@@ -52,7 +54,7 @@ export async function runFailover(c: Cluster, cycles: number, log: (s: string) =
             throw e;
           }
           for (const id of batch) confirmed.add(id);
-          if (killedAt !== 0) { failoverMs.push(Date.now() - killedAt); killedAt = 0; }
+          if (deadAt !== 0 && sentAt > deadAt) { failoverMs.push(Date.now() - killedAt); deadAt = 0; }
           await sleep(5);
         }
       } catch {
@@ -102,9 +104,10 @@ export async function runFailover(c: Cluster, cycles: number, log: (s: string) =
     const leader = await c.leader(60_000);
     killedAt = Date.now();
     await leader.kill();
+    deadAt = Date.now();
     victims.push(leader);
     const newLeader = await c.leader(60_000, leader);
-    while (killedAt !== 0 && Date.now() < until) await sleep(50);
+    while (deadAt !== 0 && Date.now() < until) await sleep(50);
     log(`cycle ${i + 1}: killed ${leader.id}, new leader ${newLeader.id}, failover ${failoverMs[failoverMs.length - 1]} ms, confirmed ${confirmed.size}`);
     for (const v of victims) v.start(); // back as a follower: it catches up from the new leader
     victims = [];

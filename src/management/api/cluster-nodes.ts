@@ -6,14 +6,14 @@ export function roleFields(): Record<string, unknown> {
   const n = thisProcess.node;
   if (n === null) return {};
   const s = n.status();
-  return { cluster_role: n.isLeader ? 'leader' : 'follower', in_sync: true, isr: s.isr, replication_position: s.position };
+  return { cluster_role: n.isLeader ? 'leader' : 'follower', cluster_id: n.nodeId, in_sync: true, isr: s.isr, replication_position: s.position };
 }
 
 export function followerRows(): Array<Record<string, unknown>> {
   const n = thisProcess.node;
   if (n === null || !n.isLeader) return [];
   return n.status().followers.map((f) => ({
-    name: f.id, type: 'disc', running: true, cluster_role: 'follower', replication_state: f.state, in_sync: f.inIsr,
+    name: f.id, cluster_id: f.id, type: 'disc', running: true, cluster_role: 'follower', replication_state: f.state, in_sync: f.inIsr,
     replication_lag_bytes: f.lagBytes, replication_lag_seconds: f.lagSeconds, replication_address: f.address,
   }));
 }
