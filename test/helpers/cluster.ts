@@ -51,6 +51,8 @@ export interface Node {
   port: number;
   httpPort: number;
   replicationPort: number;
+  /** 0 unless the cluster was started with stream: true */
+  streamPort: number;
   dataDir: string;
   proc: ChildProcess | null;
   logs: string[];
@@ -75,7 +77,7 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export interface ClusterOpts { nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[] }
+export interface ClusterOpts { stream?: boolean; nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[] }
 
 export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
   const etcd = await startEtcd();
@@ -87,12 +89,13 @@ export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
     const port = await freePort();
     const httpPort = await freePort();
     const replicationPort = await freePort();
+    const streamPort = o.stream === true ? await freePort() : 0;
     const dataDir = tempDir(`warren-node${i}-`);
     const n: Node = {
-      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
+      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
       start() {
         const proc = spawn(process.execPath, [MAIN, 'start', '--port', String(port), '--http-port', String(httpPort), '--host', '127.0.0.1',
-          '--stream-port', '0', '--data-dir', dataDir, '--log-level', o.logLevel ?? 'info', '--cluster', '--etcd', etcd.url, '--cluster-name', name,
+          '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', o.logLevel ?? 'info', '--cluster', '--etcd', etcd.url, '--cluster-name', name,
           '--advertise', n.id, '--replication-port', String(replicationPort), '--lease-ttl', String(o.leaseTtl ?? 3),
           '--max-replica-lag', String(o.maxReplicaLagMs ?? 3000), ...(o.extraArgs ?? [])],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, WARREN_CLUSTER_SECRET: 'test-cluster-secret' } });
