@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MetadataStore, type MetadataStoreOptions } from '../store/metadata-store';
+import { afterReplicas } from './replica-barrier';
 import type { Binding } from './exchange';
 import { type Exchange, tableKey } from './exchange';
 import type { Queue } from './queue';
@@ -108,7 +109,8 @@ export class DurableDefinitions implements DefinitionsSync {
   // already; otherwise resolves when it is.
   syncedSince(mark: number): Promise<void> | null {
     if (this.store.seq === mark) return null;
-    return this.store.whenSynced();
+    const p = this.store.whenSynced();
+    return p === null ? null : afterReplicas(p);
   }
 
   // What the store holds, as a definitions file (sections in import order).

@@ -3,6 +3,8 @@
 // logs reports that offset durable, and is rejected when any of those syncs fails. Nothing is
 // shared between batches: each holds its own offsets, so no batch can be acked on the strength
 // of a sync that did not cover it.
+import { afterReplicas } from './replica-barrier';
+
 /** What a sync point waits on: a log (or a stream's chunk, which appends itself first). */
 export interface SyncTarget {
   whenSynced(offset: number): Promise<void>;
@@ -31,10 +33,10 @@ export class SyncPoints {
 
   whenSynced(): Promise<void> {
     const logs = this.logs;
-    if (logs.length === 1) return logs[0].whenSynced(this.offsets[0]);
+    if (logs.length === 1) return afterReplicas(logs[0].whenSynced(this.offsets[0]));
     const all: Promise<void>[] = [];
     for (let i = 0; i < logs.length; i++) all.push(logs[i].whenSynced(this.offsets[i]));
-    return Promise.all(all).then(() => undefined);
+    return afterReplicas(Promise.all(all).then(() => undefined));
   }
 
   /** Move everything into `other` (a batch joining a larger one). */

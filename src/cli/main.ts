@@ -15,6 +15,7 @@ if (process.argv[2] !== 'ctl') {
   (require('./start-command') as typeof import('./start-command')).registerStart(program);
   (require('./bench-command') as typeof import('./bench-command')).registerBench(program);
   (require('./log-command') as typeof import('./log-command')).registerLog(program);
+  (require('./cluster-command') as typeof import('./cluster-command')).registerCluster(program);
   /* eslint-enable @typescript-eslint/no-require-imports */
 }
 

@@ -5,11 +5,13 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Command } from 'commander';
-import { startApp } from '../app';
+import { type App, startApp } from '../app';
 import { log, setLogLevel } from '../logger';
 import { listenOnDefault } from '../server/listen';
 import { OptionError, START_OPTIONS, resolveStartOptions } from './options';
 import { type StartSecurityFlags, addSecurityOptions, securityOptions } from './security-options';
+import { type ClusterFlags, addClusterOptions, clusterOptions } from './cluster-options';
+import { ClusterNode } from '../cluster/node';
 
 export class StartupError extends Error {}
 
@@ -20,6 +22,7 @@ export function registerStart(program: Command): void {
     cmd.option(flags, `${o.help}${o.default !== undefined ? ` (default: ${o.default})` : ''}; env ${'WARREN_' + o.key.toUpperCase().replace(/-/g, '_')}`);
   }
   addSecurityOptions(cmd);
+  addClusterOptions(cmd);
   cmd.option('--config <file>', 'read options from a file (JSON or "key = value" lines, keys as the flags); env WARREN_CONFIG');
   cmd.action(async (flags: Record<string, string | undefined>) => {
     try {
@@ -45,6 +48,7 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   } catch (e) {
     throw new OptionError((e as Error).message);
   }
+  const cluster = clusterOptions(flags as ClusterFlags, process.env, o.dataDir);
   setLogLevel(o.logLevel);
   let definitions: unknown;
   if (o.definitions !== undefined) {
@@ -62,29 +66,52 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   if (o.streamPort !== 0) await probePort('Stream', o.host, o.streamPort);
   if (o.port !== 0 && o.port === o.httpPort) throw new OptionError(`--port and --http-port are both ${o.port}`);
   if (o.streamPort !== 0 && (o.streamPort === o.port || o.streamPort === o.httpPort)) throw new OptionError(`--stream-port ${o.streamPort} is also --port or --http-port`);
-  const app = await startApp({
+  const launch = () => startApp({
     port: o.port, httpPort: o.httpPort, host: o.host, dataDir: o.dataDir, heartbeat: o.heartbeat,
     consumerTimeoutMs: o.consumerTimeoutMs, diskFreeLimitBytes: o.diskFreeLimitBytes, streamPort: o.streamPort,
     definitions: definitions as Record<string, unknown> | undefined, definitionsSource: o.definitions, ...security,
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
+  if (cluster !== null) {
+    // A cluster node serves clients only while it leads (docs/clustering.md).
+    const node = new ClusterNode({ ...cluster, listen: { host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort } }, async () => {
+      const app = await launch().catch((e: Error) => fail(`cannot lead: ${e.message}`, 1));
+      announce(app);
+      process.on('SIGHUP', () => reloadTls(app));
+      return app;
+    });
+    await node.start().catch((e: Error) => { throw new StartupError(`cannot join the cluster: ${e.message}`); });
+    onStopSignals(() => node.shutdown());
+    return;
+  }
+  const app = await launch();
+  announce(app);
+  process.on('SIGHUP', () => reloadTls(app));
+  onStopSignals(() => app.stop());
+}
+
+function announce(app: App): void {
   // Tests and scripts read the ports from these lines.
   process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}` +
     `${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
   process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
-  process.on('SIGHUP', () => {
-    try {
-      app.reloadTls();
-      log.info('received SIGHUP: TLS certificate, key and CA files reloaded');
-    } catch (e) {
-      log.error(`received SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
-    }
-  });
+}
+
+function reloadTls(app: App): void {
+  try {
+    app.reloadTls();
+    log.info('received SIGHUP: TLS certificate, key and CA files reloaded');
+  } catch (e) {
+    log.error(`received SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
+  }
+}
+
+function onStopSignals(stop: () => Promise<void>): void {
   let signalled = false;
   const onSignal = (sig: string) => {
     if (signalled) return;
     signalled = true;
     log.info(`received ${sig}`);
-    app.stop().then(() => process.exit(0), (e) => { log.error(`shutdown failed: ${e}`); process.exit(1); });
+    stop().then(() => process.exit(0), (e) => { log.error(`shutdown failed: ${e}`); process.exit(1); });
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));

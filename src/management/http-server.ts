@@ -14,7 +14,7 @@ import { METRICS_CONTENT_TYPE } from './metrics/writer';
 import { renderDetailed, renderMetrics } from './metrics/prometheus';
 import { type Asset, CONSOLE_HEADERS, loadConsoleAssets } from './console-assets';
 import { StatsTracker } from './stats';
-import { listenOnDefault } from '../server/listen';
+import { listenOnDefault, plainListenerCreated } from '../server/listen';
 import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from '../server/tls';
 
 export interface HttpServerOptions {
@@ -77,7 +77,7 @@ export class HttpServer {
         this.tlsServers.push(ts);
         srv = ts;
       } else {
-        srv = http.createServer(handler);
+        srv = plainListenerCreated(http.createServer(handler));
       }
       srv.keepAliveTimeout = 5000;
       srv.headersTimeout = 20000;

@@ -8,7 +8,7 @@ import type { ServerConfig } from './handshake';
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';
-import { listenOnDefault } from './listen';
+import { listenOnDefault, plainListenerCreated } from './listen';
 import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from './tls';
 import type { CertLoginFrom } from '../broker/auth/mechanisms';
 
@@ -81,7 +81,7 @@ export class AmqpServer {
         this.tlsServers.push(ts);
         srv = ts;
       } else {
-        srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+        srv = plainListenerCreated(net.createServer({ noDelay: true }, (socket) => this.accept(socket)));
       }
       srv.once('error', reject);
       srv.listen({ host, port, ipv6Only: false }, () => {

@@ -27,6 +27,17 @@ export function currentSyncFn(): SyncFn {
   return syncFn;
 }
 
+// Start times of the sync rounds in flight, for a watchdog: a cluster leader whose disk stalls
+// steps down rather than hold every confirm of the cluster (src/cluster/node.ts).
+const inFlight = new Map<GroupCommit, number>();
+
+/** Milliseconds the oldest sync round in flight has been waiting (0: none). */
+export function oldestSyncWaitMs(): number {
+  let oldest = Infinity;
+  for (const t of inFlight.values()) if (t < oldest) oldest = t;
+  return oldest === Infinity ? 0 : Date.now() - oldest;
+}
+
 /** What a log gives its group commit. */
 export interface CommitTarget {
   /** offset after the last appended record */
@@ -144,8 +155,10 @@ export class GroupCommit {
       return;
     }
     this.syncing = true;
+    inFlight.set(this, Date.now());
     log.syncFiles((err) => {
       this.syncing = false;
+      inFlight.delete(this);
       if (this.closed) return;
       if (err !== null) {
         storeStats.syncFailures++;

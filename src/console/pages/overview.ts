@@ -14,8 +14,9 @@ export async function overviewPage(root: HTMLElement): Promise<() => Promise<voi
   const rangeSel = h('select', { 'aria-label': 'Chart range', id: 'chart-range' }, ...RANGES.map((r) => h('option', { value: r.label, selected: r === range }, r.label)));
   const nodeBox = h('div');
   const listeners = h('div');
+  const clusterBox = h('div');
   root.append(h('h1', {}, 'Overview'), totals, h('div', { class: 'toolbar' }, h('h2', {}, 'Messages'), rangeSel), charts,
-    h('h2', {}, 'Node'), nodeBox, h('h2', {}, 'Listeners'), listeners);
+    h('h2', {}, 'Node'), nodeBox, clusterBox, h('h2', {}, 'Listeners'), listeners);
 
   async function refresh(): Promise<void> {
     const q = `msg_rates_age=${range.age}&msg_rates_incr=${range.incr}&lengths_age=${range.age}&lengths_incr=${range.incr}`;
@@ -50,6 +51,16 @@ export async function overviewPage(root: HTMLElement): Promise<() => Promise<voi
       ['Free disk', h('span', {}, bytes(n.disk_free), ' (limit ', bytes(n.disk_free_limit), ') ', h('span', { class: `pill ${n.disk_free_alarm ? 'bad' : 'good'}` }, n.disk_free_alarm ? 'alarm' : 'ok'))],
       ['Sockets', num(n.sockets_used)], ['Processors', num(n.processors)],
     ]));
+    // A cluster (docs/clustering.md): the leader serves this page; followers with their lag.
+    clear(clusterBox);
+    if (n.cluster_role !== undefined) {
+      const rows = nodes.map((x: Record<string, unknown>) => ({
+        name: x.cluster_id ?? x.name, role: x.cluster_role, in_sync: x.in_sync ? 'yes' : 'no',
+        lag: x.replication_lag_bytes === undefined ? '' : `${bytes(x.replication_lag_bytes as number)}, ${x.replication_lag_seconds} s`,
+      }));
+      clusterBox.append(h('h2', {}, 'Cluster nodes'), simpleTable([{ key: 'name', label: 'Node' }, { key: 'role', label: 'Role' },
+        { key: 'in_sync', label: 'In sync' }, { key: 'lag', label: 'Replication lag' }], rows));
+    }
     clear(listeners);
     listeners.append(simpleTable([{ key: 'protocol', label: 'Protocol' }, { key: 'ip_address', label: 'Address' }, { key: 'port', label: 'Port', numeric: false }], o.listeners));
   }

@@ -6,6 +6,7 @@ import { counters } from '../../broker/counters';
 import { requireAdmin, seesAll, visibleConnections, visibleVhosts } from './access';
 import { jsonBody } from './body';
 import { type ApiReply, type Req, type Route, ANONYMOUS, badRequest, noContent, notFound, ok } from './http';
+import { followerRows, roleFields } from './cluster-nodes';
 import { CHURN_FIELDS, FIELD, GLOBAL_RATE_FIELDS, LENGTH_FIELDS, details, sampleQuery } from '../stats';
 
 export function clusterName(r: Req): string {
@@ -100,6 +101,7 @@ function node(r: Req): Record<string, unknown> {
     rates_mode: 'basic',
     applications: [{ name: 'warren', description: 'Warren message broker', version: VERSION }],
     exchange_types: ['direct', 'fanout', 'headers', 'topic', 'x-federation-upstream'].map((name) => ({ name, enabled: true })),
+    ...roleFields(),
   };
 }
 
@@ -117,7 +119,7 @@ export const overviewRoutes: Route[] = [
   // The console's login check (Warren's own): 200 either way, so a browser logs no error for a
   // visitor who has not logged in yet.
   { pattern: ['api', 'console', 'session'], public: true, methods: { GET: (r) => ok(r.user === ANONYMOUS ? { name: null } : { name: r.user.name, tags: r.user.tags }) } },
-  { pattern: ['api', 'nodes'], methods: { GET: (r) => ok([node(r)]) } },
+  { pattern: ['api', 'nodes'], methods: { GET: (r) => ok([node(r), ...followerRows()]) } },
   { pattern: ['api', 'nodes', '*'], methods: { GET: (r) => { if (r.params[0] !== r.ctx.node) throw notFound(); return ok(node(r)); } } },
   { pattern: ['api', 'extensions'], methods: { GET: () => ok([]) } },
   { pattern: ['api', 'cluster-name'], methods: { GET: (r) => ok({ name: clusterName(r) }), PUT: putClusterName } },

@@ -17,6 +17,7 @@ import { counters, deadLettered, MESSAGE_SIZE_BUCKETS, messageSizes } from '../.
 import { VERSION } from '../../server/server';
 import type { ManagementContext } from '../api/context';
 import { type MetricType, Writer, labels } from './writer';
+import { writeCluster } from './cluster';
 import { type ChannelRow, type Snapshot, maxFds, openFds, snapshot } from './sources';
 
 interface ObjectMetric<T> { name: string; type: MetricType; help: string; family: string; value(o: T): number }
@@ -256,4 +257,5 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
   w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
   for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
+  writeCluster(w);
 }

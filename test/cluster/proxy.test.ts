@@ -1,0 +1,41 @@
+// Clients may connect to any node: a follower forwards AMQP and HTTP to the leader with a
+// PROXY protocol header, so the leader sees (and lists) the client's own address.
+import t from 'tap';
+import amqp from 'amqplib';
+import { etcdAvailable, startCluster } from '../helpers/cluster';
+import { GUEST } from '../helpers/http';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('a follower forwards AMQP and HTTP to the leader, keeping the client address', { skip: etcdAvailable() ? false : 'no etcd binary' }, async (t) => {
+  const c = await startCluster({ leaseTtl: 3 });
+  t.teardown(() => c.close());
+  try {
+    const leader = await c.leader();
+    const f = c.nodes.find((n) => n !== leader)!;
+    // the follower learns the leader's ports from etcd within a tick
+    let conn: amqp.ChannelModel | null = null;
+    for (let i = 0; i < 50 && conn === null; i++) {
+      conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${f.port}`).catch(() => null);
+      if (conn === null) await sleep(200);
+    }
+    t.ok(conn, 'guest (a loopback-only user) connects through a follower');
+    const ch = await conn!.createConfirmChannel();
+    await ch.assertQueue('px', { durable: true });
+    ch.sendToQueue('px', Buffer.from('via follower'), { persistent: true });
+    await ch.waitForConfirms();
+    const m = await ch.get('px', { noAck: true });
+    t.equal(m && m.content.toString(), 'via follower', 'published, confirmed and consumed through the follower');
+    const clientPort = (conn as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+    await sleep(200);
+    const res = await fetch(`http://127.0.0.1:${leader.httpPort}/api/connections`, { headers: { authorization: GUEST } });
+    const conns = await res.json() as Array<{ name: string; peer_port: number; peer_host: string }>;
+    t.ok(conns.some((x) => x.peer_port === clientPort && x.peer_host === '127.0.0.1'), `the leader lists the client's own address (127.0.0.1:${clientPort})`);
+    const over = await fetch(`http://127.0.0.1:${f.httpPort}/api/overview`, { headers: { authorization: GUEST } });
+    t.equal(over.status, 200, 'the management API answers through the follower (guest from loopback)');
+    await conn!.close();
+  } catch (e) {
+    t.comment(c.nodes.flatMap((n) => n.logs.slice(-20)).join('\n'));
+    throw e;
+  }
+});
