@@ -4,6 +4,7 @@
  *
  *   npm run bench:shovel                     200,000 messages
  *   npm run bench:shovel -- --count 500000   more
+ *   npm run bench:shovel -- --rabbitmq       the same work done by RabbitMQ's shovel beside it
  *
  * In one run, on two fresh brokers (temporary data directories, free ports):
  *   1. S3 against broker A (`warren bench --scenario S3`: persistent 1 KiB, durable queue,
@@ -13,20 +14,24 @@
  *      from the shovel's own forwarded count (GET /api/shovels) between 10% and 90% of N, so
  *      the connection set-up is not counted.
  * The ratio shovel rate / S3 send rate is printed, with both figures. The machine is shared,
- * so both are measured in the same run.
+ * so both are measured in the same run. With --rabbitmq, two RabbitMQ nodes (Debian's
+ * rabbitmq-server, started on free ports) do the same: S3 against the first, then its shovel
+ * plugin moves the same N messages to the second; the rate is read from the destination
+ * queue's depth (RabbitMQ 3.10's shovel status has no counts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ClientConnection, PublishTemplate, batchSizeFor } from '../../src/client';
+import { type RabbitNode, rabbitmqInstalled, startRabbit } from './rabbitmq-node';
 
 const argv = process.argv.slice(2);
 const countFlag = argv.indexOf('--count');
 const N = countFlag >= 0 ? Number(argv[countFlag + 1]) : 200_000;
 const MAIN = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
-interface Broker { port: number; httpPort: number; proc: ChildProcess; dir: string }
+interface Broker { port: number; httpPort: number; proc?: ChildProcess; dir?: string }
 
 async function startBroker(): Promise<Broker> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-bench-shovel-'));
@@ -45,8 +50,10 @@ async function startBroker(): Promise<Broker> {
 }
 
 async function stop(b: Broker): Promise<void> {
-  const exited = new Promise((r) => b.proc.once('exit', r));
-  b.proc.kill('SIGTERM');
+  if (!b.proc || !b.dir) return;
+  const proc = b.proc;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
   await exited;
   fs.rmSync(b.dir, { recursive: true, force: true });
 }
@@ -86,37 +93,70 @@ async function fill(b: Broker, queue: string, n: number): Promise<void> {
   await conn.close();
 }
 
+// Rate between 10% and 90% of N moved, `moved()` polled every 50 ms; and the whole time.
+async function measure(moved: () => Promise<number>): Promise<{ rate: number; total: number }> {
+  let t10 = 0, t90 = 0;
+  const t0 = Date.now();
+  for (;;) {
+    const f = await moved();
+    if (t10 === 0 && f >= N * 0.1) t10 = Date.now();
+    if (t90 === 0 && f >= N * 0.9) t90 = Date.now();
+    if (f >= N) break;
+    if (Date.now() - t0 > 600_000) throw new Error(`shovel stuck at ${f} of ${N}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { rate: (N * 0.8) / ((t90 - t10) / 1000), total: (Date.now() - t0) / 1000 };
+}
+
+const SHOVEL = (destPort: number) => ({
+  'src-uri': 'amqp://', 'src-queue': 'shovel-bench.src', 'dest-uri': `amqp://guest:guest@127.0.0.1:${destPort}`, 'dest-queue': 'shovel-bench.dst', 'ack-mode': 'on-confirm',
+});
+
+async function run(label: string, a: Broker, b: Broker, moved: () => Promise<number>): Promise<void> {
+  process.stdout.write(`${label}: S3 on the source broker (10 s) ... `);
+  const s3 = s3SendRate(a);
+  console.log(`${Math.round(s3)} msg/s sent`);
+  process.stdout.write(`${label}: filling the source with ${N} persistent 1 KiB messages ... `);
+  await fill(a, 'shovel-bench.src', N);
+  console.log('done');
+  await http(a, 'PUT', '/api/parameters/shovel/%2F/bench', { value: SHOVEL(b.port) });
+  const { rate, total } = await measure(moved);
+  console.log(`${label}: shovel, on-confirm, persistent 1 KiB: ${Math.round(rate)} msg/s (10%..90%), ${N} in ${total.toFixed(1)} s`);
+  console.log(`${label}: ratio to S3's send rate: ${(rate / s3).toFixed(2)}${label === 'Warren' ? ' (target >= 0.50)' : ''}`);
+}
+
+async function queueDepth(port: number, queue: string): Promise<number> {
+  const conn = await ClientConnection.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+  try {
+    const ch = await conn.openChannel();
+    return (await ch.declareQueue(queue, { passive: true })).messageCount;
+  } catch {
+    return 0;
+  } finally {
+    await conn.close();
+  }
+}
+
 async function main(): Promise<void> {
   const a = await startBroker();
   const b = await startBroker();
   try {
-    process.stdout.write('S3 on broker A (10 s) ... ');
-    const s3 = s3SendRate(a);
-    console.log(`${Math.round(s3)} msg/s sent`);
-    process.stdout.write(`filling A with ${N} persistent 1 KiB messages ... `);
-    await fill(a, 'shovel-bench.src', N);
-    console.log('done');
-    await http(a, 'PUT', '/api/parameters/shovel/%2F/bench', { value: {
-      'src-uri': 'amqp://', 'src-queue': 'shovel-bench.src', 'dest-uri': `amqp://guest:guest@127.0.0.1:${b.port}`, 'dest-queue': 'shovel-bench.dst', 'ack-mode': 'on-confirm',
-    } });
-    let t10 = 0, t90 = 0;
-    const t0 = Date.now();
-    for (;;) {
-      const all = (await http(a, 'GET', '/api/shovels')) as Array<{ name: string; forwarded?: number; state: string }>;
-      const f = all.find((s) => s.name === 'bench')?.forwarded ?? 0;
-      if (t10 === 0 && f >= N * 0.1) t10 = Date.now();
-      if (t90 === 0 && f >= N * 0.9) t90 = Date.now();
-      if (f >= N) break;
-      if (Date.now() - t0 > 600_000) throw new Error(`shovel stuck at ${f} of ${N}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const total = (Date.now() - t0) / 1000;
-    const rate = (N * 0.8) / ((t90 - t10) / 1000);
-    console.log(`shovel A -> B, on-confirm, persistent 1 KiB: ${Math.round(rate)} msg/s (10%..90%), ${N} in ${total.toFixed(1)} s`);
-    console.log(`ratio to S3's send rate: ${(rate / s3).toFixed(2)} (target >= 0.50)`);
+    await run('Warren', a, b, async () => {
+      const all = (await http(a, 'GET', '/api/shovels')) as Array<{ name: string; forwarded?: number }>;
+      return all.find((s) => s.name === 'bench')?.forwarded ?? 0;
+    });
   } finally {
     await stop(a);
     await stop(b);
+  }
+  if (!argv.includes('--rabbitmq')) return;
+  if (!rabbitmqInstalled()) { console.log('RabbitMQ: rabbitmq-server is not installed, no comparison'); return; }
+  const nodes: RabbitNode[] = await Promise.all([startRabbit(), startRabbit()]);
+  try {
+    await run('RabbitMQ', { port: nodes[0].port, httpPort: nodes[0].httpPort }, { port: nodes[1].port, httpPort: nodes[1].httpPort },
+      () => queueDepth(nodes[1].port, 'shovel-bench.dst'));
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop()));
   }
 }
 

@@ -209,21 +209,33 @@ export class ClientChannel {
    * (the confirm tag in confirm mode).
    */
   publishRaw(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, mandatory = false): number {
-    const method = encodeMethodFrame(this.id, { name: 'basic.publish', exchange, routingKey, mandatory, immediate: false });
+    // a link publishes to one place, mostly: its method frame is encoded once
+    let method = this.pubFrame;
+    if (method === null || exchange !== this.pubExchange || routingKey !== this.pubRoutingKey || mandatory !== this.pubMandatory) {
+      method = this.pubFrame = encodeMethodFrame(this.id, { name: 'basic.publish', exchange, routingKey, mandatory, immediate: false });
+      this.pubExchange = exchange;
+      this.pubRoutingKey = routingKey;
+      this.pubMandatory = mandatory;
+    }
     const frameMax = this.conn.frameMax;
     const out = Buffer.allocUnsafe(method.length + contentHeaderSize(rawProperties) + bodyFramesSize(body.length, frameMax));
     method.copy(out, 0);
     let pos = writeContentHeader(out, method.length, this.id, 60, body.length, rawProperties);
     pos = writeBodyFrames(out, pos, this.id, body, frameMax);
-    this.conn.write(out.subarray(0, pos));
+    this.conn.writeBatched(out.subarray(0, pos));
     return ++this.published;
   }
+
+  private pubFrame: Buffer | null = null;
+  private pubExchange = '';
+  private pubRoutingKey = '';
+  private pubMandatory = false;
 
   ack(deliveryTag: number, multiple = false): void {
     if (this.closed) return;
     const b = Buffer.allocUnsafe(21);
     writeBasicAck(b, 0, this.id, deliveryTag, multiple);
-    this.conn.write(b);
+    this.conn.writeBatched(b);
   }
 
   nack(deliveryTag: number, multiple = false, requeue = true): void {

@@ -199,6 +199,20 @@ export class ClientConnection {
     return this.socket.write(buf);
   }
 
+  private corked = false;
+  /**
+   * Like write(), but what is written in the same tick leaves in one writev: a link republishes
+   * every message of a socket chunk it just read, one write each.
+   */
+  writeBatched(buf: Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => { this.corked = false; this.socket.uncork(); });
+    }
+    return this.socket.write(buf);
+  }
+
   /** Arrival time of the chunk being parsed (computed once per chunk, on first use). */
   currentChunkTime(): number {
     if (this.chunkTime < 0) this.chunkTime = nowMs();
@@ -270,8 +284,14 @@ export class ClientConnection {
       const ch = this.channels[chId];
       if (!ch) return;
       if (key === BASIC_DELIVER && ch.messageSink !== null) {
-        const m = decodeMethod(buf.subarray(p, p + size));
-        if (m.name === 'basic.deliver') ch.onDeliverFull(m.deliveryTag, m.redelivered, m.exchange, m.routingKey);
+        // read in place: consumer-tag, delivery-tag, redelivered, exchange, routing-key
+        let o = p + 5 + buf[p + 4];
+        const tag = buf.readUInt32BE(o) * TWO_32 + buf.readUInt32BE(o + 4);
+        const redelivered = (buf[o + 8] & 1) === 1;
+        o += 9;
+        const exchange = buf.toString('utf8', o + 1, o + 1 + buf[o]);
+        o += 1 + buf[o];
+        ch.onDeliverFull(tag, redelivered, exchange, buf.toString('utf8', o + 1, o + 1 + buf[o]));
         return;
       }
       if (key === BASIC_DELIVER) {

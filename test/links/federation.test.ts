@@ -87,7 +87,12 @@ t.test('a three-broker ring of exchange federation, max-hops 2', async (t) => {
   await cha.waitForConfirms();
   await until('the order at B', async () => (await count(brokers[1], 'extra')) === 1);
   await ch.unbindQueue('extra', 'ring', 'orders.*');
-  await until('the key gone upstream', async () => (await upstreamBindingKeys(brokers[0], 'B')).join() === 'ring.#');
+  await until('the key gone upstream', async () => (await upstreamBindingKeys(brokers[0], 'B')).join() === 'ring.#')
+    .catch(async (e: Error) => {
+      t.comment(JSON.stringify(await links(brokers[1])), (await upstreamBindingKeys(brokers[0], 'B')).join());
+      t.comment(JSON.stringify((await api(brokers[0], 'GET', '/api/exchanges/%2F/ring/bindings/source')).body));
+      throw e;
+    });
   await c.close();
   await ca.close();
 
