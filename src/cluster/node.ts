@@ -315,6 +315,11 @@ export class ClusterNode {
     const barrier = this.barrier;
     if (stream === null || barrier === null || this.leading === null) return;
     stream.trim();
+    // A member whose connection is gone and whose removal did not reach etcd: try again.
+    const connected = new Set(stream.followers().map((f) => f.id));
+    for (const id of barrier.members) {
+      if (!connected.has(id) && !this.isrBusy.has(id)) this.changeIsr(id, false, 'its replication connection closed');
+    }
     for (const f of stream.followers()) {
       if (f.state !== 'live' || this.isrBusy.has(f.id)) continue;
       const lag = stream.lagSeconds(f.ackedPos);
@@ -389,7 +394,14 @@ export class ClusterNode {
   async shutdown(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.leading !== null) { const l = this.leading; this.leading = null; await l.stop(); }
+    if (this.leading !== null) {
+      const l = this.leading;
+      this.leading = null;
+      await l.stop();
+      // The followers get the clean shutdown too (its final writes), within the lag bound.
+      const b = this.barrier;
+      if (b !== null) await Promise.race([b.wait(), new Promise((r) => setTimeout(r, this.o.maxReplicaLagMs))]);
+    }
     this.follower?.close('stopping');
     await Promise.all(this.proxies.map((p) => p.close()));
     this.stream?.close();
