@@ -47,8 +47,9 @@ export class FollowerStream {
   private live = false;
   private appliedPos = 0;
   private ackedPos = 0;
-  private syncing = false;
-  private syncAgain = false;
+  private roundScheduled = false;
+  private firstPending = false;
+  private chain: Promise<void> = Promise.resolve();
   bytesReceived = 0;
 
   constructor(private readonly o: FollowerStreamOptions) {
@@ -101,25 +102,35 @@ export class FollowerStream {
     });
   }
 
-  // One fdatasync round at a time; acks what the round covered.
+  // Sync rounds overlap (a round starts for the data of each event loop turn even while the
+  // previous one is in the thread pool) but acknowledge in order: a round's position is sent
+  // only once every earlier round has completed too, since it covers only the files dirtied
+  // after the earlier round began.
   private scheduleAck(first: boolean): void {
-    if (this.syncing) { this.syncAgain = true; return; }
-    this.syncing = true;
-    const pos = this.appliedPos;
-    this.applier.sync().then(() => {
-      this.syncing = false;
+    if (first) this.firstPending = true;
+    if (this.roundScheduled) return;
+    this.roundScheduled = true;
+    setImmediate(() => {
+      this.roundScheduled = false;
       if (this.closed) return;
-      if (first) {
-        setInSync(this.o.dataDir, true);
-        log.info(`replication: caught up with the leader at position ${pos}`);
-        this.o.onCaughtUp();
-      }
-      if (pos > this.ackedPos) {
-        this.ackedPos = pos;
-        this.socket?.write(encodeControl({ ack: pos }));
-      }
-      if (this.syncAgain) { this.syncAgain = false; this.scheduleAck(false); }
-    }, (e: Error) => this.close(`fdatasync failed: ${e.message}`));
+      const pos = this.appliedPos;
+      const announce = this.firstPending;
+      this.firstPending = false;
+      const synced = this.applier.sync();
+      this.chain = Promise.all([this.chain, synced]).then(() => {
+        if (this.closed) return;
+        if (announce) {
+          setInSync(this.o.dataDir, true);
+          log.info(`replication: caught up with the leader at position ${pos}`);
+          this.o.onCaughtUp();
+        }
+        if (pos > this.ackedPos) {
+          this.ackedPos = pos;
+          this.socket?.write(encodeControl({ ack: pos }));
+        }
+      });
+      this.chain.catch((e: Error) => this.close(`fdatasync failed: ${e.message}`));
+    });
   }
 
   close(why: string): void {

@@ -18,6 +18,7 @@ import { tapDataDir, type FsTap } from './fs-tap';
 import { LeaderStream } from './leader-stream';
 import { oldestSyncWaitMs } from '../store/group-commit';
 import { addListenerHook } from '../server/listen';
+import { type DirLock, lockDataDir } from '../store/dir-lock';
 import { ProxyListener, acceptProxyHeader } from './proxy-protocol';
 
 export const EXIT_LEASE_LOST = 75;
@@ -88,6 +89,7 @@ export class ClusterNode {
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private proxies: ProxyListener[] = [];
+  private lock: DirLock | null = null;
   private leaderEndpoints: NodeRecord | null = null;
   private memberHosts = new Set<string>();
 
@@ -104,6 +106,9 @@ export class ClusterNode {
   get nodeId(): string { return this.id; }
 
   async start(): Promise<void> {
+    // One process per data directory, as for a single node; released for the broker to take
+    // when this node leads.
+    this.lock = await lockDataDir(path.resolve(this.o.dataDir));
     await this.newLease();
     await this.startProxies();
     this.every(Math.max(250, (this.o.leaseTtl * 1000) / 4), () => this.keepAlive());
@@ -117,8 +122,19 @@ export class ClusterNode {
     this.timers.push(setInterval(() => {
       if (busy || this.stopped) return;
       busy = true;
-      Promise.resolve().then(fn).catch((e: Error) => log.warn(`cluster: ${e.message}`)).finally(() => { busy = false; });
+      Promise.resolve().then(fn).catch((e: Error) => this.warnOnce(e.message)).finally(() => { busy = false; });
     }, ms));
+  }
+
+  // The same failure (etcd down) every tick would flood the log: say it once per 10 s.
+  private lastWarn = '';
+  private lastWarnAt = 0;
+  private warnOnce(msg: string): void {
+    const now = Date.now();
+    if (msg === this.lastWarn && now - this.lastWarnAt < 10_000) return;
+    this.lastWarn = msg;
+    this.lastWarnAt = now;
+    log.warn(`cluster: ${msg}`);
   }
 
   // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts).
@@ -278,6 +294,8 @@ export class ClusterNode {
     this.proxies = [];
     await this.refreshMembers().catch(() => undefined);
     const unhook = addListenerHook((srv) => acceptProxyHeader(srv, (a) => this.trusted(a)));
+    this.lock?.release();
+    this.lock = null;
     try {
       this.leading = await this.lead();
     } finally {
@@ -297,6 +315,11 @@ export class ClusterNode {
     const barrier = this.barrier;
     if (stream === null || barrier === null || this.leading === null) return;
     stream.trim();
+    // A member whose connection is gone and whose removal did not reach etcd: try again.
+    const connected = new Set(stream.followers().map((f) => f.id));
+    for (const id of barrier.members) {
+      if (!connected.has(id) && !this.isrBusy.has(id)) this.changeIsr(id, false, 'its replication connection closed');
+    }
     for (const f of stream.followers()) {
       if (f.state !== 'live' || this.isrBusy.has(f.id)) continue;
       const lag = stream.lagSeconds(f.ackedPos);
@@ -371,12 +394,21 @@ export class ClusterNode {
   async shutdown(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.leading !== null) { const l = this.leading; this.leading = null; await l.stop(); }
+    if (this.leading !== null) {
+      const l = this.leading;
+      this.leading = null;
+      await l.stop();
+      // The followers get the clean shutdown too (its final writes), within the lag bound.
+      const b = this.barrier;
+      if (b !== null) await Promise.race([b.wait(), new Promise((r) => setTimeout(r, this.o.maxReplicaLagMs))]);
+    }
     this.follower?.close('stopping');
     await Promise.all(this.proxies.map((p) => p.close()));
     this.stream?.close();
     this.tap?.remove();
     setReplicaBarrier(null);
     await this.etcd.revoke(this.lease).catch(() => undefined);
+    this.lock?.release();
+    this.lock = null;
   }
 }

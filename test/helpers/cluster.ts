@@ -77,7 +77,10 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export interface ClusterOpts { stream?: boolean; nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[] }
+export interface ClusterOpts {
+  /** node options and environment per node (by index) */
+  nodeArgs?: string[]; nodeEnv?: (i: number) => Record<string, string>;
+  stream?: boolean; nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[] }
 
 export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
   const etcd = await startEtcd();
@@ -94,11 +97,11 @@ export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
     const n: Node = {
       id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
       start() {
-        const proc = spawn(process.execPath, [MAIN, 'start', '--port', String(port), '--http-port', String(httpPort), '--host', '127.0.0.1',
+        const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), MAIN, 'start', '--port', String(port), '--http-port', String(httpPort), '--host', '127.0.0.1',
           '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', o.logLevel ?? 'info', '--cluster', '--etcd', etcd.url, '--cluster-name', name,
           '--advertise', n.id, '--replication-port', String(replicationPort), '--lease-ttl', String(o.leaseTtl ?? 3),
           '--max-replica-lag', String(o.maxReplicaLagMs ?? 3000), ...(o.extraArgs ?? [])],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, WARREN_CLUSTER_SECRET: 'test-cluster-secret' } });
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, WARREN_CLUSTER_SECRET: 'test-cluster-secret', ...(o.nodeEnv?.(i) ?? {}) } });
         n.proc = proc;
         n.exitCode = null;
         proc.stderr!.setEncoding('utf8');
