@@ -126,4 +126,18 @@ t.test('interop with RabbitMQ 3.10', { skip: rabbitmqInstalled() ? false : 'rabb
     await cw.close();
     await cr.close();
   });
+
+  t.test('Warren federates a queue from RabbitMQ', async (t) => {
+    await fill(r.url, 'fedq', 10);
+    await api(w, 'PUT', '/api/parameters/federation-upstream/%2F/rabbitq', { value: { uri: r.url } });
+    await api(w, 'PUT', '/api/policies/%2F/fedq', { pattern: '^fedq$', 'apply-to': 'queues', definition: { 'federation-upstream': 'rabbitq' } });
+    const cw = await connect(w.url);
+    const chw = await channel(cw);
+    await chw.assertQueue('fedq', { durable: true });
+    const got: string[] = [];
+    await chw.consume('fedq', (m) => { if (m) { got.push(m.content.toString()); chw.ack(m); } });
+    await until('10 messages pulled from RabbitMQ', async () => got.length === 10);
+    t.equal(await amqpCount(r.url, 'fedq'), 0, 'the RabbitMQ queue drained');
+    await cw.close();
+  });
 });

@@ -13,6 +13,7 @@ import { resolveLinkUri } from '../uri';
 import { addHop } from './received-from';
 import { upstreamExchangeNames, upstreamQueueName } from './names';
 import { forwardConfirmed } from './forward';
+import { BindingMirror } from './binding-mirror';
 import type { UpstreamConfig } from './upstream';
 
 // Bindings are compared with the local exchange's this often: the broker has no binding events,
@@ -25,7 +26,6 @@ export class ExchangeLink extends Link {
   connectionName = '';
   private timer: NodeJS.Timeout | null = null;
   private up: ClientChannel | null = null;
-  private internalX = '';
   private queue = '';
 
   constructor(private readonly broker: Broker, readonly vhost: string, readonly exchange: string, readonly upstream: UpstreamConfig,
@@ -63,10 +63,11 @@ export class ExchangeLink extends Link {
       // RabbitMQ insists on a long (a JS number would go out as a 32-bit int)
       arguments: { 'x-downstream-name': this.env.clusterName(), 'x-downstream-vhost': this.vhost, 'x-max-hops': typed('l', u.maxHops) },
     });
-    this.internalX = fresh;
     this.up = ch;
-    this.bound.clear();
-    await this.syncBindings();
+    const mirror = new BindingMirror(ch, fresh, this.upstreamExchange,
+      () => this.broker.vhosts.get(this.vhost)?.exchanges.get(this.exchange)?.bindings ?? [],
+      { clusterName: this.env.clusterName(), vhost: this.vhost, exchange: this.exchange, maxHops: u.maxHops });
+    await mirror.sync();
     await ch.bindQueue(this.queue, fresh, '');
     await ch.deleteExchange(old).catch(() => undefined);
     if (ch.closed) throw new Error(`upstream channel closed: ${ch.error?.message ?? ''}`);
@@ -82,35 +83,8 @@ export class ExchangeLink extends Link {
     }), () => this.progress());
     await ch.consume(this.queue, { noAck: u.ackMode === 'no-ack' });
     ch.onCancel = () => this.fail('the upstream queue was deleted');
-    this.timer = setInterval(() => { this.syncBindings().catch((e: Error) => this.fail(`binding sync failed: ${e.message}`)); }, BINDING_SYNC_MS);
+    this.timer = setInterval(() => { mirror.sync().catch((e: Error) => this.fail(`binding sync failed: ${e.message}`)); }, BINDING_SYNC_MS);
     this.setStatus('running');
-  }
-
-  // (routing key, arguments) bound upstream, by a canonical key
-  private readonly bound = new Map<string, { routingKey: string; args: FieldTable }>();
-  private syncing = false;
-
-  private async syncBindings(): Promise<void> {
-    const ch = this.up;
-    if (!ch || this.syncing) return;
-    this.syncing = true;
-    try {
-      const x = this.broker.vhosts.get(this.vhost)?.exchanges.get(this.exchange);
-      const want = new Map<string, { routingKey: string; args: FieldTable }>();
-      for (const b of x?.bindings ?? []) want.set(`${b.routingKey}\0${b.argsKey}`, { routingKey: b.routingKey, args: b.args });
-      for (const [k, b] of want) {
-        if (this.bound.has(k)) continue;
-        await ch.bindExchange(this.internalX, this.upstreamExchange, b.routingKey, b.args);
-        this.bound.set(k, b);
-      }
-      for (const [k, b] of [...this.bound]) {
-        if (want.has(k)) continue;
-        await ch.unbindExchange(this.internalX, this.upstreamExchange, b.routingKey, b.args);
-        this.bound.delete(k);
-      }
-    } finally {
-      this.syncing = false;
-    }
   }
 
   protected teardown(): void {
