@@ -2,6 +2,7 @@
 // PROXY protocol header, so the leader sees (and lists) the client's own address.
 import t from 'tap';
 import amqp from 'amqplib';
+import * as net from 'node:net';
 import { etcdAvailable, startCluster } from '../helpers/cluster';
 import { GUEST } from '../helpers/http';
 import { closeStreamClient } from '../helpers/stream-client';
@@ -46,6 +47,19 @@ t.test('a follower forwards AMQP, HTTP and the Stream protocol to the leader, ke
     for (let i = 0; i < 50 && confirmed < 10; i++) await sleep(100);
     t.equal(confirmed, 10, 'Stream protocol publishes confirmed through the follower');
     await closeStreamClient(sc);
+    // A PROXY header from an address that is not a cluster member's is refused (127.0.0.2 is
+    // loopback too, but no node advertises it): no client may claim another address.
+    const forged = await new Promise<string>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: leader.port, localAddress: '127.0.0.2' }, () => {
+        s.write('PROXY TCP4 127.0.0.1 127.0.0.1 40000 5672\r\nAMQP\x00\x00\x09\x01');
+      });
+      let got = '';
+      s.on('data', (d) => { got += d.toString('latin1'); });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
+      setTimeout(() => { s.destroy(); resolve(`still open: ${got}`); }, 3000);
+    });
+    t.equal(forged, '', 'a forged PROXY header from a non-member closes the connection unanswered');
   } catch (e) {
     t.comment(c.nodes.flatMap((n) => n.logs.slice(-20)).join('\n'));
     throw e;
