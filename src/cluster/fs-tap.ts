@@ -8,7 +8,9 @@
 // (non-durable queues, wiped at every start) are not.
 //
 // A write's bytes are copied by the encoder before the call returns, so the store may reuse
-// its pooled write buffers at once.
+// its pooled write buffers at once. A new way of changing files in the store (fs.writev,
+// copyFile, link, FileHandle writes outside a rename) must be added here: the byte-for-byte
+// test in test/cluster/replication.test.ts lists the ways covered.
 // The module object itself (not TypeScript's import wrapper, whose properties are getters).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import fs = require('node:fs');

@@ -164,6 +164,7 @@ export class LeaderStream {
     const reader = new FrameReader();
     const myNonce = nonce();
     let theirNonce = '';
+    let helloId = '';
     const authTimer = setTimeout(() => this.drop(l, 'no authentication'), 10_000);
     socket.on('error', () => { /* reported by close */ });
     socket.on('close', () => { clearTimeout(authTimer); this.drop(l, 'connection closed'); });
@@ -175,8 +176,7 @@ export class LeaderStream {
           if (l.info.state === 'auth' && theirNonce === '') {
             if (typeof m.hello !== 'string' || typeof m.nonce !== 'string') throw new Error('expected hello');
             theirNonce = m.nonce;
-            l.info.id = '';
-            (l as { pendingId?: string }).pendingId = m.hello;
+            helloId = m.hello;
             socket.write(encodeControl({ nonce: myNonce, proof: proof(this.secret, 'leader', theirNonce, myNonce) }));
           } else if (l.info.state === 'auth') {
             if (!checkProof(this.secret, 'follower', myNonce, theirNonce, m.proof)) {
@@ -184,7 +184,7 @@ export class LeaderStream {
               throw new Error('authentication failed');
             }
             clearTimeout(authTimer);
-            const id = (l as { pendingId?: string }).pendingId ?? '';
+            const id = helloId;
             for (const other of this.links) if (other !== l && other.info.id === id) this.drop(other, 'replaced by a new connection');
             l.info.id = id;
             l.info.state = 'catchup';
