@@ -51,7 +51,6 @@ export class ExchangeLink extends Link {
     await ch.declareExchange(this.upstreamExchange, 'direct', { passive: true }).catch((e: Error) => {
       throw new Error(`upstream exchange '${this.upstreamExchange}' not found: ${e.message}`);
     });
-    // the setup channel died with the failed passive declare only when it failed: go on with it
     this.queue = upstreamQueueName(this.upstreamExchange, this.env.clusterName(), this.vhost, this.exchange);
     const qargs: FieldTable = { 'x-internal-purpose': 'federation' };
     if (u.expires !== undefined) qargs['x-expires'] = u.expires;
