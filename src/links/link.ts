@@ -57,11 +57,18 @@ export abstract class Link {
     this.endRun?.(new Error(reason));
   }
 
+  /** fail(), but only while the run that made it lasts (for callbacks that can outlive it) */
+  protected failer(): (reason: string) => void {
+    const end = this.endRun;
+    return (reason) => { if (this.endRun === end) end?.(new Error(reason)); };
+  }
+
   protected async connect(targets: LinkTarget[], name: string, role: string, onClose: string): Promise<ClientConnection> {
     const { conn } = await connectAny(targets, name, role);
     this.conns.push(conn);
     if (this.stopped) throw new Error('stopped');
-    conn.onClose = (err) => this.fail(`${onClose}: ${err?.message ?? 'closed'}`);
+    const fail = this.failer();
+    conn.onClose = (err) => fail(`${onClose}: ${err?.message ?? 'closed'}`);
     return conn;
   }
 

@@ -18,6 +18,7 @@ export type ShovelState = 'starting' | 'running' | 'blocked' | 'terminated';
 
 // A run that must end: rejects with why, or resolves true when src-delete-after is reached.
 class RunEnd extends Error {}
+type RunEnder = (done: boolean, err?: Error) => void;
 
 export class Shovel {
   state: ShovelState = 'starting';
@@ -35,7 +36,7 @@ export class Shovel {
   private conns: ClientConnection[] = [];
   /** src-delete-after as a count of messages to forward in all (null: never) */
   private target: number | null;
-  private endRun: ((done: boolean, err?: Error) => void) | null = null;
+  private endRun: RunEnder | null = null;
   private readonly backoff: Backoff;
 
   constructor(readonly vhost: string, readonly name: string, readonly config: ShovelConfig, private readonly env: LinkEnv,
@@ -116,26 +117,29 @@ export class Shovel {
   private runOnce(): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       let over = false;
-      this.endRun = (done, err) => {
+      this.endRun = (done: boolean, err?: Error) => {
         if (over) return;
         over = true;
         this.endRun = null;
         if (err) reject(err); else resolve(done);
       };
-      this.setup().catch((e: Error) => this.endRun?.(false, e));
+      // this run's callbacks end this run only: a late close event of the last run's
+      // connections must not end the next one
+      const end = this.endRun;
+      this.setup(end).catch((e: Error) => end(false, e));
     });
   }
 
-  private fail(what: string) {
-    return (err: Error | null) => this.endRun?.(false, new RunEnd(`${what}: ${err?.message ?? 'closed'}`));
+  private fail(what: string, end: RunEnder) {
+    return (err: Error | null) => end(false, new RunEnd(`${what}: ${err?.message ?? 'closed'}`));
   }
 
-  private async setup(): Promise<void> {
+  private async setup(end: RunEnder): Promise<void> {
     const cfg = this.config;
     const src = await this.connect(cfg.srcUris, 'source');
-    src.conn.onClose = this.fail('source connection closed');
+    src.conn.onClose = this.fail('source connection closed', end);
     const dest = await this.connect(cfg.destUris, 'destination');
-    dest.conn.onClose = this.fail('destination connection closed');
+    dest.conn.onClose = this.fail('destination connection closed', end);
     this.srcUri = src.target.display;
     this.destUri = dest.target.display;
     dest.conn.onBlockedChange = (b) => { if (this.state === 'running' || this.state === 'blocked') this.setState(b ? 'blocked' : 'running'); };
@@ -143,7 +147,7 @@ export class Shovel {
     const dch = await dest.conn.openChannel();
     if (cfg.destQueue !== undefined && cfg.destQueue !== '') await ensureQueue(dest.conn, cfg.destQueue, cfg.destQueueArgs);
     if (cfg.ackMode === 'on-confirm') await dch.confirmSelect();
-    dch.onClosed = this.fail('destination channel closed');
+    dch.onClosed = this.fail('destination channel closed', end);
 
     const sch = await src.conn.openChannel();
     let queue: string;
@@ -156,19 +160,19 @@ export class Shovel {
       queue = (await sch.declareQueue('', { exclusive: true, autoDelete: true })).queue;
       await sch.bindQueue(queue, cfg.srcExchange ?? '', cfg.srcExchangeKey);
     }
-    sch.onClosed = this.fail('source channel closed');
-    if (this.target !== null && this.forwarded >= this.target) { this.endRun?.(true); return; }
-    this.forward(sch, dch, queue);
+    sch.onClosed = this.fail('source channel closed', end);
+    if (this.target !== null && this.forwarded >= this.target) { end(true); return; }
+    this.forward(sch, dch, end);
     if (cfg.prefetch > 0 && cfg.ackMode !== 'no-ack') await sch.qos(cfg.prefetch);
     const tag = await sch.consume(queue, { noAck: cfg.ackMode === 'no-ack', arguments: cfg.srcConsumerArgs });
-    sch.onCancel = () => this.endRun?.(false, new RunEnd(`the source queue '${queue}' was deleted`));
+    sch.onCancel = () => end(false, new RunEnd(`the source queue '${queue}' was deleted`));
     this.consumerTag = tag;
     this.setState(dest.conn.blocked ? 'blocked' : 'running');
   }
 
   private consumerTag = '';
 
-  private forward(sch: ClientChannel, dch: ClientChannel, _queue: string): void {
+  private forward(sch: ClientChannel, dch: ClientChannel, end: RunEnder): void {
     const cfg = this.config;
     // (publish sequence number, source delivery tag), both increasing: a FIFO
     const seqs: number[] = [];
@@ -180,7 +184,7 @@ export class Shovel {
     const limit = this.target === null ? Infinity : this.target - startForwarded;
     const settled = (n: number) => {
       this.forwarded += n;
-      if (this.target !== null && this.forwarded >= this.target) this.endRun?.(true);
+      if (this.target !== null && this.forwarded >= this.target) end(true);
     };
     const rewrite = this.rewriter(cfg);
 

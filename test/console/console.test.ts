@@ -198,6 +198,7 @@ t.test('web console', { skip: chromiumAvailable() ? false : 'no /usr/bin/chromiu
     await go('#/admin/shovels', '#add-shovel');
     await submit('add-shovel', { name: 'sh1', value: '{"src-uri": "amqp://", "src-queue": "a", "dest-uri": "amqp://remote", "dest-queue": "b"}' });
     await page.waitForFunction(() => /terminated/.test(document.getElementById('page')!.innerText));
+    t.match(await text('#page'), /cannot connect to the destination/, "the shovel's reason is shown");
     await go('#/admin/users', '#add-user');
     await submit('add-user', { name: 'console-user', password: 'pw', tags: 'management' });
     await go('#/admin/permissions', '#set-permission');

@@ -3,7 +3,7 @@
 // downstream appear and vanish upstream), and a federated queue that pulls from its upstream
 // only while it has consumers.
 import t from 'tap';
-import { startBroker, type RunningBroker } from '../helpers/broker';
+import { freePort, startBroker, tempDir, type RunningBroker } from '../helpers/broker';
 import { api } from '../helpers/http';
 import { channel, confirmChannel, connect, drain, sleep } from '../helpers/amqp';
 
@@ -135,5 +135,39 @@ t.test('queue federation: the downstream queue pulls while it has consumers', as
   t.same(got.slice().sort(), Array.from({ length: 20 }, (_, i) => `job ${i}`).sort());
   t.equal(await count(up, 'work'), 0, 'the upstream queue drained');
   await cu.close();
+  await cd.close();
+});
+
+t.test('an exchange link comes back after its upstream is killed and restarted', async (t) => {
+  const port = await freePort();
+  const dir = tempDir();
+  const startUp = () => startBroker({ dataDir: dir, logLevel: 'warning', extraArgs: ['--port', String(port)] });
+  let up = await startUp();
+  const down = await startBroker({ logLevel: 'warning' });
+  t.teardown(async () => { await up.stop(); await down.stop(); });
+  await api(up, 'PUT', '/api/global-parameters/cluster_name', { value: 'up' });
+  await api(down, 'PUT', '/api/global-parameters/cluster_name', { value: 'down' });
+  const cu = await connect(up.url);
+  await (await channel(cu)).assertExchange('events', 'fanout', { durable: true });
+  await cu.close();
+  const cd = await connect(down.url);
+  const chd = await channel(cd);
+  await chd.assertExchange('events', 'fanout', { durable: true });
+  await chd.assertQueue('events.q', { durable: true });
+  await chd.bindQueue('events.q', 'events', '');
+  await api(down, 'PUT', '/api/parameters/federation-upstream/%2F/up', { value: { uri: `amqp://guest:guest@127.0.0.1:${port}`, 'reconnect-delay': 1 } });
+  await api(down, 'PUT', '/api/policies/%2F/fed', { pattern: '^events$', 'apply-to': 'exchanges', definition: { 'federation-upstream': 'up' } });
+  await until('running', async () => (await links(down)).some((l) => l.status === 'running'));
+  await up.kill();
+  await until('the link in error', async () => (await links(down)).some((l) => l.status === 'error'));
+  t.match((await links(down))[0].error, /upstream (connection|channel) closed|cannot connect/);
+  up = await startUp();
+  await until('running again', async () => (await links(down)).some((l) => l.status === 'running'));
+  const c = await connect(up.url);
+  const ch = await confirmChannel(c);
+  ch.publish('events', '', Buffer.from('after the restart'), { persistent: true });
+  await ch.waitForConfirms();
+  await c.close();
+  await until('the message downstream', async () => (await count(down, 'events.q')) === 1);
   await cd.close();
 });

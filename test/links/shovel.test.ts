@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { startBroker, type RunningBroker } from '../helpers/broker';
+import { startBroker, tempDir, type RunningBroker } from '../helpers/broker';
+import { makePki } from '../helpers/certs';
 import { api, enc } from '../helpers/http';
 import { channel, confirmChannel, connect, drain, sleep } from '../helpers/amqp';
 
@@ -171,6 +172,23 @@ t.test('shovels', async (t) => {
     const lines = a.logs.slice(before).filter((l) => l.includes("shovel 'nowhere'"));
     t.ok(lines.length >= 1 && lines.length <= 2, `logged once, not per retry (${lines.length} lines)`);
     await del(a, 'nowhere');
+  });
+
+  t.test('amqps:// destination: TLS, the server verified against ?cacertfile=', async (t) => {
+    const pki = makePki(tempDir('warren-shovel-pki-'));
+    const tlsB = await startBroker({ logLevel: 'warning', extraArgs: ['--tls-port', '0', '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey] });
+    t.teardown(() => tlsB.stop());
+    await fill(a, 'tls.src', 10);
+    await put(a, 'tls', { 'src-uri': 'amqp://', 'src-queue': 'tls.src', 'dest-uri': `amqps://guest:guest@localhost:${tlsB.tlsPort}?cacertfile=${pki.ca}`, 'dest-queue': 'tls.dst' });
+    await until('10 messages over TLS', async () => (await count(tlsB, 'tls.dst')) === 10);
+    const conns = (await api(tlsB, 'GET', '/api/connections')).body as Array<{ ssl: boolean; client_properties: { connection_name?: string } }>;
+    t.ok(conns.find((c) => c.client_properties.connection_name === 'Shovel tls')?.ssl, 'the shovel connection is TLS');
+    await del(a, 'tls');
+    // a server certificate the given CA did not sign: refused, with the reason
+    await put(a, 'tls-bad', { 'src-uri': 'amqp://', 'src-queue': 'tls.src', 'dest-uri': `amqps://guest:guest@localhost:${tlsB.tlsPort}?cacertfile=${pki.otherCa}`, 'dest-queue': 'tls.dst' });
+    await until('terminated', async () => (await shovelStatus(a, 'tls-bad'))?.state === 'terminated');
+    t.match((await shovelStatus(a, 'tls-bad'))?.reason, /cannot connect to the destination.*(certificate|self.signed|issuer)/i);
+    await del(a, 'tls-bad');
   });
 
   t.test('survives a restart; part of the definitions', async (t) => {

@@ -168,7 +168,12 @@ function linkPage(component: 'shovel' | 'federation-upstream', statusPath: strin
       ], params, `No ${component} parameters.`));
       const st = await optional<Json[]>(statusPath, []);
       replace(status, st.missing ? h('p', { class: 'muted' }, `The ${component === 'shovel' ? 'shovel' : 'federation'} links themselves are not running in this build: the definitions above are stored and exported, and take effect when link support is added.`)
-        : simpleTable([{ key: 'name', label: 'Name' }, { key: 'vhost', label: 'Virtual host' }, { key: 'state', label: 'State' }, { key: 'timestamp', label: 'Since' }], st.value, 'No links.'));
+        : simpleTable(component === 'shovel'
+          ? [{ key: 'name', label: 'Name' }, { key: 'vhost', label: 'Virtual host' }, { key: 'state', label: 'State' }, { key: 'reason', label: 'Reason' },
+            { key: 'forwarded', label: 'Forwarded' }, { key: 'pending', label: 'Awaiting confirm' }, { key: 'timestamp', label: 'Since' }]
+          : [{ key: 'vhost', label: 'Virtual host' }, { key: 'type', label: 'Type' }, { key: 'x', label: 'Exchange or queue', render: (l) => String(l.exchange ?? l.queue ?? '') },
+            { key: 'upstream', label: 'Upstream' }, { key: 'uri', label: 'URI' }, { key: 'status', label: 'Status' }, { key: 'error', label: 'Error' },
+            { key: 'timestamp', label: 'Since' }], st.value, 'No links.'));
     }
     await refresh();
     return refresh;

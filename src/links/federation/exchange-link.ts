@@ -36,6 +36,8 @@ export class ExchangeLink extends Link {
   }
 
   protected async setup(): Promise<void> {
+    // callbacks of this run's channels and timers end this run only
+    const fail = this.failer();
     const u = this.upstream;
     const name = `Federation link (upstream: ${u.name}, policy: exchange ${this.exchange})`;
     this.connectionName = name;
@@ -45,11 +47,10 @@ export class ExchangeLink extends Link {
     const local = await this.connect([resolveLinkUri('amqp://', this.env.selfPort, this.vhost)], name, 'local broker', 'local connection closed');
 
     const ch = await upConn.openChannel();
-    ch.onClosed = (e) => this.fail(`upstream channel closed: ${e.message}`);
+    ch.onClosed = (e) => fail(`upstream channel closed: ${e.message}`);
     await ch.declareExchange(this.upstreamExchange, 'direct', { passive: true }).catch((e: Error) => {
       throw new Error(`upstream exchange '${this.upstreamExchange}' not found: ${e.message}`);
     });
-    // the setup channel died with the failed passive declare only when it failed: go on with it
     this.queue = upstreamQueueName(this.upstreamExchange, this.env.clusterName(), this.vhost, this.exchange);
     const qargs: FieldTable = { 'x-internal-purpose': 'federation' };
     if (u.expires !== undefined) qargs['x-expires'] = u.expires;
@@ -73,7 +74,7 @@ export class ExchangeLink extends Link {
     if (ch.closed) throw new Error(`upstream channel closed: ${ch.error?.message ?? ''}`);
 
     const lch = await local.openChannel();
-    lch.onClosed = (e) => this.fail(`local channel closed: ${e.message}`);
+    lch.onClosed = (e) => fail(`local channel closed: ${e.message}`);
     const hop = {
       uri: this.uri, exchange: this.upstreamExchange, vhost: upConn.url.vhost,
       clusterName: String(upConn.serverProperties.cluster_name ?? upConn.url.host),
@@ -82,8 +83,8 @@ export class ExchangeLink extends Link {
       exchange: this.exchange, routingKey: m.routingKey, props: addHop(m.rawProperties, hop, m.redelivered, u.trustUserId),
     }), () => this.progress());
     await ch.consume(this.queue, { noAck: u.ackMode === 'no-ack' });
-    ch.onCancel = () => this.fail('the upstream queue was deleted');
-    this.timer = setInterval(() => { mirror.sync().catch((e: Error) => this.fail(`binding sync failed: ${e.message}`)); }, BINDING_SYNC_MS);
+    ch.onCancel = () => fail('the upstream queue was deleted');
+    this.timer = setInterval(() => { mirror.sync().catch((e: Error) => fail(`binding sync failed: ${e.message}`)); }, BINDING_SYNC_MS);
     this.setStatus('running');
   }
 
@@ -98,8 +99,9 @@ export class ExchangeLink extends Link {
     await this.stop(async () => {
       const ch = this.up;
       if (!ch) return;
-      await ch.deleteQueue(this.queue);
+      // the exchanges first: deleting the queue cancels our consumer, which ends the run
       for (const x of upstreamExchangeNames(this.queue)) await ch.deleteExchange(x).catch(() => undefined);
+      await ch.deleteQueue(this.queue);
     });
   }
 }

@@ -20,6 +20,7 @@ export class QueueLink extends Link {
   uri: string;
   connectionName = '';
   private timer: NodeJS.Timeout | null = null;
+  private runFail: (reason: string) => void = () => undefined;
   private up: ClientChannel | null = null;
   private consumerTag: string | null = null;
   private switching = false;
@@ -32,6 +33,8 @@ export class QueueLink extends Link {
   }
 
   protected async setup(): Promise<void> {
+    // callbacks of this run's channels and timers end this run only
+    const fail = this.runFail = this.failer();
     const u = this.upstream;
     const name = `Federation link (upstream: ${u.name}, policy: queue ${this.queue})`;
     this.connectionName = name;
@@ -40,12 +43,12 @@ export class QueueLink extends Link {
     this.uri = targets.find((t) => t.url === upConn.url)?.display ?? this.uri;
     const local = await this.connect([resolveLinkUri('amqp://', this.env.selfPort, this.vhost)], name, 'local broker', 'local connection closed');
     const ch = await upConn.openChannel();
-    ch.onClosed = (e) => this.fail(`upstream channel closed: ${e.message}`);
+    ch.onClosed = (e) => fail(`upstream channel closed: ${e.message}`);
     await ch.declareQueue(this.upstreamQueue, { passive: true }).catch((e: Error) => {
       throw new Error(`upstream queue '${this.upstreamQueue}' not found: ${e.message}`);
     });
     const lch = await local.openChannel();
-    lch.onClosed = (e) => this.fail(`local channel closed: ${e.message}`);
+    lch.onClosed = (e) => fail(`local channel closed: ${e.message}`);
     const hop = { uri: this.uri, exchange: '', vhost: upConn.url.vhost, clusterName: String(upConn.serverProperties.cluster_name ?? upConn.url.host) };
     await forwardConfirmed(ch, lch, u, (m: ClientMessage) => ({
       exchange: '', routingKey: this.queue, props: addHop(m.rawProperties, hop, m.redelivered, u.trustUserId),
@@ -67,7 +70,7 @@ export class QueueLink extends Link {
     const done = () => { this.switching = false; };
     if (want) {
       ch.consume(this.upstreamQueue, { noAck: this.upstream.ackMode === 'no-ack' }).then((tag) => { this.consumerTag = tag; done(); },
-        (e: Error) => { done(); this.fail(`cannot consume from the upstream queue: ${e.message}`); });
+        (e: Error) => { done(); this.runFail(`cannot consume from the upstream queue: ${e.message}`); });
     } else {
       const tag = this.consumerTag!;
       this.consumerTag = null;
