@@ -10,6 +10,8 @@ import type { TlsFiles } from './server/tls';
 import type { CertLoginFrom } from './broker/auth/mechanisms';
 import { installProcessGuards } from './server/last-guard';
 import { lockDataDir } from './store/dir-lock';
+import { LinksManager } from './links/links-manager';
+import { nodeName } from './management/api/context';
 
 export interface AppOptions {
   port: number;
@@ -116,6 +118,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
     lock.release();
     throw Object.assign(e as Error, { listener: 'HTTP', port: opts.httpPort ?? 15672 });
   }
+  // Shovels and federation links, once this broker's own port is known (a host-less URI).
+  const links = new LinksManager(broker, { selfPort: port, node: nodeName() });
+  broker.runtime.links = links;
+  links.start();
   let stopping: Promise<void> | null = null;
   return {
     broker, amqp, http, stream, port, httpPort, streamPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
@@ -126,6 +132,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     stop() {
       stopping ??= (async () => {
         log.info('stopping Warren');
+        await links.stop();
         await http.close();
         await stream?.close();
         await amqp.close();

@@ -15,19 +15,37 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
+// Where the broker's memory is, from its own /metrics: V8 heap, memory outside it (Buffers), and
+// the two store budgets inside the latter.
+async function breakdown(httpPort: number): Promise<string> {
+  if (httpPort === 0) return '';
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const get = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    return ` (V8 heap ${mib(get('warren_nodejs_heap_used_bytes'))}/${mib(get('warren_nodejs_heap_total_bytes'))} MiB, ` +
+      `external ${mib(get('warren_nodejs_external_memory_bytes'))} MiB of which tail cache ${mib(get('warren_store_tail_cache_bytes'))}, ` +
+      `write buffers ${mib(get('warren_store_write_buffer_bytes'))})`;
+  } catch {
+    return '';
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const queues = arg('queues', 1000);
   const messages = arg('messages', 10_000);
   const size = arg('size', 1024);
-  const broker = await startWarren();
+  // BROKER_NODE_ARGS: extra node flags for the broker, e.g. --heapsnapshot-signal=SIGUSR2
+  const broker = await startWarren({ nodeArgs: process.env.BROKER_NODE_ARGS?.split(' ').filter(Boolean) });
+  console.log(`broker pid ${broker.pid}`);
   try {
     const conn = await ClientConnection.connect(broker.url);
     const ch = await conn.openChannel();
     await sleep(2000);
     const empty = readRssKiB(broker.pid) ?? 0;
-    console.log(`empty broker: RSS ${(empty / 1024).toFixed(1)} MiB`);
+    console.log(`empty broker: RSS ${(empty / 1024).toFixed(1)} MiB${await breakdown(broker.httpPort)}`);
     const t0 = Date.now();
     const names: string[] = [];
     for (let q = 0; q < queues; q++) {
@@ -59,11 +77,11 @@ async function main(): Promise<void> {
     const total = queues * messages;
     console.log(`${total} messages of ${size} B published in ${secs.toFixed(1)} s (${Math.round(total / secs)} msg/s); peak RSS while publishing ${(peak / 1024).toFixed(1)} MiB`);
     const full = readRssKiB(broker.pid) ?? 0;
-    console.log(`with the backlog: RSS ${(full / 1024).toFixed(1)} MiB`);
+    console.log(`with the backlog: RSS ${(full / 1024).toFixed(1)} MiB${await breakdown(broker.httpPort)}`);
     await sleep(10_000);
     const idle = readRssKiB(broker.pid) ?? 0;
     const above = (idle - empty) / 1024;
-    console.log(`after 10 s idle: RSS ${(idle / 1024).toFixed(1)} MiB, ${above.toFixed(1)} MiB above the empty broker ` +
+    console.log(`after 10 s idle: RSS ${(idle / 1024).toFixed(1)} MiB${await breakdown(broker.httpPort)}, ${above.toFixed(1)} MiB above the empty broker ` +
       `(target <= 200 MiB): ${above <= 200 ? 'PASS' : 'FAIL'}`);
     await conn.close();
   } finally {

@@ -4,9 +4,12 @@ import type { FieldTable } from '../protocol';
 import { TopicMatcher } from './topic-matcher';
 import { HeadersBindingSpec, headersMatch, parseHeadersBinding } from './headers-match';
 import { preconditionFailed } from './errors';
+import { shouldForward } from './federation-filter';
 
-export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
-export const EXCHANGE_TYPES: ReadonlySet<string> = new Set(['direct', 'fanout', 'topic', 'headers']);
+// x-federation-upstream: RabbitMQ's federation plugin's type (federation-filter.ts), so a
+// RabbitMQ or Warren downstream can federate from this broker.
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers' | 'x-federation-upstream';
+export const EXCHANGE_TYPES: ReadonlySet<string> = new Set(['direct', 'fanout', 'topic', 'headers', 'x-federation-upstream']);
 
 // Anything a binding can point at: a queue or an exchange.
 export interface BindTarget {
@@ -100,6 +103,7 @@ export class Exchange implements BindTarget {
         break;
       }
       case 'fanout':
+      case 'x-federation-upstream':
         if (!this.fanout.includes(dest)) this.fanout.push(dest);
         break;
       case 'topic':
@@ -141,6 +145,7 @@ export class Exchange implements BindTarget {
         }
         break;
       case 'fanout':
+      case 'x-federation-upstream':
         if (!stillBound) this.fanout.splice(this.fanout.indexOf(b.dest), 1);
         break;
       case 'topic':
@@ -176,6 +181,10 @@ export class Exchange implements BindTarget {
         return;
       }
       case 'fanout':
+        for (let i = 0; i < this.fanout.length; i++) out.add(this.fanout[i]);
+        return;
+      case 'x-federation-upstream':
+        if (!shouldForward(msg.headers(), this.args)) return;
         for (let i = 0; i < this.fanout.length; i++) out.add(this.fanout[i]);
         return;
       case 'topic':

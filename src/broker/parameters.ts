@@ -3,8 +3,8 @@
 // parameters (cluster_name ...). Each component has a handler that validates and stores its
 // values; components without a handler are refused, never stored silently.
 //
-// The shovel and federation components are stored and validated for shape only here: the links
-// themselves are another module's job, which reads them from this store.
+// The shovel and federation components are stored and validated here; the links themselves
+// (src/links/) watch this store and start and stop with its values.
 
 export class ParameterError extends Error {}
 
@@ -24,9 +24,13 @@ export interface ComponentHandler {
 
 type Validate = (value: unknown) => string[];
 
+/** Told of every value set (value) or cleared (undefined): the links (src/links/) start and stop on it. */
+export type ParameterWatcher = (vhost: string, name: string, value: unknown) => void;
+
 // A component whose values live in this store, checked by `validate`.
 export class StoredComponent implements ComponentHandler {
   private readonly values = new Map<string, Map<string, unknown>>();
+  watcher: ParameterWatcher | null = null;
 
   constructor(private readonly component: string, private readonly validate: Validate, private readonly onChange: () => void) {}
 
@@ -38,12 +42,14 @@ export class StoredComponent implements ComponentHandler {
     const existed = m.has(name);
     m.set(name, value);
     this.onChange();
+    this.watcher?.(vhost, name, value);
     return existed;
   }
 
   clear(vhost: string, name: string): boolean {
     const ok = this.values.get(vhost)?.delete(name) ?? false;
     if (ok) this.onChange();
+    if (ok) this.watcher?.(vhost, name, undefined);
     return ok;
   }
 
@@ -59,7 +65,9 @@ export class StoredComponent implements ComponentHandler {
   }
 
   dropVhost(vhost: string): void {
+    const m = this.values.get(vhost);
     this.values.delete(vhost);
+    if (m && this.watcher) for (const name of m.keys()) this.watcher(vhost, name, undefined);
   }
 
   toString(): string { return this.component; }
@@ -70,6 +78,12 @@ export class ParameterStore {
 
   register(component: string, handler: ComponentHandler): void {
     this.components.set(component, handler);
+  }
+
+  /** Watch the values of a stored component (one watcher each). */
+  watch(component: string, w: ParameterWatcher | null): void {
+    const h = this.components.get(component);
+    if (h instanceof StoredComponent) h.watcher = w;
   }
 
   has(component: string): boolean {
@@ -127,25 +141,8 @@ function checkFields(value: Record<string, unknown>, fields: Record<string, (v: 
   return out;
 }
 
-export function validateShovel(value: unknown): string[] {
-  if (!isObj(value)) return ['shovel definition must be a JSON object'];
-  const out: string[] = [];
-  for (const k of ['src-uri', 'dest-uri']) if (value[k] === undefined) out.push(`Key "${k}" not found in shovel`);
-  if (value['src-queue'] === undefined && value['src-exchange'] === undefined) out.push('Must specify \'src-queue\' or \'src-exchange\'');
-  out.push(...checkFields(value, {
-    'src-uri': isUri, 'dest-uri': isUri,
-    'src-queue': (v) => typeof v === 'string', 'src-exchange': (v) => typeof v === 'string',
-    'src-exchange-key': (v) => typeof v === 'string', 'dest-queue': (v) => typeof v === 'string',
-    'dest-exchange': (v) => typeof v === 'string', 'dest-exchange-key': (v) => typeof v === 'string',
-    'src-protocol': (v) => v === 'amqp091' || v === 'amqp10', 'dest-protocol': (v) => v === 'amqp091' || v === 'amqp10',
-    'ack-mode': (v) => v === 'on-confirm' || v === 'on-publish' || v === 'no-ack',
-    'src-delete-after': (v) => v === 'never' || v === 'queue-length' || isInt(v),
-    'src-prefetch-count': isInt, 'prefetch-count': isInt, 'reconnect-delay': isInt,
-    'add-forward-headers': (v) => typeof v === 'boolean', 'dest-add-forward-headers': (v) => typeof v === 'boolean',
-    'dest-add-timestamp-header': (v) => typeof v === 'boolean',
-  }));
-  return out;
-}
+// The shovel's checks live with the shovel (src/links/shovel-config.ts).
+export { validateShovel } from '../links/shovel-config';
 
 export function validateFederationUpstream(value: unknown): string[] {
   if (!isObj(value)) return ['federation upstream definition must be a JSON object'];

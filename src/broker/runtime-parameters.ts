@@ -11,6 +11,7 @@ import type { Queue } from './queue';
 import type { VHost } from './vhost';
 import { type Policy, type PolicyJson, type PolicyKind, PolicyError, PolicyStore, parsePolicy, policyJson } from './policies';
 import { applyPolicies } from './policy-apply';
+import type { LinksView } from '../links/links-manager';
 import {
   type ComponentHandler, type ParameterJson, ParameterError, ParameterStore, StoredComponent,
   validateFederationUpstream, validateFederationUpstreamSet, validateShovel,
@@ -34,6 +35,8 @@ export class RuntimeParameters {
   readonly operatorPolicies: PolicyStore;
   readonly parameters = new ParameterStore();
   readonly global = new Map<string, unknown>();
+  /** the running shovels and federation links (set by the app once its listener is up) */
+  links: LinksView | null = null;
 
   constructor(private readonly host: RuntimeHost) {
     this.policies = new PolicyStore('policy', (vh) => this.policiesChanged(vh));

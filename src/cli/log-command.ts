@@ -11,34 +11,19 @@
 // Layout (src/broker/broker.ts, vhost.ts, queue.ts): <data>/metadata/ (definitions.json before)
 // lists the durable queues; a queue's directory is <data>/vhosts/<hashName(vhost)>/queues/<hashName(queue)>/, with
 // one log directory per priority lane: `log` (priority 0) and `log-p<N>`.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { type Command, InvalidArgumentError } from 'commander';
-import { scanLog, type LogReport, type Problem, type ScanEvent, type ScannedRecord } from '../store/verify';
-import { hashName } from '../store/data-dir';
-import { readStoredQueues } from '../broker/durable-definitions';
-import { decodeProperties, encodeMethodFrame, encodeContentHeaderFrame, encodeBodyFrames, Typed, isDecimal } from '../protocol';
-import { ClientConnection, type ClientChannel } from '../client';
+import { scanLog, type LogReport, type ScannedRecord } from '../store/verify';
+import { decodeProperties, Typed, isDecimal } from '../protocol';
 import { chunkMessages } from '../broker/stream-dump';
+import {
+  type CommonFlags, type RangeFlags, type Target, type Range, UserError, resolveTargets, rangeOf, checkLanes, recordsIn,
+  fmtBytes, plural, problemLine, envelopeOf, out, err,
+} from './log-targets';
+import { runReplay, type ReplayFlags } from './log-replay';
 
 // ------------------------------------------------------------------------------------ options
-
-interface CommonFlags {
-  dataDir: string;
-  logDir?: string;
-  queue?: string;
-  vhost: string;
-  lane?: number;
-  json?: boolean;
-}
-
-interface RangeFlags {
-  from?: number;
-  to?: number;
-  since?: number;
-  until?: number;
-}
 
 function nonNegInt(name: string) {
   return (v: string): number => {
@@ -74,128 +59,7 @@ function addRange(cmd: Command): Command {
     .option('--until <time>', 'records stored at or before this time (ISO 8601 or ms since the epoch)', parseTime);
 }
 
-// ------------------------------------------------------------------------------------ targets
-
-interface Target {
-  /** queue name, or null for --log-dir / an orphaned directory */
-  queue: string | null;
-  vhost: string | null;
-  lane: number;
-  dir: string;
-  label: string;
-}
-
-class UserError extends Error {}
-
-function queueLabel(name: string, vhost: string): string {
-  return `queue '${name}' (vhost '${vhost}')`;
-}
-
-function lanesOf(qdir: string): number[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(qdir);
-  } catch {
-    return [];
-  }
-  const lanes: number[] = [];
-  for (const n of names) {
-    if (n === 'log' || n === 'stream') lanes.push(0); // a stream queue's log is `stream`
-    else {
-      const m = /^log-p(\d+)$/.exec(n);
-      if (m) lanes.push(Number(m[1]));
-    }
-  }
-  return lanes.sort((a, b) => a - b);
-}
-
-function laneDir(qdir: string, lane: number): string {
-  if (lane === 0 && fs.existsSync(path.join(qdir, 'stream'))) return path.join(qdir, 'stream');
-  return path.join(qdir, lane === 0 ? 'log' : `log-p${lane}`);
-}
-
-/** The log directories the command works on. */
-function resolveTargets(o: CommonFlags): { targets: Target[]; root: string; queues: number; orphans: string[] } {
-  if (o.logDir !== undefined) {
-    if (!fs.existsSync(o.logDir)) throw new UserError(`--log-dir ${o.logDir}: no such directory`);
-    return { targets: [{ queue: null, vhost: null, lane: o.lane ?? 0, dir: o.logDir, label: `log ${o.logDir}` }], root: path.dirname(o.logDir), queues: 0, orphans: [] };
-  }
-  const root = o.dataDir;
-  if (!fs.existsSync(root)) throw new UserError(`--data-dir ${root}: no such directory`);
-  let queues: { name: string; vhost: string }[] = [];
-  let stored: typeof queues | null;
-  try {
-    stored = readStoredQueues(root);
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
-  if (stored !== null) queues = stored;
-  else if (!fs.existsSync(path.join(root, 'vhosts'))) {
-    throw new UserError(`${root} is not a Warren data directory (no metadata/, no definitions.json, no vhosts/)`);
-  }
-  const qdir = (vhost: string, name: string) => path.join(root, 'vhosts', hashName(vhost), 'queues', hashName(name));
-  const targets: Target[] = [];
-  const addQueue = (name: string | null, vhost: string | null, dir: string, label: string) => {
-    for (const lane of lanesOf(dir)) {
-      if (o.lane !== undefined && lane !== o.lane) continue;
-      targets.push({ queue: name, vhost, lane, dir: laneDir(dir, lane), label: `${label} lane ${lane}` });
-    }
-  };
-  if (o.queue !== undefined) {
-    const known = queues.some((q) => q.name === o.queue && q.vhost === o.vhost);
-    const dir = qdir(o.vhost, o.queue);
-    if (!known && !fs.existsSync(dir)) throw new UserError(`${queueLabel(o.queue, o.vhost)} is not a durable queue of ${root}`);
-    addQueue(o.queue, o.vhost, dir, queueLabel(o.queue, o.vhost));
-    if (targets.length === 0 && o.lane !== undefined) throw new UserError(`${queueLabel(o.queue, o.vhost)} has no lane ${o.lane}`);
-    return { targets, root, queues: 1, orphans: [] };
-  }
-  const seen = new Set<string>();
-  for (const q of queues) {
-    const dir = qdir(q.vhost, q.name);
-    seen.add(dir);
-    addQueue(q.name, q.vhost, dir, queueLabel(q.name, q.vhost));
-  }
-  // queue directories no definition names (a declare that never completed, a deleted queue)
-  const orphans: string[] = [];
-  const vroot = path.join(root, 'vhosts');
-  for (const v of safeReaddir(vroot)) {
-    for (const q of safeReaddir(path.join(vroot, v, 'queues'))) {
-      const dir = path.join(vroot, v, 'queues', q);
-      if (seen.has(dir)) continue;
-      orphans.push(dir);
-      addQueue(null, null, dir, `orphaned queue directory ${path.relative(root, dir)}`);
-    }
-  }
-  return { targets, root, queues: queues.length, orphans };
-}
-
-function safeReaddir(p: string): string[] {
-  try {
-    return fs.readdirSync(p);
-  } catch {
-    return [];
-  }
-}
-
 // ------------------------------------------------------------------------------------ output
-
-function fmtBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GiB`;
-}
-
-function plural(n: number, one: string, many = one + 's'): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-function problemLine(p: Problem, t: Target, root: string): string {
-  const where = [path.relative(root, p.file) || p.file];
-  if (p.position !== undefined) where.push(`byte ${p.position}`);
-  if (p.offset !== undefined) where.push(`offset ${p.offset}`);
-  return `${p.severity}: ${t.label}: ${where.join(' ')}: ${p.message}`;
-}
 
 /** Field values as JSON: Buffers as text when UTF-8 (else base64), bigints, dates, typed values. */
 export function jsonSafe(v: unknown): unknown {
@@ -212,12 +76,6 @@ export function jsonSafe(v: unknown): unknown {
     return out;
   }
   return v;
-}
-
-function envelopeOf(r: ScannedRecord): [string, string, number | null] {
-  const e = r.envelope;
-  if (Array.isArray(e)) return [String(e[0] ?? ''), String(e[1] ?? ''), typeof e[2] === 'number' ? e[2] : null];
-  return ['', '', null];
 }
 
 function propsOf(r: ScannedRecord): unknown {
@@ -294,14 +152,6 @@ function logSummary(rep: LogReport): string {
   return `${parts.join(', ')}: ${verdict} (${counts.join(', ')})`;
 }
 
-function out(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
-function err(line: string): void {
-  process.stderr.write(line + '\n');
-}
-
 // ------------------------------------------------------------------------------------ verify
 
 function runVerify(o: CommonFlags): number {
@@ -345,58 +195,6 @@ function runVerify(o: CommonFlags): number {
   return ok ? 0 : 1;
 }
 
-// ------------------------------------------------------------------------------------ ranges
-
-interface Range {
-  from: number;
-  to: number;
-  since: number;
-  until: number;
-  offsets: boolean;
-}
-
-function rangeOf(o: RangeFlags): Range {
-  const r: Range = {
-    from: o.from ?? 0, to: o.to ?? Number.MAX_SAFE_INTEGER, since: o.since ?? -Infinity, until: o.until ?? Infinity,
-    offsets: o.from !== undefined || o.to !== undefined,
-  };
-  if (r.from > r.to) throw new UserError(`--from ${r.from} is after --to ${r.to}`);
-  if (r.since > r.until) throw new UserError('--since is after --until');
-  return r;
-}
-
-/** Offset ranges only make sense within one lane: each priority lane has its own offsets. */
-function checkLanes(targets: Target[], range: Range): void {
-  if (!range.offsets) return;
-  const lanes = new Map<string, Target[]>(); // by queue directory
-  for (const t of targets) {
-    const q = path.dirname(t.dir);
-    lanes.set(q, [...(lanes.get(q) ?? []), t]);
-  }
-  for (const ts of lanes.values()) {
-    if (ts.length > 1 && ts[0].queue !== null) {
-      throw new UserError(`${queueLabel(ts[0].queue, ts[0].vhost as string)} has ${ts.length} priority lanes (${ts.map((x) => x.lane).join(', ')}), ` +
-        'each with its own offsets: choose one with --lane for --from/--to');
-    }
-  }
-}
-
-/** Records of one log in the range (problems go to onProblem), in offset order. */
-function* recordsIn(t: Target, range: Range, onProblem: (p: Problem) => void): Generator<ScannedRecord, LogReport, void> {
-  const it: Generator<ScanEvent, LogReport, void> = scanLog(t.dir, {
-    records: true,
-    select: (off, ts, count) => off + count - 1 >= range.from && off <= range.to && ts >= range.since && ts <= range.until,
-    offsetRange: range.offsets ? { from: range.from, to: range.to } : undefined,
-  });
-  for (;;) {
-    const r = it.next();
-    if (r.done) return r.value;
-    const ev = r.value;
-    if (ev.kind === 'record') yield ev.record;
-    else if (ev.kind === 'problem') onProblem(ev.problem);
-  }
-}
-
 // ------------------------------------------------------------------------------------ dump
 
 interface DumpFlags extends CommonFlags, RangeFlags {
@@ -425,152 +223,6 @@ function runDump(o: DumpFlags): number {
     }
   }
   return errors > 0 ? 1 : 0;
-}
-
-// ------------------------------------------------------------------------------------ replay
-
-interface ReplayFlags extends CommonFlags, RangeFlags {
-  url?: string;
-  exchange?: string;
-  routingKey?: string;
-  onlyUnacked?: boolean;
-  confirmWindow: number;
-  dryRun?: boolean;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Wait until cond() holds; checked after each confirm frame and every 50 ms (channel or connection loss). */
-async function waitUntil(ch: ClientChannel, cond: () => boolean): Promise<void> {
-  while (!cond()) {
-    if (ch.closed || ch.conn.closed || ch.conn.error) throw ch.error ?? ch.conn.error ?? new Error('channel closed');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, 50);
-      function done(): void {
-        clearTimeout(timer);
-        if (ch.onConfirms === done) ch.onConfirms = null;
-        resolve();
-      }
-      ch.onConfirms = done;
-    });
-  }
-}
-
-async function runReplay(o: ReplayFlags): Promise<number> {
-  if (o.queue === undefined && o.logDir === undefined) throw new UserError('replay needs --queue (or --log-dir)');
-  if (o.url === undefined && !o.dryRun) throw new UserError('replay needs --url of the broker to publish to (or --dry-run)');
-  const range = rangeOf(o);
-  const { targets, root } = resolveTargets(o);
-  checkLanes(targets, range);
-  // highest priority lane first, as a consumer would have received them
-  targets.sort((a, b) => b.lane - a.lane);
-
-  let conn: ClientConnection | null = null;
-  let ch: ClientChannel | null = null;
-  const stats = { selected: 0, published: 0, skippedAcked: 0, corrupt: 0 };
-  const exchanges = new Set<string>();
-  let failure: Error | null = null;
-  try {
-    if (!o.dryRun) {
-      conn = await ClientConnection.connect(o.url as string, { connectionName: 'warren log replay' });
-      ch = await conn.openChannel();
-      if (o.exchange !== undefined && o.exchange !== '') {
-        // passive declare on a channel of its own: a missing exchange closes that one only
-        const probe = await conn.openChannel();
-        try {
-          await probe.rpc({ name: 'exchange.declare', exchange: o.exchange, type: '', passive: true, durable: false, autoDelete: false, internal: false, noWait: false, arguments: {} }, ['exchange.declare-ok']);
-        } catch (e) {
-          throw new UserError(`exchange '${o.exchange}' on ${redactUrl(o.url as string)}: ${(e as Error).message}`);
-        }
-        await probe.close().catch(() => undefined);
-      }
-      await ch.confirmSelect();
-    }
-    const window = Math.max(1, o.confirmWindow);
-    for (const t of targets) {
-      const it = recordsIn(t, range, (p) => {
-        if (p.severity === 'error') stats.corrupt++;
-        if (p.severity !== 'info') err(problemLine(p, t, root));
-      });
-      for (const rec of it) {
-        stats.selected++;
-        if (o.onlyUnacked && rec.acked) {
-          stats.skippedAcked++;
-          continue;
-        }
-        const [origExchange, origKey] = envelopeOf(rec);
-        const exchange = o.exchange ?? origExchange;
-        const routingKey = o.routingKey ?? origKey;
-        exchanges.add(exchange);
-        if (ch === null || conn === null) {
-          stats.published++;
-          continue;
-        }
-        const c = ch;
-        const frames = Buffer.concat([
-          encodeMethodFrame(c.id, { name: 'basic.publish', exchange, routingKey, mandatory: true, immediate: false }),
-          encodeContentHeaderFrame(c.id, 60, rec.body.length, rec.props),
-          encodeBodyFrames(c.id, rec.body, conn.frameMax),
-        ]);
-        const flowing = conn.write(frames);
-        c.published++;
-        stats.published++;
-        if (!flowing) await new Promise<void>((r) => (conn as ClientConnection).socket.once('drain', () => r()));
-        if (c.unconfirmed >= window) await waitUntil(c, () => c.unconfirmed < window);
-      }
-    }
-    if (ch !== null) {
-      const c = ch;
-      await waitUntil(c, () => c.unconfirmed === 0);
-    }
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    failure = e as Error;
-  } finally {
-    if (conn !== null) await conn.close().catch(() => undefined);
-    // give an aborted connection's socket a moment to settle before exiting
-    if (failure !== null) await sleep(10);
-  }
-
-  const scope = [o.logDir !== undefined ? `log ${o.logDir}` : queueLabel(o.queue as string, o.vhost)];
-  if (o.lane !== undefined) scope.push(`lane ${o.lane}`);
-  if (range.offsets) scope.push(`offsets ${range.from}..${range.to === Number.MAX_SAFE_INTEGER ? 'end' : range.to}`);
-  if (o.since !== undefined || o.until !== undefined)
-    scope.push(`time ${o.since !== undefined ? new Date(o.since).toISOString() : 'start'}..${o.until !== undefined ? new Date(o.until).toISOString() : 'end'}`);
-  const dest = `exchange${exchanges.size === 1 ? '' : 's'} ${[...exchanges].map((x) => `'${x}'`).join(', ') || (o.exchange !== undefined ? `'${o.exchange}'` : '(none)')}`;
-  if (o.dryRun) {
-    out(`replay (dry run): ${stats.published} messages would be replayed from ${scope.join(', ')} to ${dest}` +
-      (stats.skippedAcked > 0 ? `; ${stats.skippedAcked} acked skipped` : '') + (stats.corrupt > 0 ? `; ${plural(stats.corrupt, 'corruption problem')} (see above)` : ''));
-    return stats.corrupt > 0 ? 1 : 0;
-  }
-  const c = ch as ClientChannel | null;
-  const acked = c?.acked ?? 0;
-  const nacked = c?.nacked ?? 0;
-  const returned = c?.returned ?? 0;
-  const replayed = Math.max(0, acked - returned);
-  const notes: string[] = [];
-  if (returned > 0) notes.push(`${returned} unroutable (returned)`);
-  if (nacked > 0) notes.push(`${nacked} nacked by the broker`);
-  if (stats.skippedAcked > 0) notes.push(`${stats.skippedAcked} acked skipped`);
-  if (stats.corrupt > 0) notes.push(`${plural(stats.corrupt, 'corruption problem')} (damaged records skipped, see above)`);
-  const unconfirmed = stats.published - acked - nacked;
-  if (unconfirmed > 0) notes.push(`${unconfirmed} not confirmed`);
-  out(`replay: ${replayed} messages replayed from ${scope.join(', ')} to ${dest} at ${redactUrl(o.url as string)}` +
-    (notes.length > 0 ? `; ${notes.join('; ')}` : '; all confirmed'));
-  if (failure !== null) err(`replay: stopped: ${failure.message}`);
-  return failure !== null || returned > 0 || nacked > 0 || unconfirmed > 0 || stats.corrupt > 0 ? 1 : 0;
 }
 
 // ------------------------------------------------------------------------------------ register

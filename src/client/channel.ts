@@ -2,6 +2,7 @@
 import {
   type AnyMethod, type FieldTable, type MethodName,
   encodeMethodFrame, writeBasicAck, BASIC_RETURN, BASIC_GET_OK,
+  contentHeaderSize, writeContentHeader, bodyFramesSize, writeBodyFrames,
 } from '../protocol';
 import type { ClientConnection, Rpc } from './connection';
 import { AmqpClientError } from './errors';
@@ -20,6 +21,17 @@ export interface DeliverySink {
   onMessage(ch: ClientChannel, deliveryTag: number, sentAt: number, chunkTime: number): void;
 }
 
+/** A whole delivered message (channels with a messageSink): what a shovel or link forwards. */
+export interface ClientMessage {
+  deliveryTag: number;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  /** the content header's property flags and properties, as sent (see decodeProperties) */
+  rawProperties: Buffer;
+  body: Buffer;
+}
+
 export interface ConsumeOptions {
   noAck?: boolean;
   consumerTag?: string;
@@ -30,6 +42,8 @@ export interface ConsumeOptions {
 export class ClientChannel {
   closed = false;
   error: Error | null = null;
+  /** called once when the channel ends other than by close(): closed by the server, or its connection ended */
+  onClosed: ((err: Error) => void) | null = null;
   private readonly rpcs: Rpc[] = [];
 
   // ---- consuming
@@ -49,6 +63,16 @@ export class ClientChannel {
   /** manual-ack consumers on this channel ack every message, batched per socket chunk */
   manualAck = false;
   onCancel: ((consumerTag: string) => void) | null = null;
+  /**
+   * When set, deliveries are read whole (method, properties, body) and handed here, and the
+   * channel does not ack them: the receiver acks with ack()/nack() when it is done with them.
+   */
+  messageSink: ((m: ClientMessage) => void) | null = null;
+  private fullRedelivered = false;
+  private fullExchange = '';
+  private fullRoutingKey = '';
+  private fullProps: Buffer = Buffer.alloc(0);
+  private fullParts: Buffer[] = [];
 
   // ---- publishing
   /** messages published on this channel (publish sequence numbers handed out) */
@@ -61,6 +85,8 @@ export class ClientChannel {
   private readonly confirmedAbove = new Set<number>();
   /** called after each confirm frame */
   onConfirms: (() => void) | null = null;
+  /** called for each confirm frame with its tag, multiple flag and ack (true) or nack */
+  onConfirmTag: ((tag: number, multiple: boolean, ack: boolean) => void) | null = null;
   // per-batch send times for confirm latency: parallel arrays used as a ring
   private batchSeq: number[] = [];
   private batchTime: number[] = [];
@@ -103,11 +129,20 @@ export class ClientChannel {
     return r.name === 'queue.purge-ok' ? r.messageCount : 0;
   }
 
-  async declareExchange(exchange: string, type: string, opts: { durable?: boolean; autoDelete?: boolean } = {}): Promise<void> {
+  async declareExchange(exchange: string, type: string,
+    opts: { durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: FieldTable } = {}): Promise<void> {
     await this.rpc({
-      name: 'exchange.declare', exchange, type, passive: false, durable: opts.durable ?? false, autoDelete: opts.autoDelete ?? false,
-      internal: false, noWait: false, arguments: {},
+      name: 'exchange.declare', exchange, type, passive: opts.passive ?? false, durable: opts.durable ?? false, autoDelete: opts.autoDelete ?? false,
+      internal: opts.internal ?? false, noWait: false, arguments: opts.arguments ?? {},
     }, ['exchange.declare-ok']);
+  }
+
+  async bindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    await this.rpc({ name: 'exchange.bind', destination, source, routingKey, noWait: false, arguments: args }, ['exchange.bind-ok']);
+  }
+
+  async unbindExchange(destination: string, source: string, routingKey: string, args: FieldTable = {}): Promise<void> {
+    await this.rpc({ name: 'exchange.unbind', destination, source, routingKey, noWait: false, arguments: args }, ['exchange.unbind-ok']);
   }
 
   async deleteExchange(exchange: string): Promise<void> {
@@ -130,7 +165,7 @@ export class ClientChannel {
   /** Start a consumer; deliveries go to this.sink. Manual-ack consumers are acked automatically. */
   async consume(queue: string, opts: ConsumeOptions = {}): Promise<string> {
     // set before the request: deliveries can arrive in the same chunk as consume-ok
-    if (!opts.noAck) this.manualAck = true;
+    if (!opts.noAck && this.messageSink === null) this.manualAck = true;
     const r = await this.rpc({
       name: 'basic.consume', queue, consumerTag: opts.consumerTag ?? '', noLocal: false, noAck: opts.noAck ?? false,
       exclusive: opts.exclusive ?? false, noWait: false, arguments: opts.arguments ?? {},
@@ -168,6 +203,46 @@ export class ClientChannel {
     return this.conn.write(buf);
   }
 
+  /**
+   * Publish one message with its properties as raw content-header bytes (property flags and
+   * list, as ClientMessage.rawProperties carries them). Returns its publish sequence number
+   * (the confirm tag in confirm mode).
+   */
+  publishRaw(exchange: string, routingKey: string, rawProperties: Buffer, body: Buffer, mandatory = false): number {
+    // a link publishes to one place, mostly: its method frame is encoded once
+    let method = this.pubFrame;
+    if (method === null || exchange !== this.pubExchange || routingKey !== this.pubRoutingKey || mandatory !== this.pubMandatory) {
+      method = this.pubFrame = encodeMethodFrame(this.id, { name: 'basic.publish', exchange, routingKey, mandatory, immediate: false });
+      this.pubExchange = exchange;
+      this.pubRoutingKey = routingKey;
+      this.pubMandatory = mandatory;
+    }
+    const frameMax = this.conn.frameMax;
+    const out = Buffer.allocUnsafe(method.length + contentHeaderSize(rawProperties) + bodyFramesSize(body.length, frameMax));
+    method.copy(out, 0);
+    let pos = writeContentHeader(out, method.length, this.id, 60, body.length, rawProperties);
+    pos = writeBodyFrames(out, pos, this.id, body, frameMax);
+    this.conn.writeBatched(out.subarray(0, pos));
+    return ++this.published;
+  }
+
+  private pubFrame: Buffer | null = null;
+  private pubExchange = '';
+  private pubRoutingKey = '';
+  private pubMandatory = false;
+
+  ack(deliveryTag: number, multiple = false): void {
+    if (this.closed) return;
+    const b = Buffer.allocUnsafe(21);
+    writeBasicAck(b, 0, this.id, deliveryTag, multiple);
+    this.conn.writeBatched(b);
+  }
+
+  nack(deliveryTag: number, multiple = false, requeue = true): void {
+    if (this.closed) return;
+    this.send({ name: 'basic.nack', deliveryTag, multiple, requeue });
+  }
+
   /** Publishes sent but neither acked nor nacked yet (confirm mode). */
   get unconfirmed(): number {
     return this.published - this.acked - this.nacked;
@@ -175,6 +250,7 @@ export class ClientChannel {
 
   /** @internal */
   onConfirm(tag: number, multiple: boolean, ack: boolean): void {
+    this.onConfirmTag?.(tag, multiple, ack);
     let n = 0;
     if (multiple) {
       if (tag > this.confirmedUpTo) {
@@ -220,9 +296,23 @@ export class ClientChannel {
     this.deliveryTag = tag;
   }
 
+  /** @internal basic.deliver on a channel with a messageSink */
+  onDeliverFull(tag: number, redelivered: boolean, exchange: string, routingKey: string): void {
+    this.reading = READ_DELIVER;
+    this.deliveryTag = tag;
+    this.fullRedelivered = redelivered;
+    this.fullExchange = exchange;
+    this.fullRoutingKey = routingKey;
+  }
+
   /** @internal */
-  onHeader(buf: Buffer, p: number): void {
+  onHeader(buf: Buffer, p: number, size: number): void {
     const bodySize = buf.readUInt32BE(p + 4) * TWO_32 + buf.readUInt32BE(p + 8);
+    if (this.messageSink !== null && this.reading === READ_DELIVER) {
+      // copied: the socket chunk is shared with other frames and outlives nothing we control
+      this.fullProps = Buffer.from(buf.subarray(p + 12, p + size));
+      this.fullParts = [];
+    }
     this.bodyRemaining = bodySize;
     this.bodyFirst = true;
     this.sentAt = NaN;
@@ -235,6 +325,7 @@ export class ClientChannel {
       this.bodyFirst = false;
       if (size >= 8) this.sentAt = buf.readDoubleBE(p);
     }
+    if (this.messageSink !== null && this.reading === READ_DELIVER) this.fullParts.push(Buffer.from(buf.subarray(p, p + size)));
     this.bodyRemaining -= size;
     if (this.bodyRemaining <= 0) this.complete();
   }
@@ -242,7 +333,15 @@ export class ClientChannel {
   private complete(): void {
     const kind = this.reading;
     this.reading = READ_NONE;
-    if (kind === READ_DELIVER) {
+    if (kind === READ_DELIVER && this.messageSink !== null) {
+      this.received++;
+      const parts = this.fullParts;
+      this.fullParts = [];
+      this.messageSink({
+        deliveryTag: this.deliveryTag, redelivered: this.fullRedelivered, exchange: this.fullExchange, routingKey: this.fullRoutingKey,
+        rawProperties: this.fullProps, body: parts.length === 1 ? parts[0] : Buffer.concat(parts),
+      });
+    } else if (kind === READ_DELIVER) {
       this.received++;
       const tag = this.deliveryTag;
       if (this.manualAck) {
@@ -307,6 +406,7 @@ export class ClientChannel {
     this.closed = true;
     this.error = err;
     for (const r of this.rpcs.splice(0)) r.reject(err);
+    this.onClosed?.(err);
   }
 }
 

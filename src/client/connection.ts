@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import {
   type AnyMethod, type FieldTable, type MethodName,
-  PROTOCOL_HEADER, decodeMethod, encodeMethodFrame,
+  PROTOCOL_HEADER, HEARTBEAT_FRAME, decodeMethod, encodeMethodFrame,
   BASIC_DELIVER, BASIC_ACK, BASIC_NACK,
 } from '../protocol';
 import { ClientChannel } from './channel';
@@ -37,6 +37,8 @@ export interface ConnectOptions {
   heartbeat?: number;
   connectionName?: string;
   timeoutMs?: number;
+  /** client properties merged over the defaults (product, capabilities ...) */
+  clientProperties?: FieldTable;
 }
 
 export type Rpc = { expect: readonly MethodName[]; resolve: (m: AnyMethod) => void; reject: (e: Error) => void };
@@ -126,6 +128,7 @@ export class ClientConnection {
           'connection.blocked': true, authentication_failure_close: true, per_consumer_qos: true,
           exchange_exchange_bindings: true,
         },
+        ...opts.clientProperties,
       },
       mechanism: 'PLAIN',
       response: Buffer.from(`\0${this.url.user}\0${this.url.password}`),
@@ -136,9 +139,30 @@ export class ClientConnection {
     const want = opts.frameMax ?? 131072;
     this.frameMax = tune.frameMax === 0 ? want : Math.min(tune.frameMax, want);
     this.channelMax = tune.channelMax === 0 ? 2047 : tune.channelMax;
-    this.send0({ name: 'connection.tune-ok', channelMax: this.channelMax, frameMax: this.frameMax, heartbeat: opts.heartbeat ?? 0 });
+    // As RabbitMQ's clients negotiate it: the smaller of the two, unless one side says 0 (off).
+    const ours = opts.heartbeat ?? 0;
+    const hb = ours === 0 || tune.heartbeat === 0 ? 0 : Math.min(ours, tune.heartbeat);
+    this.send0({ name: 'connection.tune-ok', channelMax: this.channelMax, frameMax: this.frameMax, heartbeat: hb });
     this.send0({ name: 'connection.open', virtualHost: this.url.vhost });
     await this.expect0(['connection.open-ok']);
+    if (hb > 0) this.startHeartbeats(hb);
+  }
+
+  // A long-lived link (shovel, federation) must notice a peer that vanished without a FIN (a
+  // killed host, a dropped route): send a heartbeat every half interval, and give the
+  // connection up after two intervals without a byte from the server.
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastRecv = Date.now();
+  private startHeartbeats(seconds: number): void {
+    const ms = seconds * 1000;
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastRecv > 2 * ms) {
+        this.destroy(new AmqpClientError(`missed heartbeats from the server (${seconds} s)`, 0, true));
+        return;
+      }
+      this.socket.write(HEARTBEAT_FRAME);
+    }, ms / 2);
+    this.heartbeatTimer.unref();
   }
 
   private send0(m: AnyMethod): void {
@@ -175,6 +199,20 @@ export class ClientConnection {
     return this.socket.write(buf);
   }
 
+  private corked = false;
+  /**
+   * Like write(), but what is written in the same tick leaves in one writev: a link republishes
+   * every message of a socket chunk it just read, one write each.
+   */
+  writeBatched(buf: Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => { this.corked = false; this.socket.uncork(); });
+    }
+    return this.socket.write(buf);
+  }
+
   /** Arrival time of the chunk being parsed (computed once per chunk, on first use). */
   currentChunkTime(): number {
     if (this.chunkTime < 0) this.chunkTime = nowMs();
@@ -184,6 +222,7 @@ export class ClientConnection {
   // ---- input --------------------------------------------------------------------------------
 
   private onData(chunk: Buffer): void {
+    this.lastRecv = Date.now();
     let buf = chunk;
     if (this.carryLen > 0) {
       this.carry.push(chunk);
@@ -210,7 +249,7 @@ export class ClientConnection {
         if (ch) ch.onBody(buf, p, size);
       } else if (type === 2) {
         const ch = this.channels[chId];
-        if (ch) ch.onHeader(buf, p);
+        if (ch) ch.onHeader(buf, p, size);
       } else if (type === 1) {
         this.onMethodFrame(chId, buf, p, size);
       } else if (type !== 8) {
@@ -244,6 +283,17 @@ export class ClientConnection {
     if (chId !== 0) {
       const ch = this.channels[chId];
       if (!ch) return;
+      if (key === BASIC_DELIVER && ch.messageSink !== null) {
+        // read in place: consumer-tag, delivery-tag, redelivered, exchange, routing-key
+        let o = p + 5 + buf[p + 4];
+        const tag = buf.readUInt32BE(o) * TWO_32 + buf.readUInt32BE(o + 4);
+        const redelivered = (buf[o + 8] & 1) === 1;
+        o += 9;
+        const exchange = buf.toString('utf8', o + 1, o + 1 + buf[o]);
+        o += 1 + buf[o];
+        ch.onDeliverFull(tag, redelivered, exchange, buf.toString('utf8', o + 1, o + 1 + buf[o]));
+        return;
+      }
       if (key === BASIC_DELIVER) {
         const tagLen = buf[p + 4];
         const o = p + 5 + tagLen;
@@ -318,6 +368,7 @@ export class ClientConnection {
   private teardown(err: Error | null): void {
     if (this.torn) return;
     this.torn = true;
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const e = err ?? new Error('connection closed');
     for (const r of this.rpc0.splice(0)) r.reject(e);
     for (const ch of this.channels) if (ch) ch.teardown(e);

@@ -29,8 +29,8 @@ import { ConfirmTracker } from './confirm-tracker';
 import { Consumer, type ConsumerChannel } from './consumer';
 import { PublishAssembly, type PublishTarget } from './publish-assembly';
 import { undeliverable } from './last-guard';
+import { REPLY_TO, topologyMethod } from './topology-methods';
 
-const REPLY_TO = 'amq.rabbitmq.reply-to';
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 30 * 60 * 1000;
 
 interface TxPublish { exchange: Exchange; routingKey: string; mandatory: boolean; msg: Message; priority: number }
@@ -60,7 +60,8 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   private txPublishes: TxPublish[] = [];
   private txSettles: TxSettle[] = [];
 
-  private lastQueue = '';
+  /** the last queue declared on this channel */
+  lastQueue = '';
   private replyToken: string | null = null;
   private replyConsumerTag: string | null = null;
   private confirmedUpTo = 0;
@@ -101,7 +102,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   // The reply to a method that changed durable definitions goes out once the change is on
   // disk (group commit: store/metadata-log.ts); meanwhile this channel processes nothing else,
   // as a RabbitMQ channel waits for its metadata transaction, so replies stay in order.
-  private replyWhenDurable(m: AnyMethod): void {
+  replyWhenDurable(m: AnyMethod): void {
     const synced = this.conn.definitions.syncedSince(this.definitionsMark);
     if (synced === null) this.conn.sendMethod(this.id, m);
     else this.conn.replyWhenSynced(this.id, synced, m);
@@ -130,9 +131,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   // ---- method dispatch ----------------------------------------------------------------------------
 
   method(m: AnyMethod): void {
-    const vh = this.vhost;
     const conn = this.conn;
-    const owner = conn.owner;
     switch (m.name) {
       case 'channel.open':
         throw new AmqpError(ReplyCode.CHANNEL_ERROR, `second 'channel.open' seen`);
@@ -150,61 +149,6 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         return;
       case 'channel.close-ok':
         return;
-
-      case 'exchange.declare':
-        if (!m.passive) conn.access.exchangeDeclare(vh, m.exchange, m.arguments);
-        vh.declareExchange(m.exchange, { type: m.type, passive: m.passive, durable: m.durable, autoDelete: m.autoDelete, internal: m.internal, args: m.arguments });
-        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.declare-ok' });
-        return;
-      case 'exchange.delete':
-        conn.access.exchangeDelete(m.exchange);
-        vh.deleteExchange(m.exchange, m.ifUnused);
-        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.delete-ok' });
-        return;
-      case 'exchange.bind':
-        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
-        vh.bindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.bind-ok' });
-        return;
-      case 'exchange.unbind':
-        conn.access.bind(vh, 'exchange', m.destination, m.source, m.routingKey);
-        vh.unbindExchange(m.destination, m.source, m.routingKey, m.arguments);
-        if (!m.noWait) this.replyWhenDurable({ name: 'exchange.unbind-ok' });
-        return;
-
-      case 'queue.declare': {
-        if (m.queue === REPLY_TO || m.queue.startsWith(REPLY_TO + '.')) {
-          if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.declare-ok', queue: m.queue, messageCount: 0, consumerCount: 0 });
-          return;
-        }
-        const serverName = m.passive ? undefined : conn.access.queueDeclare(vh, m.queue, m.arguments);
-        const q = vh.declareQueue(m.queue, { passive: m.passive, durable: m.durable, exclusive: m.exclusive, autoDelete: m.autoDelete, args: m.arguments, serverName }, owner);
-        this.lastQueue = q.name;
-        if (!m.noWait) this.replyWhenDurable({ name: 'queue.declare-ok', queue: q.name, messageCount: q.messageCount, consumerCount: q.consumerCount });
-        return;
-      }
-      case 'queue.bind':
-        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
-        vh.bindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        if (!m.noWait) this.replyWhenDurable({ name: 'queue.bind-ok' });
-        return;
-      case 'queue.unbind':
-        conn.access.bind(vh, 'queue', this.queueName(m.queue), m.exchange, m.routingKey);
-        vh.unbindQueue(this.queueName(m.queue), m.exchange, m.routingKey, m.arguments, owner);
-        this.replyWhenDurable({ name: 'queue.unbind-ok' });
-        return;
-      case 'queue.purge': {
-        conn.access.queueRead(this.queueName(m.queue));
-        const n = vh.purgeQueue(this.queueName(m.queue), owner);
-        if (!m.noWait) conn.sendMethod(this.id, { name: 'queue.purge-ok', messageCount: n });
-        return;
-      }
-      case 'queue.delete': {
-        conn.access.queueDelete(this.queueName(m.queue));
-        const n = vh.deleteQueue(this.queueName(m.queue), m.ifUnused, m.ifEmpty, owner);
-        if (!m.noWait) this.replyWhenDurable({ name: 'queue.delete-ok', messageCount: n });
-        return;
-      }
 
       case 'basic.qos':
         if (m.prefetchSize !== 0) throw notImplemented(`prefetch_size!=0 (${m.prefetchSize})`);
@@ -280,11 +224,13 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
         return;
 
       default:
+        if (topologyMethod(this, conn, m)) return;
         throw commandInvalid(`unexpected method ${m.name} on channel ${this.id}`);
     }
   }
 
-  private queueName(name: string): string {
+  /** '' means the queue this channel declared last (AMQP 0-9-1's queue name shortcut) */
+  queueName(name: string): string {
     if (name !== '') return name;
     if (this.lastQueue === '') throw new AmqpError(ReplyCode.NOT_FOUND, `no previously declared queue`);
     return this.lastQueue;

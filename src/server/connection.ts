@@ -1,5 +1,6 @@
 // One client connection: protocol header, the connection class handshake (start, secure, tune,
 // open), SASL, heartbeats, channel multiplexing and the close handshakes.
+import * as os from 'node:os';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
@@ -11,8 +12,9 @@ import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
 import type { User } from '../broker/users';
 import { SessionAccess } from '../broker/auth/access-control';
-import { type CertLoginFrom, certUserName, countLogin } from '../broker/auth/mechanisms';
+import { certUserName, countLogin } from '../broker/auth/mechanisms';
 import { UPDATE_SECRET, UPDATE_SECRET_OK, login, updateSecret } from './connection-auth';
+import { type ServerConfig, PRE_TUNE_FRAME_MAX, connectionStart, negotiateTune } from './handshake';
 import { AmqpError, ReplyCode } from '../broker/errors';
 import { Channel } from './channel';
 import type { ChannelHost } from './channel-host';
@@ -23,26 +25,6 @@ import { logInternalError, methodContext } from './last-guard';
 import { heartbeats } from './heartbeat-wheel';
 import { counters } from '../broker/counters';
 
-export interface ServerConfig {
-  channelMax: number;
-  frameMax: number;
-  heartbeat: number;
-  product: string;
-  version: string;
-  /** an unacked delivery older than this closes its channel with 406 (0: never) */
-  consumerTimeoutMs: number;
-  // Security and limits (docs/security.md); absent means RabbitMQ's defaults.
-  handshakeTimeoutMs?: number;       // connect to connection.open-ok (default 10 s)
-  authFailureDelayMs?: number;       // a refused login is answered this much later (default 1 s)
-  maxConnections?: number | null;    // per node, checked at connection.open (default: none)
-  connectionCount?: () => number;    // sockets currently open on the node's AMQP listeners
-  certLoginFrom?: CertLoginFrom;     // EXTERNAL: which certificate field names the user
-  maxMessageSize?: number;           // default 128 MiB (src/server/content-limits.ts)
-}
-
-// RabbitMQ's frame_max before connection.tune-ok (?FRAME_MIN_SIZE): nothing larger is buffered
-// from a client that has not logged in.
-export const PRE_TUNE_FRAME_MAX = 4096;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_AUTH_FAILURE_DELAY_MS = 1000;
 // Stop reading from a client while this much output to it is unsent (it does not read).
@@ -364,33 +346,9 @@ export class Connection {
   // ---- connection class -----------------------------------------------------------------------------
 
   private sendStart(): void {
-    const c = this.config;
-    this.sendMethod(0, {
-      name: 'connection.start',
-      versionMajor: 0,
-      versionMinor: 9,
-      serverProperties: {
-        product: c.product,
-        version: c.version,
-        platform: `Node.js ${process.version}`,
-        copyright: 'Warren contributors',
-        information: 'Warren: an AMQP 0-9-1 broker on a segmented log',
-        cluster_name: 'warren',
-        capabilities: {
-          publisher_confirms: true,
-          exchange_exchange_bindings: true,
-          'basic.nack': true,
-          consumer_cancel_notify: true,
-          'connection.blocked': true,
-          consumer_priorities: true,
-          authentication_failure_close: true,
-          per_consumer_qos: true,
-          direct_reply_to: true,
-        },
-      },
-      mechanisms: Buffer.from(this.certUser !== null ? 'EXTERNAL PLAIN AMQPLAIN' : 'PLAIN AMQPLAIN'),
-      locales: Buffer.from('en_US'),
-    });
+    // federation links name their upstream by cluster_name (x-received-from), so it is the node's
+    // real cluster name, as /api/overview shows it
+    this.sendMethod(0, connectionStart(this.config, this.certUser !== null, this.broker.runtime.clusterName ?? `warren@${os.hostname()}`));
   }
 
   private onConnectionMethod(m: AnyMethod): void {
@@ -415,16 +373,10 @@ export class Connection {
         return;
       case 'connection.tune-ok': {
         if (this.state !== 'tune') break;
-        const c = this.config;
-        // As RabbitMQ words it (rabbit_reader:validate_negotiated_integer_value), naming connection.tune.
-        const refuse = (field: string, v: number, how: string, limit: number) => new AmqpError(ReplyCode.NOT_ALLOWED,
-          `negotiated ${field} = ${v} is ${how === 'min' ? 'lower than the minimum' : 'higher than the maximum'} allowed value (${limit})`, 10, 30);
-        if (m.frameMax !== 0 && m.frameMax < 4096) throw refuse('frame_max', m.frameMax, 'min', 4096);
-        if (m.frameMax > c.frameMax) throw refuse('frame_max', m.frameMax, 'max', c.frameMax);
-        if (m.channelMax > c.channelMax) throw refuse('channel_max', m.channelMax, 'max', c.channelMax);
-        this.frameMax = m.frameMax === 0 ? c.frameMax : m.frameMax;
-        this.channelMax = m.channelMax === 0 ? c.channelMax : m.channelMax;
-        this.heartbeat = m.heartbeat;
+        const t = negotiateTune(this.config, m);
+        this.frameMax = t.frameMax;
+        this.channelMax = t.channelMax;
+        this.heartbeat = t.heartbeat;
         this.reader.setMaxFrameSize(this.frameMax);
         this.state = 'open-wait';
         heartbeats.start(this);

@@ -3,7 +3,8 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Broker } from '../broker/broker';
-import { Connection, type ServerConfig } from './connection';
+import { Connection } from './connection';
+import type { ServerConfig } from './handshake';
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';

@@ -4,7 +4,7 @@
 //   offset-index.ts, ack-file.ts, volatile-list.ts   a segment's companions
 //   record.ts, record-walker.ts   framing, and walking frames (damage stepped over)
 //   tail-cache.ts                 newest records in memory, one process-wide budget
-//   write-buffer.ts               pooled write buffers
+//   write-buffer.ts, pending-writes.ts   pooled write buffers; a log's records not yet written
 //   group-commit.ts               whenSynced(offset), the flush/sync timer
 //   log-loader.ts                 opening and recovery
 //   cursor.ts                     sequential readers
@@ -23,7 +23,8 @@ import { Segment } from './segment';
 import { SegmentSet } from './segment-set';
 import { storeStats } from './store-stats';
 import { TailCache } from './tail-cache';
-import { INITIAL_BUFFER, acquireBuffer, bufferClass, mayGrow, releaseBuffer } from './write-buffer';
+import { bufferClass } from './write-buffer';
+import { type PendingOwner, PendingWrites } from './pending-writes';
 import * as path from 'node:path';
 
 export type { LogCursor } from './cursor';
@@ -34,11 +35,10 @@ const MiB = 1024 * 1024;
 
 const enum State { Open, Closing, Closed }
 
-export class SegmentedLog implements CommitTarget {
+export class SegmentedLog implements CommitTarget, PendingOwner {
   readonly dir: string;
   private readonly segmentBytes: number;
   private readonly indexInterval: number;
-  private readonly maxBuffer: number;
   readonly fsync: boolean;
   private readonly ephemeral: boolean;
   private readonly keepFlag: number;
@@ -54,10 +54,8 @@ export class SegmentedLog implements CommitTarget {
   private totalSize = 0;
   private clean = false;
 
-  // write buffer: records [flushedNext, next) of the open segment
-  private wbuf: Buffer | null = null;
-  private bufTarget = INITIAL_BUFFER;
-  private bufLen = 0;
+  // records [flushedNext, next) of the open segment, not yet in its file
+  private readonly pending: PendingWrites;
   private flushedNext = 0;
 
   private readonly cache: TailCache;
@@ -77,7 +75,7 @@ export class SegmentedLog implements CommitTarget {
     this.segmentBytes = Math.min(opts.segmentBytes ?? 64 * MiB, 2048 * MiB);
     if (!(this.segmentBytes > 0)) throw new RangeError('segmentBytes must be > 0');
     this.indexInterval = Math.max(1, opts.indexIntervalBytes ?? 4096);
-    this.maxBuffer = bufferClass(Math.max(1024, opts.writeBufferBytes ?? 256 * 1024));
+    this.pending = new PendingWrites(bufferClass(Math.max(1024, opts.writeBufferBytes ?? 256 * 1024)));
     this.fsync = opts.fsync ?? true;
     this.ephemeral = opts.ephemeral ?? false;
     this.keepFlag = opts.keepFlag ?? 0;
@@ -132,7 +130,7 @@ export class SegmentedLog implements CommitTarget {
   }
 
   get sizeBytes(): number {
-    return this.totalSize + this.bufLen;
+    return this.totalSize + this.pending.length;
   }
 
   get segmentCount(): number {
@@ -142,7 +140,7 @@ export class SegmentedLog implements CommitTarget {
   segments(): SegmentInfo[] {
     const open = this.segs.last;
     return this.segs.all.map((s) => ({
-      baseOffset: s.base, nextOffset: s.next, liveCount: s.liveCount, bytes: s.size + (s === open ? this.bufLen : 0),
+      baseOffset: s.base, nextOffset: s.next, liveCount: s.liveCount, bytes: s.size + (s === open ? this.pending.length : 0),
       oldestTimestamp: s.oldestTimestamp, newestTimestamp: s.newestTimestamp,
     }));
   }
@@ -167,13 +165,13 @@ export class SegmentedLog implements CommitTarget {
     // the tail cache keeps one record per offset: batches go to logs that write at once
     if (count > 1 && !this.eagerFlush) throw new RangeError('batch records need a log with eagerFlush');
     let seg = this.segs.last ?? this.firstSegment();
-    if (seg.size + this.bufLen + size > this.segmentBytes && seg.size + this.bufLen > 0) seg = this.roll();
+    if (seg.size + this.pending.length + size > this.segmentBytes && seg.size + this.pending.length > 0) seg = this.roll();
     const offset = this.next;
     const ts = rec.timestamp ?? Date.now();
     const flags = (rec.flags ?? 0) & 0xffff;
-    const filePos = seg.size + this.bufLen;
-    if (this.wbuf === null || this.bufLen + size > this.wbuf.length) this.makeRoom(size);
-    if (size > this.maxBuffer) {
+    const filePos = seg.size + this.pending.length;
+    if (!this.pending.hasRoom(size)) this.pending.makeRoom(size, this);
+    if (size > this.pending.maxBuffer) {
       // larger than any buffer: framed on its own and written at once
       const big = Buffer.allocUnsafe(size);
       encodeInto(big, 0, offset, ts, flags, env, props, body, count);
@@ -181,8 +179,7 @@ export class SegmentedLog implements CommitTarget {
       this.totalSize += size;
       this.flushedNext = offset + 1;
     } else {
-      encodeInto(this.wbuf as Buffer, this.bufLen, offset, ts, flags, env, props, body, count);
-      this.bufLen += size;
+      this.pending.frame(size, offset, ts, flags, env, props, body, count);
     }
     const rel = offset - seg.base;
     this.lastAppendBase = seg.base;
@@ -221,8 +218,7 @@ export class SegmentedLog implements CommitTarget {
     try {
       this.flushData();
     } catch (e) {
-      storeStats.writeFailures++;
-      this.warn(`write failed, will retry: ${(e as Error).message}`);
+      this.writeFailed(e as Error);
       this.commit.touched();
       return;
     }
@@ -230,31 +226,12 @@ export class SegmentedLog implements CommitTarget {
     this.opts.onReadable?.();
   };
 
-  /** Before framing `size` bytes: a buffer with room, writing the full one first. */
-  private makeRoom(size: number): void {
-    if (this.wbuf !== null && this.bufLen > 0) {
-      // full before the timer: a busy log, which gets a bigger buffer next time
-      if (this.bufTarget < this.maxBuffer && mayGrow()) this.bufTarget *= 2;
-      try {
-        this.flushData();
-      } catch (e) {
-        // The records are appended (offsets taken, cached): a failed write must not make append
-        // throw. They stay buffered and are rewritten at the same file position; the sync that
-        // covers them reports the failure to its waiters.
-        storeStats.writeFailures++;
-        this.warn(`write failed, will retry: ${(e as Error).message}`);
-        const grown = acquireBuffer(bufferClass(this.bufLen + size));
-        (this.wbuf as Buffer).copy(grown, 0, 0, this.bufLen);
-        releaseBuffer(this.wbuf as Buffer);
-        this.wbuf = grown;
-        return;
-      }
-    }
-    if (size > this.maxBuffer) return;
-    if (this.wbuf === null || this.wbuf.length < size) {
-      if (this.wbuf !== null) releaseBuffer(this.wbuf);
-      this.wbuf = acquireBuffer(bufferClass(Math.max(mayGrow() ? this.bufTarget : INITIAL_BUFFER, size)));
-    }
+  // The records are appended (offsets taken, cached): a failed write must not make append throw.
+  // They stay buffered and are rewritten at the same file position; the sync that covers them
+  // reports the failure to its waiters.
+  writeFailed(e: Error): void {
+    storeStats.writeFailures++;
+    this.warn(`write failed, will retry: ${e.message}`);
   }
 
   private firstSegment(): Segment {
@@ -276,16 +253,8 @@ export class SegmentedLog implements CommitTarget {
   /** Write buffered records to the file; throws on a write error (nothing advances). */
   flushData(): void {
     if (this.state === State.Closed) return;
-    if (this.bufLen > 0) {
-      const seg = this.segs.last as Segment;
-      seg.write(this.wbuf as Buffer, 0, this.bufLen);
-      this.totalSize += this.bufLen;
-      this.bufLen = 0;
-    }
-    if (this.wbuf !== null) {
-      releaseBuffer(this.wbuf);
-      this.wbuf = null;
-    }
+    if (this.pending.length > 0) this.totalSize += this.pending.writeTo(this.segs.last as Segment);
+    else this.pending.discard();
     this.flushedNext = this.next;
     this.cache.flushedNext = this.next;
     this.cache.trim();
@@ -366,11 +335,11 @@ export class SegmentedLog implements CommitTarget {
   }
 
   get dirty(): boolean {
-    return this.bufLen > 0 || this.ackDirty.length > 0 || (this.segs.last?.index.dirty ?? false);
+    return this.pending.length > 0 || this.ackDirty.length > 0 || (this.segs.last?.index.dirty ?? false);
   }
 
   get unsynced(): boolean {
-    if (this.bufLen > 0 || this.rolledUnsynced.length > 0 || this.dirUnsynced) return true;
+    if (this.pending.length > 0 || this.rolledUnsynced.length > 0 || this.dirUnsynced) return true;
     const open = this.segs.last;
     return open !== undefined && open.size > open.syncedSize;
   }
@@ -464,7 +433,7 @@ export class SegmentedLog implements CommitTarget {
   reclaim(force = false): void {
     const open = this.segs.last;
     if (this.state !== State.Open || open === undefined || open.count === 0 || !open.fullyAcked) return;
-    if (!force && open.size + this.bufLen < this.reclaimBytes) return;
+    if (!force && open.size + this.pending.length < this.reclaimBytes) return;
     try {
       this.roll();
     } catch (e) {
@@ -540,7 +509,7 @@ export class SegmentedLog implements CommitTarget {
     if (!had) this.ackDirty.push(seg);
     if (!open && seg.fullyAcked) this.deleteSegment(seg, true);
     else {
-      if (open && seg.fullyAcked && seg.size + this.bufLen >= this.reclaimBytes) this.reclaim();
+      if (open && seg.fullyAcked && seg.size + this.pending.length >= this.reclaimBytes) this.reclaim();
       this.commit.touched();
     }
     return true;
@@ -573,11 +542,7 @@ export class SegmentedLog implements CommitTarget {
   /** Drop every record (queue purge). Offsets keep increasing: the next append gets nextOffset. */
   truncateAll(): void {
     if (this.state !== State.Open) throw new Error(`log ${this.dir} is closed`);
-    this.bufLen = 0;
-    if (this.wbuf !== null) {
-      releaseBuffer(this.wbuf);
-      this.wbuf = null;
-    }
+    this.pending.discard();
     this.flushedNext = this.next;
     this.cache.clear(this.next);
     this.ackDirty = [];
@@ -649,7 +614,7 @@ export class SegmentedLog implements CommitTarget {
    */
   crashForTesting(): void {
     if (this.state === State.Closed) return;
-    this.bufLen = 0;
+    this.pending.discard();
     this.ackDirty = [];
     this.commit.abort(new Error('crashed'));
     this.release();
@@ -659,8 +624,7 @@ export class SegmentedLog implements CommitTarget {
     this.state = State.Closed;
     for (const s of this.segs.all) s.closeFiles();
     for (const s of this.rolledUnsynced) s.closeFiles();
-    if (this.wbuf !== null) releaseBuffer(this.wbuf);
-    this.wbuf = null;
+    this.pending.discard();
     this.cache.clear(this.next);
     this.readWindow = null;
   }

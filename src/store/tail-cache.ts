@@ -8,7 +8,7 @@ import type { LogRecord } from './record';
 /** Estimated JS heap cost of one cached record beyond its framed bytes. */
 export const CACHE_RECORD_OVERHEAD = 160;
 
-const DEFAULT_BUDGET = 64 * 1024 * 1024;
+const DEFAULT_BUDGET = 32 * 1024 * 1024;
 
 class Budget {
   limit = DEFAULT_BUDGET;
@@ -40,7 +40,7 @@ class Budget {
 
 const budget = new Budget();
 
-/** Process-wide limit of cached record bytes (default 64 MiB). */
+/** Process-wide limit of cached record bytes (default 32 MiB: docs/design-notes.md, memory). */
 export function setTailCacheBudget(bytes: number): void {
   budget.limit = Math.max(0, bytes);
   budget.shrink();

@@ -6,7 +6,7 @@
 // (measured: 1,000 queues filled round-robin held 256 MiB of write buffers before the budget).
 const MIN_SIZE = 32 * 1024;
 const POOL_PER_SIZE = 8;
-const LENT_BUDGET = 32 * 1024 * 1024;
+const LENT_BUDGET = 16 * 1024 * 1024;
 const pool = new Map<number, Buffer[]>();
 let lent = 0;
 
@@ -33,6 +33,13 @@ export function releaseBuffer(b: Buffer): void {
   let free = pool.get(b.length);
   if (free === undefined) pool.set(b.length, (free = []));
   if (free.length < POOL_PER_SIZE) free.push(b);
+}
+
+/** Bytes of write buffers lent to logs and kept in the pool, for the metrics. */
+export function writeBufferBytes(): { lent: number; pooled: number } {
+  let pooled = 0;
+  for (const [size, free] of pool) pooled += size * free.length;
+  return { lent, pooled };
 }
 
 export const INITIAL_BUFFER = MIN_SIZE;

@@ -10,7 +10,7 @@ import { closeStreamClient } from '../helpers/stream-client';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('a follower forwards AMQP, HTTP and the Stream protocol to the leader, keeping the client address', { skip: etcdAvailable() ? false : 'no etcd binary' }, async (t) => {
-  const c = await startCluster({ leaseTtl: 3, stream: true });
+  const c = await startCluster({ leaseTtl: 5, stream: true });
   t.teardown(() => c.close());
   try {
     const leader = await c.leader();

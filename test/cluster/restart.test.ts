@@ -7,7 +7,7 @@ import { etcdAvailable, startCluster } from '../helpers/cluster';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('every node stopped and restarted: the confirmed messages are there', { skip: etcdAvailable() ? false : 'no etcd binary' }, async (t) => {
-  const c = await startCluster({ leaseTtl: 3 });
+  const c = await startCluster({ leaseTtl: 5 });
   t.teardown(() => c.close());
   try {
     const leader = await c.leader();

@@ -9,7 +9,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test('Stream protocol: confirmed messages survive the leader\'s kill -9', { skip: etcdAvailable() ? false : 'no etcd binary' }, async (t) => {
   const rabbit = await import('rabbitmq-stream-js-client');
-  const c = await startCluster({ leaseTtl: 3, stream: true });
+  const c = await startCluster({ leaseTtl: 5, stream: true });
   t.teardown(() => c.close());
   try {
     const leader = await c.leader();

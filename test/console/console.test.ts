@@ -164,6 +164,11 @@ t.test('web console', { skip: chromiumAvailable() ? false : 'no /usr/bin/chromiu
     t.equal((await ch.checkQueue('from-console')).messageCount, 1, 'browsing consumed nothing');
     await submit('move-form', { destination: 'orders.audit' }, /Moved 1 messages/);
     t.equal((await ch.checkQueue('orders.audit')).messageCount, 2);
+    // with a broker URI the move is a shovel that deletes itself (here: this broker, by its URL)
+    await ch.sendToQueue('from-console', Buffer.from('to move by shovel'));
+    await submit('move-form', { destination: 'moved.by.shovel', uri: b.url }, /Moving messages with the shovel 'Move from from-console'/);
+    for (let i = 0; i < 100 && (await ch.assertQueue('moved.by.shovel')).messageCount < 1; i++) await sleep(50);
+    t.equal((await ch.checkQueue('moved.by.shovel')).messageCount, 1, 'moved by the shovel');
     // orders.in has a consumer holding 3 unacked
     await go('#/queues/%2F/orders.in', '#get-form');
     await page.waitForFunction(() => /billing-worker/.test(document.getElementById('page')!.innerText));

@@ -98,7 +98,18 @@ async function queueDetail(root: HTMLElement, vhost: string, name: string): Prom
       await refresh();
     }, { id: 'get-form' }), got,
     publishForm(vhost, '', name),
-    form('Move messages', [['Destination queue', input('destination', { required: true })]], 'Move messages', async (v) => {
+    form('Move messages', [
+      ['Destination queue', input('destination', { required: true })],
+      ['Destination broker URI', input('uri', { placeholder: 'this broker; or amqp://user:password@host/vhost' })],
+    ], 'Move messages', async (v) => {
+      if (v.uri) {
+        // to another broker: a shovel that deletes itself once the queue is moved, as RabbitMQ's console does it
+        const shovel = `Move from ${name}`;
+        await api('PUT', `/api/parameters/shovel/${enc(vhost)}/${enc(shovel)}`, { value: {
+          'src-uri': 'amqp://', 'src-queue': name, 'dest-uri': v.uri, 'dest-queue': v.destination, 'ack-mode': 'on-confirm', 'src-delete-after': 'queue-length',
+        } });
+        return `Moving messages with the shovel '${shovel}' (see Admin, Shovels).`;
+      }
       const r = await api('POST', `${base}/move`, { destination: v.destination });
       await refresh();
       return `Moved ${r.moved} messages.`;

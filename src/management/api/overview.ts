@@ -54,7 +54,10 @@ function overview(r: Req): ApiReply {
     management_version: VERSION,
     rates_mode: 'basic',
     sample_retention_policies: { global: [600, 3600, 28800, 86400], basic: [600], detailed: [] },
-    exchange_types: ['direct', 'fanout', 'headers', 'topic'].map((name) => ({ name, description: `AMQP ${name} exchange, as per the AMQP specification`, enabled: true })),
+    exchange_types: [
+      ...['direct', 'fanout', 'headers', 'topic'].map((name) => ({ name, description: `AMQP ${name} exchange, as per the AMQP specification`, enabled: true })),
+      { name: 'x-federation-upstream', description: 'Federation upstream helper exchange', enabled: true },
+    ],
     product_name: 'Warren',
     product_version: VERSION,
     rabbitmq_version: VERSION,
@@ -97,7 +100,7 @@ function node(r: Req): Record<string, unknown> {
     sockets_used: r.ctx.amqp.connections.size,
     rates_mode: 'basic',
     applications: [{ name: 'warren', description: 'Warren message broker', version: VERSION }],
-    exchange_types: ['direct', 'fanout', 'headers', 'topic'].map((name) => ({ name, enabled: true })),
+    exchange_types: ['direct', 'fanout', 'headers', 'topic', 'x-federation-upstream'].map((name) => ({ name, enabled: true })),
     ...roleFields(),
   };
 }

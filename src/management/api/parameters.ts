@@ -4,7 +4,7 @@ import { isAdmin, isPolicymaker, requireAdmin, vhostOf, visibleVhosts } from './
 import { jsonBody } from './body';
 import { type ApiReply, type Req, type Route, badRequest, created, forbidden, noContent, notFound, ok } from './http';
 
-function requirePolicymaker(r: Req): void {
+export function requirePolicymaker(r: Req): void {
   if (!isPolicymaker(r.user)) throw forbidden(`user '${r.user.name}' is not a policymaker`);
 }
 
@@ -78,21 +78,7 @@ function delGlobal(r: Req): ApiReply {
   return noContent;
 }
 
-// The status of shovels and federation links, in RabbitMQ's shapes. Until the links themselves
-// exist (the shovel and federation issue), every stored shovel is reported as not running, with
-// the reason, and there are no federation links.
-function shovelStatus(r: Req): ApiReply {
-  requirePolicymaker(r);
-  const visible = new Set(visibleVhosts(r).map((v) => v.name));
-  return ok(r.ctx.broker.runtime.parameters.list('shovel').filter((p) => visible.has(p.vhost)).map((p) => ({
-    node: r.ctx.node, name: p.name, vhost: p.vhost, type: 'dynamic', state: 'terminated',
-    reason: 'shovels are stored but not run by this version of Warren', timestamp: null,
-  })));
-}
-
 export const parameterRoutes: Route[] = [
-  { pattern: ['api', 'shovels'], methods: { GET: shovelStatus } },
-  { pattern: ['api', 'federation-links'], methods: { GET: (r) => { requirePolicymaker(r); return ok([]); } } },
   { pattern: ['api', 'parameters'], methods: { GET: list } },
   { pattern: ['api', 'parameters', '*'], methods: { GET: list } },
   { pattern: ['api', 'parameters', '*', '*'], methods: { GET: list } },

@@ -22,6 +22,7 @@ import { definitionRoutes } from './definitions';
 import { healthRoutes } from './health';
 import { policyRoutes } from './policies';
 import { parameterRoutes } from './parameters';
+import { linkRoutes } from './links';
 import { consumerRoutes } from './consumers';
 import { messageRoutes } from './messages';
 import { accessControlRoutes } from './access-control';
@@ -29,7 +30,7 @@ import { checkCrossSite } from '../csrf';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
-  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes,
+  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes, linkRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {

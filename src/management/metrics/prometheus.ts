@@ -9,7 +9,7 @@
 // disk figures are in /metrics and /metrics/per-object. Warren's own figures are warren_*.
 // test/fixtures/rabbitmq-3.10-metrics/ holds what a RabbitMQ 3.10.8 node serves, to compare.
 import * as v8 from 'node:v8';
-import { storeStats } from '../../store';
+import { storeStats, tailCacheBytes, writeBufferBytes } from '../../store';
 import { authMetricLines } from '../../broker/auth/mechanisms';
 import type { Queue } from '../../broker/queue';
 import type { Connection } from '../../server/connection';
@@ -251,6 +251,9 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_messages_acknowledged_total', 'counter', 'Acknowledged deliveries (auto-acks included) since start', t.ack);
   w.one('warren_store_corrupt_records_total', 'counter', 'Damaged records found by reads or recovery and skipped (each costs only itself)', storeStats.corruptRecords);
   w.one('warren_store_sync_failures_total', 'counter', 'fdatasync calls that failed (their confirms became nacks)', storeStats.syncFailures);
+  w.one('warren_store_tail_cache_bytes', 'gauge', 'Newest records of the queue logs kept in memory (one process-wide budget)', tailCacheBytes());
+  const wb = writeBufferBytes();
+  w.one('warren_store_write_buffer_bytes', 'gauge', 'Write buffers lent to logs with records not yet written, and kept in the pool', wb.lent + wb.pooled);
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
   w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
   for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
