@@ -27,7 +27,7 @@ export function addClusterOptions(cmd: Command): void {
 export function clusterOptions(f: ClusterFlags, env: NodeJS.ProcessEnv, dataDir: string): ClusterOptions | null {
   const on = f.cluster === true || env.WARREN_CLUSTER === '1' || env.WARREN_CLUSTER === 'true';
   if (!on) return null;
-  const get = (v: string | undefined, name: string) => v ?? env[name];
+  const get = (v: string | undefined, name: string) => v ?? (env[name] === '' ? undefined : env[name]); // set but empty: unset
   const need = (v: string | undefined, flag: string): string => {
     if (v === undefined || v.trim() === '') throw new OptionError(`--cluster needs ${flag}`);
     return v.trim();

@@ -49,6 +49,8 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
     throw new OptionError((e as Error).message);
   }
   const cluster = clusterOptions(flags as ClusterFlags, process.env, o.dataDir);
+  // A follower listens on these ports to forward clients, and becomes their server when it leads.
+  if (cluster !== null && (o.port === 0 || o.httpPort === 0)) throw new OptionError('--cluster needs a fixed --port and --http-port (not 0)');
   setLogLevel(o.logLevel);
   let definitions: unknown;
   if (o.definitions !== undefined) {

@@ -50,7 +50,6 @@ export class FollowerStream {
   private roundScheduled = false;
   private firstPending = false;
   private chain: Promise<void> = Promise.resolve();
-  bytesReceived = 0;
 
   constructor(private readonly o: FollowerStreamOptions) {
     this.applier = new DirApplier(path.resolve(o.dataDir));
@@ -73,7 +72,6 @@ export class FollowerStream {
     s.on('error', (e) => this.close(`replication connection: ${e.message}`));
     s.on('close', () => this.close('replication connection closed'));
     s.on('data', (chunk: Buffer) => {
-      this.bytesReceived += chunk.length;
       try {
         reader.push(chunk, (f) => {
           if (f.type === T.Control) {

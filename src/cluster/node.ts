@@ -90,6 +90,7 @@ export class ClusterNode {
   private stopped = false;
   private proxies: ProxyListener[] = [];
   private lock: DirLock | null = null;
+  private renewing = false;
   private leaderEndpoints: NodeRecord | null = null;
   private memberHosts = new Set<string>();
 
@@ -111,7 +112,9 @@ export class ClusterNode {
     this.lock = await lockDataDir(path.resolve(this.o.dataDir));
     await this.newLease();
     await this.startProxies();
-    this.every(Math.max(250, (this.o.leaseTtl * 1000) / 4), () => this.keepAlive());
+    // Refreshes are not serialised: one slow answer from a loaded etcd must not hold back the
+    // next, or the watchdog would take a slow etcd for a lost lease.
+    this.timers.push(setInterval(() => { if (!this.stopped) this.keepAlive().catch((e: Error) => this.warnOnce(e.message)); }, Math.max(200, (this.o.leaseTtl * 1000) / 6)));
     this.every(100, () => this.watchdog());
     this.every(TICK_MS, () => this.tick());
     log.info(`cluster: node ${this.id} joined cluster '${this.o.name}' (etcd ${this.o.etcd}, lease TTL ${this.o.leaseTtl} s)`);
@@ -184,10 +187,15 @@ export class ClusterNode {
   private async keepAlive(): Promise<void> {
     const sent = Date.now();
     let ttl: number;
-    try { ttl = await this.etcd.keepAlive(this.lease); } catch { return; } // the watchdog decides
-    if (ttl > 0) { this.lastLeaseOk = sent; return; }
+    const lease = this.lease;
+    try { ttl = await this.etcd.keepAlive(lease); } catch { return; } // the watchdog decides
+    if (lease !== this.lease) return; // answered for a lease replaced meanwhile
+    if (ttl > 0) { if (sent > this.lastLeaseOk) this.lastLeaseOk = sent; return; }
     if (this.role === 'leader') this.leaseLost('the lease expired');
-    else await this.newLease();
+    else if (!this.renewing) {
+      this.renewing = true;
+      try { await this.newLease(); } finally { this.renewing = false; }
+    }
   }
 
   private watchdog(): void {
@@ -276,6 +284,7 @@ export class ClusterNode {
       f.close('this node leads now');
     }
     log.info(`cluster: node ${this.id} is the leader`);
+    await this.keepAlive(); // the watchdog measures from a fresh refresh
     const dataDir = path.resolve(this.o.dataDir);
     const stream = new LeaderStream(dataDir, this.o.secret, {
       onAck: (id, pos) => this.barrier?.ack(id, pos),
