@@ -392,8 +392,10 @@ export class VHost implements QueueHost {
 
   // ---- publishing -----------------------------------------------------------------------------
 
-  // The queues the last publish went to (reused: read it before the next publish).
-  readonly routed = new Set<Queue>();
+  // Scratch for exchange routing: the queues a publish goes to (reused, one publish at a time).
+  private readonly routed = new Set<Queue>();
+  /** queues of the last publish whose publishers should pause (flow control; read it before the next publish) */
+  readonly throttled: Queue[] = [];
   private readonly routable = {
     routingKey: '', props: null as Buffer | null, decoded: undefined as FieldTable | undefined | null,
     headers(): FieldTable | undefined {
@@ -409,8 +411,8 @@ export class VHost implements QueueHost {
    * Unroutable: nothing took it; Rejected: a queue refused it (length limit, failed write).
    */
   publish(x: Exchange, routingKey: string, msg: Message, priority: number, sync: SyncPoints | null): Routed {
-    const out = this.routed;
-    out.clear();
+    const thr = this.throttled;
+    if (thr.length !== 0) thr.length = 0;
     if (x === this.defaultExchange && routingKey.startsWith(REPLY_TO_PREFIX)) {
       const sink = this.replySinks.get(routingKey);
       if (sink === undefined) return Routed.Unroutable;
@@ -419,21 +421,28 @@ export class VHost implements QueueHost {
     }
     const extraKeys = (msg.props[0] & 0x20) !== 0 ? senderSelectedKeys(msg) : null;
     if (x === this.defaultExchange && extraKeys === null) {
+      // one queue, no set to build and iterate: the most common publish
       const q = this.queues.get(routingKey);
       if (q === undefined) return Routed.Unroutable;
-      out.add(q);
-    } else {
-      const r = this.routable;
-      r.routingKey = routingKey;
-      r.props = msg.props;
-      r.decoded = null;
-      this.route(x, r, out);
-      if (extraKeys !== null) for (const k of extraKeys) { r.routingKey = k; this.route(x, r, out); }
-      r.props = null;
-      if (out.size === 0) return Routed.Unroutable;
+      const res = this.enqueueOne(q, msg, priority, sync);
+      if (q.shouldThrottle()) thr.push(q);
+      return res === EnqueueResult.Rejected ? Routed.Rejected : Routed.Accepted;
     }
+    const out = this.routed;
+    out.clear();
+    const r = this.routable;
+    r.routingKey = routingKey;
+    r.props = msg.props;
+    r.decoded = null;
+    this.route(x, r, out);
+    if (extraKeys !== null) for (const k of extraKeys) { r.routingKey = k; this.route(x, r, out); }
+    r.props = null;
+    if (out.size === 0) return Routed.Unroutable;
     let rejected = false;
-    for (const q of out) if (this.enqueueOne(q, msg, priority, sync) === EnqueueResult.Rejected) rejected = true;
+    for (const q of out) {
+      if (this.enqueueOne(q, msg, priority, sync) === EnqueueResult.Rejected) rejected = true;
+      if (q.shouldThrottle()) thr.push(q);
+    }
     return rejected ? Routed.Rejected : Routed.Accepted;
   }
 

@@ -325,7 +325,8 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       }
       return r;
     }
-    for (const q of vh.routed) if (q.shouldThrottle()) this.conn.throttle(q);
+    const thr = vh.throttled;
+    for (let i = 0; i < thr.length; i++) this.conn.throttle(thr[i]);
     return r;
   }
 
