@@ -4,13 +4,17 @@
 import type { ClientConnection } from '../client';
 import { Backoff } from './backoff';
 import { connectAny } from './connect';
-import type { LinkTarget } from './uri';
+import { type LinkTarget, resolveLinkUri } from './uri';
 
 export type LinkStatus = 'starting' | 'running' | 'error';
 
 export abstract class Link {
   status: LinkStatus = 'starting';
   error: string | null = null;
+  /** the upstream URI the status shows: the one last connected to, without its password */
+  uri = '';
+  /** the name a run's connections carry (the local one is in the broker's connection list) */
+  connectionName = '';
   since = new Date();
   protected stopped = false;
   private conns: ClientConnection[] = [];
@@ -70,6 +74,16 @@ export abstract class Link {
     const fail = this.failer();
     conn.onClose = (err) => fail(`${onClose}: ${err?.message ?? 'closed'}`);
     return conn;
+  }
+
+  /** A run's two connections: the first of `uris` that answers (the upstream), then this broker. */
+  protected async connectEnds(uris: string[], selfPort: number, vhost: string, name: string): Promise<{ upstream: ClientConnection; local: ClientConnection }> {
+    this.connectionName = name;
+    const targets = uris.map((x) => resolveLinkUri(x, selfPort, vhost));
+    const upstream = await this.connect(targets, name, 'upstream', 'upstream connection closed');
+    this.uri = targets.find((t) => t.url === upstream.url)?.display ?? this.uri;
+    const local = await this.connect([resolveLinkUri('amqp://', selfPort, vhost)], name, 'local broker', 'local connection closed');
+    return { upstream, local };
   }
 
   private async closeAll(): Promise<void> {

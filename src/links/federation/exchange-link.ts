@@ -22,8 +22,6 @@ const BINDING_SYNC_MS = 200;
 
 export class ExchangeLink extends Link {
   readonly upstreamExchange: string;
-  uri: string;
-  connectionName = '';
   private timer: NodeJS.Timeout | null = null;
   private up: ClientChannel | null = null;
   private queue = '';
@@ -40,11 +38,7 @@ export class ExchangeLink extends Link {
     const fail = this.failer();
     const u = this.upstream;
     const name = `Federation link (upstream: ${u.name}, policy: exchange ${this.exchange})`;
-    this.connectionName = name;
-    const targets = u.uris.map((x) => resolveLinkUri(x, this.env.selfPort, this.vhost));
-    const upConn = await this.connect(targets, name, 'upstream', 'upstream connection closed');
-    this.uri = targets.find((t) => t.url === upConn.url)?.display ?? this.uri;
-    const local = await this.connect([resolveLinkUri('amqp://', this.env.selfPort, this.vhost)], name, 'local broker', 'local connection closed');
+    const { upstream: upConn, local } = await this.connectEnds(u.uris, this.env.selfPort, this.vhost, name);
 
     const ch = await upConn.openChannel();
     ch.onClosed = (e) => fail(`upstream channel closed: ${e.message}`);

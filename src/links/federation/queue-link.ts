@@ -17,8 +17,6 @@ const DEMAND_POLL_MS = 100;
 
 export class QueueLink extends Link {
   readonly upstreamQueue: string;
-  uri: string;
-  connectionName = '';
   private timer: NodeJS.Timeout | null = null;
   private runFail: (reason: string) => void = () => undefined;
   private up: ClientChannel | null = null;
@@ -37,11 +35,7 @@ export class QueueLink extends Link {
     const fail = this.runFail = this.failer();
     const u = this.upstream;
     const name = `Federation link (upstream: ${u.name}, policy: queue ${this.queue})`;
-    this.connectionName = name;
-    const targets = u.uris.map((x) => resolveLinkUri(x, this.env.selfPort, this.vhost));
-    const upConn = await this.connect(targets, name, 'upstream', 'upstream connection closed');
-    this.uri = targets.find((t) => t.url === upConn.url)?.display ?? this.uri;
-    const local = await this.connect([resolveLinkUri('amqp://', this.env.selfPort, this.vhost)], name, 'local broker', 'local connection closed');
+    const { upstream: upConn, local } = await this.connectEnds(u.uris, this.env.selfPort, this.vhost, name);
     const ch = await upConn.openChannel();
     ch.onClosed = (e) => fail(`upstream channel closed: ${e.message}`);
     await ch.declareQueue(this.upstreamQueue, { passive: true }).catch((e: Error) => {
