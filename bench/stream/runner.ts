@@ -14,7 +14,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ClientConnection } from '../../src/client';
@@ -22,6 +21,7 @@ import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
 import { BenchStreamClient } from './client';
 import { findListeningPid, readRssKiB } from '../amqp/procfs';
 import type { Report, Role } from './worker';
+import { freePort } from '../free-port';
 
 export interface StreamBenchOptions {
   scenarios: string[];
@@ -51,14 +51,6 @@ type Row = Record<string, string | number>;
 
 function root(): string {
   return path.resolve(__dirname, '..', '..', '..');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
 }
 
 async function startWarren(): Promise<Target> {

@@ -2,10 +2,13 @@
 // directory, for integration tests over TCP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BROKER_ENV } from '../../src/cli/node-flags';
+import { freePort } from '../../bench/free-port';
+
+/** A port nothing listens on right now. */
+export { freePort };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -25,17 +28,6 @@ export interface RunningBroker {
   kill(): Promise<void>;
 }
 
-/** A port nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export function tempDir(prefix = 'warren-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
