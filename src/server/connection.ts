@@ -24,6 +24,7 @@ import { log } from '../logger';
 import { logInternalError, methodContext } from './last-guard';
 import { heartbeats } from './heartbeat-wheel';
 import { counters } from '../broker/counters';
+import { InputGate, type HeldFrame } from './input-gate';
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_AUTH_FAILURE_DELAY_MS = 1000;
@@ -33,7 +34,6 @@ const MAX_UNSENT_OUTPUT = 16 * 1024 * 1024;
 const FRAME_METHOD = 1, FRAME_HEADER = 2, FRAME_BODY = 3, FRAME_HEARTBEAT = 8;
 // Stop dispatching to this connection's consumers while this much output is unsent.
 const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
-const FLOW_PAUSE_MS = 50;
 
 type State = 'header' | 'start' | 'secure' | 'tune' | 'open-wait' | 'open' | 'closing' | 'closed';
 
@@ -60,15 +60,12 @@ export class Connection {
   readonly connectedAt = Date.now();
   private blockedWaiting = false;
   isPublisher = false;  // read by the management API (rabbitmq_global_publishers)
-  private alarmBlocked = false;   // connection.blocked sent and the socket paused
-  // Channel frames read while blocked (the rest of the chunk that was being processed): they are
-  // handled when the alarm clears. Not null exactly while alarmBlocked.
-  private held: Array<[number, number, Buffer]> | null = null;
+  // Why the socket is not read from (alarm, flow control, unread output), and the frames held.
+  private readonly gate: InputGate;
   // Permission checks and limits of the user in the vhost; set at connection.open.
   access!: SessionAccess;
   private handshakeTimer: NodeJS.Timeout | null = null;
   private refusalTimer: NodeJS.Timeout | null = null;
-  private outputPaused = false;
   // EXTERNAL: the user name of the verified client certificate (null when there is none).
   private certUser: string | null = null;
   readonly tls: boolean;
@@ -84,6 +81,7 @@ export class Connection {
     this.frameMax = config.frameMax;
     this.out = new OutBuffer(socket);
     this.reader = new FrameReader(PRE_TUNE_FRAME_MAX);
+    this.gate = new InputGate(socket, (frames) => this.replay(frames));
     this.tls = (socket as TLSSocket).encrypted === true;
     if (this.tls && (socket as TLSSocket).authorized) {
       this.certUser = certUserName((socket as TLSSocket).getPeerCertificate(), config.certLoginFrom ?? 'common_name');
@@ -107,11 +105,7 @@ export class Connection {
   }
 
   private onDrain(): void {
-    if (this.outputPaused && this.out.backlog < MAX_UNSENT_OUTPUT) {
-      this.outputPaused = false;
-      if (!this.alarmBlocked) this.replayHeld();
-      if (!this.alarmBlocked && !this.outputPaused && this.flowQueue === null && (this.state as State) !== 'closed') this.socket.resume();
-    }
+    if (this.gate.pausedForOutput && this.out.backlog < MAX_UNSENT_OUTPUT) this.gate.outputDrained();
     if (!this.blockedWaiting) return;
     this.blockedWaiting = false;
     for (const ch of this.channels.values()) ch.kickConsumers();
@@ -125,31 +119,22 @@ export class Connection {
   }
 
   // While blocked nothing more is read from the socket, and channel frames already read (the
-  // rest of the current chunk, from the publish that found the alarm on) are held, so a publish
-  // made while blocked is neither stored nor confirmed until the alarm clears.
+  // rest of the current chunk, from the publish that found the alarm on) are held (input-gate.ts).
   setAlarm(active: boolean, reason: string): void {
     if (this.state === 'closed') return;
-    if (active && this.isPublisher && !this.alarmBlocked) {
-      this.alarmBlocked = true;
-      this.held ??= [];
+    if (active && this.isPublisher && !this.gate.alarmed) {
       if (this.capability('connection.blocked')) this.out.write(connectionBlockedFrame(reason));
       this.out.flush();
-      this.socket.pause();
-    } else if (!active && this.alarmBlocked) {
-      this.alarmBlocked = false;
+      this.gate.blockForAlarm();
+    } else if (!active && this.gate.alarmed) {
       if (this.capability('connection.blocked')) this.out.write(CONNECTION_UNBLOCKED);
       this.out.flush();
-      if (!this.outputPaused) this.replayHeld();
-      if (!this.alarmBlocked && this.flowQueue === null && !this.outputPaused && (this.state as State) !== 'closed') this.socket.resume();
+      this.gate.unblockAlarm();
     }
   }
 
-  private replayHeld(): void {
-    const frames = this.held;
-    this.held = null;
-    if (frames === null || frames.length === 0) return;
+  private replay(frames: HeldFrame[]): void {
     try {
-      // Frames after an alarm raised again during the replay are held again (see onFrame).
       for (const [type, channel, payload] of frames) this.onFrame(type, channel, payload, 0, payload.length);
     } catch (e) {
       this.fail(e);
@@ -157,26 +142,10 @@ export class Connection {
     this.endChunk();
   }
 
-  // Publisher flow control (see Queue.shouldThrottle): stop reading this socket until the
-  // queue's backlog shrinks, for FLOW_PAUSE_MS at most.
+  // Publisher flow control (see Queue.shouldThrottle).
   throttle(q: Queue): void {
-    if (this.flowQueue !== null || this.state === 'closed') return;
-    this.flowQueue = q;
-    q.addFlowWaiter(this);
-    this.socket.pause();
-    this.flowTimer = setTimeout(() => this.flowReleased(), FLOW_PAUSE_MS);
+    if (this.state !== 'closed') this.gate.throttle(q);
   }
-
-  flowReleased(): void {
-    if (this.flowQueue === null) return;
-    this.flowQueue.removeFlowWaiter(this);
-    this.flowQueue = null;
-    if (this.flowTimer) clearTimeout(this.flowTimer);
-    this.flowTimer = null;
-    if (!this.alarmBlocked && !this.outputPaused && this.state !== 'closed') this.socket.resume();
-  }
-  private flowQueue: Queue | null = null;
-  private flowTimer: NodeJS.Timeout | null = null;
 
   capability(name: string): boolean {
     return this.capabilities[name] === true;
@@ -211,16 +180,6 @@ export class Connection {
     this.endChunk();
   }
 
-  // A client that sends requests without reading the replies is not read from until it does:
-  // the rest of the chunk is held (as during an alarm) and replayed once the output drains.
-  private pauseForOutput(): void {
-    if (!this.outputPaused) {
-      this.outputPaused = true;
-      this.socket.pause();
-    }
-    this.held ??= [];
-  }
-
   private endChunk(): void {
     const touched = this.touched;
     for (let i = 0; i < touched.length; i++) { touched[i].touched = false; touched[i].endOfChunk(); }
@@ -243,12 +202,12 @@ export class Connection {
       if (this.state === 'closing') return;
       throw new AmqpError(ReplyCode.CHANNEL_ERROR, `frame on channel ${channel} before the connection was opened`);
     }
-    if (this.held !== null) { this.hold(type, channel, buf, start, end); return; }
-    if (this.out.backlog > MAX_UNSENT_OUTPUT) { this.pauseForOutput(); this.hold(type, channel, buf, start, end); return; }
+    if (this.gate.hold(type, channel, buf, start, end)) return;
+    if (this.out.backlog > MAX_UNSENT_OUTPUT) { this.gate.pauseForOutput(); this.gate.hold(type, channel, buf, start, end); return; }
     // The first publish of a connection makes it a publisher: blocked at once if an alarm is on.
     if (!this.isPublisher && type === FRAME_METHOD && end - start >= 4 && buf.readUInt32BE(start) === 0x003c0028) {
       this.notePublisher();
-      if (this.hold(type, channel, buf, start, end)) return;
+      if (this.gate.hold(type, channel, buf, start, end)) return;
     }
     let ch = this.channelsById[channel];
     if (ch !== undefined && ch.held !== null) { ch.held.push([type, Buffer.from(buf.subarray(start, end))]); return; }
@@ -313,20 +272,10 @@ export class Connection {
     ch.held = null;
     if (frames === null || frames.length === 0 || this.state === 'closed') return;
     // An alarm holds the whole connection meanwhile: these frames go first in its queue.
-    if (this.held !== null) { this.held.unshift(...frames.map(([t, p]) => [t, ch.id, p] as [number, number, Buffer])); return; }
-    try {
-      // A frame that makes the channel wait again sends the rest back into ch.held, in order.
-      for (const [type, payload] of frames) this.onFrame(type, ch.id, payload, 0, payload.length);
-    } catch (e) {
-      this.fail(e);
-    }
-    this.endChunk();
-  }
-
-  private hold(type: number, channel: number, buf: Buffer, start: number, end: number): boolean {
-    if (this.held === null) return false;
-    this.held.push([type, channel, Buffer.from(buf.subarray(start, end))]);
-    return true;
+    const mine = frames.map(([t, p]) => [t, ch.id, p] as HeldFrame);
+    if (this.gate.holdFirst(mine)) return;
+    // A frame that makes the channel wait again sends the rest back into ch.held, in order.
+    this.replay(mine);
   }
 
   private channelContext(ch: Channel): string {
@@ -558,8 +507,7 @@ export class Connection {
     if (this.state === 'closed') return;
     this.released();
     heartbeats.stop(this);
-    this.held = null;
-    this.flowReleased();
+    this.gate.close();
     this.teardownChannels();
     this.state = 'closed';
     if (this.closeTimer) clearTimeout(this.closeTimer);
@@ -573,8 +521,7 @@ export class Connection {
   private onSocketClose(): void {
     this.released();
     heartbeats.stop(this);
-    this.held = null;
-    this.flowReleased();
+    this.gate.close();
     if (this.state !== 'closed') {
       log.info(`connection ${this.name}: client went away without closing the connection`);
       this.teardownChannels();
@@ -588,7 +535,7 @@ export class Connection {
   // ---- heartbeats (heartbeat-wheel.ts) --------------------------------------------------------------
 
   get bytesWritten(): number { return this.socket.bytesWritten; }
-  get receivingPaused(): boolean { return this.alarmBlocked; }
+  get receivingPaused(): boolean { return this.gate.alarmed; }
 
   heartbeatTimedOut(): void {
     if (this.state === 'closed') return;
