@@ -6,8 +6,8 @@
 //   npm run build && node dist/bench/soak/backlog-memory.js [--queues 1000] [--messages 10000] [--size 1024]
 //
 // Prints the broker's VmRSS when empty, after the backlog is built, and after it has sat idle.
-import { startWarren } from '../amqp/broker';
-import { readRssKiB } from '../amqp/procfs';
+import { startWarren } from '../../src/loadgen/amqp/broker';
+import { readRssKiB } from '../../src/loadgen/amqp/procfs';
 import { ClientConnection, PublishTemplate, batchSizeFor } from '../../src/client';
 
 function arg(name: string, def: number): number {

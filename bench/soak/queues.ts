@@ -24,9 +24,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as amqp from 'amqplib';
-import { startWarren, type StartedBroker } from '../amqp/broker';
-import { readRssKiB } from '../amqp/procfs';
-import { repoRoot } from '../amqp/runner';
+import { startWarren, type StartedBroker } from '../../src/loadgen/amqp/broker';
+import { readRssKiB } from '../../src/loadgen/amqp/procfs';
+import { repoRoot } from '../../src/loadgen/amqp/runner';
 
 interface Opts {
   kind: 'queues' | 'exchanges';

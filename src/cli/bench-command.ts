@@ -1,8 +1,8 @@
-// `warren bench`: the load generator (bench/amqp/), in the spirit of RabbitMQ's PerfTest.
+// `warren bench`: the load generator (src/loadgen/amqp/), in the spirit of RabbitMQ's PerfTest.
 import { type Command, InvalidArgumentError } from 'commander';
-import { benchMain } from '../../bench/amqp/bench';
-import { DEFAULTS, type RunConfig, SCENARIOS } from '../../bench/amqp/scenarios';
-import { STREAM_SCENARIOS, streamBenchMain } from '../../bench/stream/runner';
+import { benchMain } from '../loadgen/amqp/bench';
+import { DEFAULTS, type RunConfig, SCENARIOS } from '../loadgen/amqp/scenarios';
+import { STREAM_SCENARIOS, streamBenchMain } from '../loadgen/stream/runner';
 
 function int(name: string, min = 0) {
   return (v: string): number => {
@@ -61,7 +61,7 @@ const FIELDS: [keyof Flags, keyof RunConfig][] = [
 
 export function registerBench(program: Command): void {
   const scenarioHelp = Object.entries(SCENARIOS).map(([k, s]) => `${k} ${s.title}`).join('; ') +
-    '; stream scenarios (bench/stream/runner.ts): S9, S10, catchup, attach, memory, filter';
+    '; stream scenarios (src/loadgen/stream/runner.ts): S9, S10, catchup, attach, memory, filter';
   program.command('bench')
     .description('load generator (PerfTest-like): producers and consumers in separate processes; scenarios S1..S8; compare mode')
     .option('--url <url>', 'broker URL', 'amqp://guest:guest@127.0.0.1:5672')
@@ -92,7 +92,7 @@ export function registerBench(program: Command): void {
     .option('--other-broker-pid <pid>', "the compared broker's pid (default: found from the port)", int('--other-broker-pid', 1))
     .option('--compare-stream-port <port>', "stream scenarios: the compared broker's Stream protocol port", int('--compare-stream-port', 1))
     .action(async (flags: Flags, cmd: Command) => {
-      // the stream scenarios (issues 14 and 15) have their own runner: bench/stream/runner.ts
+      // the stream scenarios (issues 14 and 15) have their own runner: src/loadgen/stream/runner.ts
       const names = (flags.scenario ?? '').split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
       if (names.length > 0 && names.every((n) => STREAM_SCENARIOS.includes(n))) {
         await streamBenchMain({

@@ -4,8 +4,8 @@ import t from 'tap';
 import { Writable } from 'node:stream';
 import { startBroker } from '../helpers/broker';
 import { ClientConnection, PublishTemplate, batchSizeFor, nowMs } from '../../src/client';
-import { runOne, makeReporter } from '../../bench/amqp/runner';
-import { DEFAULTS, type RunConfig } from '../../bench/amqp/scenarios';
+import { runOne, makeReporter } from '../../src/loadgen/amqp/runner';
+import { DEFAULTS, type RunConfig } from '../../src/loadgen/amqp/scenarios';
 
 function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BROKER_ENV } from '../../src/cli/node-flags';
-import { freePort } from '../../bench/free-port';
+import { freePort } from '../../src/loadgen/free-port';
 
 /** A port nothing listens on right now. */
 export { freePort };

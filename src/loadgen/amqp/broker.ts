@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot } from './runner';
-import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
+import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../cli/node-flags';
 
 export interface StartedBroker {
   url: string;

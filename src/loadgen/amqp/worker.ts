@@ -1,6 +1,6 @@
 // A bench worker process: one producer (one or many connections) or one consumer (one
 // connection, one channel per queue). Forked by the runner; talks to it over IPC (ipc.ts).
-import { ClientConnection, type ClientChannel, PublishTemplate, batchSizeFor, nowMs } from '../../src/client';
+import { ClientConnection, type ClientChannel, PublishTemplate, batchSizeFor, nowMs } from '../../client';
 import { Histogram } from './histogram';
 import type { ConsumerSpec, FromWorker, ProducerSpec, ToWorker, WorkerSpec, WorkerStats } from './ipc';
 

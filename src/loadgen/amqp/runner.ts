@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ClientConnection, type ClientChannel, nowMs, parseAmqpUrl } from '../../src/client';
+import { ClientConnection, type ClientChannel, nowMs, parseAmqpUrl } from '../../client';
 import { Histogram, summarize, type LatencySummary } from './histogram';
 import type { FromWorker, ToWorker, WorkerSpec, WorkerStats } from './ipc';
 import { findListeningPid, readCpuSeconds, readRssKiB } from './procfs';
@@ -63,16 +63,16 @@ export function makeReporter(json: boolean, out: NodeJS.WritableStream = process
 
 // -------------------------------------------------------------------------------------- paths
 
-/** Repository root, both from dist/bench/amqp (compiled) and bench/amqp (ts under tap). */
+/** Repository root, both from dist/src/loadgen/amqp (compiled) and src/loadgen/amqp (ts under tap). */
 export function repoRoot(): string {
-  const up2 = path.resolve(__dirname, '..', '..');
-  return path.basename(up2) === 'dist' ? path.dirname(up2) : up2;
+  const up3 = path.resolve(__dirname, '..', '..', '..');
+  return path.basename(up3) === 'dist' ? path.dirname(up3) : up3;
 }
 
 function workerScript(): string {
   const here = path.join(__dirname, 'worker.js');
   if (fs.existsSync(here)) return here;
-  const built = path.join(repoRoot(), 'dist', 'bench', 'amqp', 'worker.js');
+  const built = path.join(repoRoot(), 'dist', 'src', 'loadgen', 'amqp', 'worker.js');
   if (fs.existsSync(built)) return built;
   throw new Error(`bench worker not found (${built}): run npm run build`);
 }

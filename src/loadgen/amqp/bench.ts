@@ -1,6 +1,6 @@
 // `warren bench`: runs one configuration or scenarios against a broker, or, with --compare,
 // the same scenarios against Warren and another broker alternately, and prints the tables.
-import { ClientConnection } from '../../src/client';
+import { ClientConnection } from '../../client';
 import { startWarren, type StartedBroker } from './broker';
 import { waitQuiet } from './procfs';
 import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne } from './runner';

@@ -1,7 +1,7 @@
 // A load-generating process of the stream benchmarks (forked by runner.ts): one producer or one
 // consumer, over AMQP 0-9-1 (the lean client) or the Stream protocol (client.ts). It reports its
 // counts to the parent every 250 ms and on request, and stops when told.
-import { ClientConnection, PublishTemplate, batchSizeFor } from '../../src/client';
+import { ClientConnection, PublishTemplate, batchSizeFor } from '../../client';
 import { BenchStreamClient, PublishFrames } from './client';
 
 export type Role =

@@ -16,10 +16,11 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ClientConnection } from '../../src/client';
-import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../src/cli/node-flags';
+import { ClientConnection } from '../../client';
+import { BROKER_ENV, BROKER_NODE_FLAGS } from '../../cli/node-flags';
 import { BenchStreamClient } from './client';
 import { findListeningPid, readRssKiB } from '../amqp/procfs';
+import { repoRoot } from '../amqp/runner';
 import type { Report, Role } from './worker';
 import { freePort } from '../free-port';
 
@@ -49,12 +50,8 @@ interface Target {
 
 type Row = Record<string, string | number>;
 
-function root(): string {
-  return path.resolve(__dirname, '..', '..', '..');
-}
-
 async function startWarren(): Promise<Target> {
-  const main = path.join(root(), 'dist', 'src', 'cli', 'main.js');
+  const main = path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-stream-bench-'));
   const streamPort = await freePort();
   // WARREN_BENCH_NODE_ARGS: extra node flags for the broker (e.g. --cpu-prof)

@@ -2,7 +2,7 @@
 // (publishing ids patched in place), counts confirms by their count field, and counts delivered
 // records from each chunk header without decoding messages. Speaks to Warren and RabbitMQ alike.
 import * as net from 'node:net';
-import { FieldReader, FrameSplitter, FrameWriter } from '../../src/protocol/stream/frames';
+import { FieldReader, FrameSplitter, FrameWriter } from '../../protocol/stream/frames';
 
 const TWO32 = 4294967296;
 
