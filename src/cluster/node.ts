@@ -39,12 +39,12 @@ export interface ClusterOptions {
   diskStallMs: number;
   dataDir: string;
   /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
-  listen?: { host?: string; amqp: number; http: number; stream: number };
+  listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number };
 }
 
-export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number }
+export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number; tlsPort: number | null; httpTlsPort: number | null }
 
-export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string }
+export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string; amqps?: string; https?: string }
 
 export interface FollowerStatus {
   id: string; address: string; state: string; inIsr: boolean;
@@ -140,7 +140,8 @@ export class ClusterNode {
     log.warn(`cluster: ${msg}`);
   }
 
-  // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts).
+  // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts); TLS
+  // ports too, as bytes (the client's TLS session is with the leader).
   private async startProxies(): Promise<void> {
     const l = this.o.listen;
     if (l === undefined) return;
@@ -149,6 +150,8 @@ export class ClusterNode {
       ['AMQP', l.amqp, () => hostPort(this.leaderEndpoints?.amqp)],
       ['HTTP', l.http, () => hostPort(this.leaderEndpoints?.http)],
       ['Stream', l.stream, () => hostPort(this.leaderEndpoints?.stream)],
+      ['AMQPS', l.amqps ?? 0, () => hostPort(this.leaderEndpoints?.amqps)],
+      ['HTTPS', l.https ?? 0, () => hostPort(this.leaderEndpoints?.https)],
     ];
     for (const [name, port, target] of specs) {
       if (port === 0) continue;
@@ -314,6 +317,7 @@ export class ClusterNode {
     const l = this.leading;
     await this.etcd.put(this.k.member(this.id), JSON.stringify({
       ...this.record(), role: 'leader', http: `${host}:${l.httpPort}`, ...(l.streamPort > 0 ? { stream: `${host}:${l.streamPort}` } : {}),
+      ...(l.tlsPort !== null ? { amqps: `${host}:${l.tlsPort}` } : {}), ...(l.httpTlsPort !== null ? { https: `${host}:${l.httpTlsPort}` } : {}),
     }), this.lease).catch(() => undefined);
     log.info(`cluster: serving as the leader ${((Date.now() - t0) / 1000).toFixed(2)} s after winning the election`);
   }
