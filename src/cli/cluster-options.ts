@@ -2,12 +2,17 @@
 // the config file, as for the other start options.
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import type * as tls from 'node:tls';
 import type { ClusterOptions } from '../cluster/node';
+import { secureContextOptions } from '../server/tls';
 import { OptionError, envName } from './options';
 
 export interface ClusterFlags {
   cluster?: boolean; etcd?: string; advertise?: string; replicationPort?: string; clusterSecret?: string;
   clusterSecretFile?: string; clusterName?: string; leaseTtl?: string; maxReplicaLag?: string; diskStallLimit?: string;
+  replicationTls?: string;
+  /** the node's TLS certificate and key (security-options.ts), which an encrypted replication stream uses */
+  tlsCert?: string; tlsKey?: string;
 }
 
 export function addClusterOptions(cmd: Command): void {
@@ -21,12 +26,13 @@ export function addClusterOptions(cmd: Command): void {
     .option('--cluster-name <name>', 'etcd key prefix (default: warren); env WARREN_CLUSTER_NAME')
     .option('--lease-ttl <seconds>', 'etcd lease TTL: a dead leader is replaced after about this long (default: 5); env WARREN_LEASE_TTL')
     .option('--max-replica-lag <ms>', 'an in-sync follower that acknowledges nothing for this long leaves the ISR (default: 3000); env WARREN_MAX_REPLICA_LAG')
-    .option('--disk-stall-limit <ms>', 'a leader whose fdatasync takes longer steps down (exit 75; default: 10000); env WARREN_DISK_STALL_LIMIT');
+    .option('--disk-stall-limit <ms>', 'a leader whose fdatasync takes longer steps down (exit 75; default: 10000); env WARREN_DISK_STALL_LIMIT')
+    .option('--replication-tls <on|off>', 'encrypt the replication stream with --tls-cert/--tls-key and refuse plaintext (default: on when --tls-cert and --tls-key are given); env WARREN_REPLICATION_TLS');
 }
 
 /** The config file keys of these options (the flags without dashes). */
 export const CLUSTER_KEYS = ['cluster', 'etcd', 'advertise', 'replication-port', 'cluster-secret', 'cluster-secret-file',
-  'cluster-name', 'lease-ttl', 'max-replica-lag', 'disk-stall-limit'] as const;
+  'cluster-name', 'lease-ttl', 'max-replica-lag', 'disk-stall-limit', 'replication-tls'] as const;
 type Key = typeof CLUSTER_KEYS[number];
 
 const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -76,10 +82,25 @@ export function clusterOptions(f: ClusterFlags, env: NodeJS.ProcessEnv, dataDir:
     return n;
   };
   return {
-    etcd, advertise, replicationPort: rp, secret, dataDir,
+    etcd, advertise, replicationPort: rp, secret, dataDir, replicationTls: replicationTls(get('replication-tls'), name('replication-tls'), f),
     name: get('cluster-name') ?? 'warren',
     leaseTtl: num('lease-ttl', 5, 2),
     maxReplicaLagMs: num('max-replica-lag', 3000, 100),
     diskStallMs: num('disk-stall-limit', 10_000, 100),
   };
+}
+
+// The replication stream is encrypted with the node's own certificate and key: "on" needs them,
+// "off" never encrypts, unset encrypts when they are given (docs/clustering.md).
+function replicationTls(v: string | undefined, name: string, f: ClusterFlags): tls.SecureContextOptions | null {
+  const mode = v?.trim().toLowerCase();
+  if (mode !== undefined && mode !== 'on' && mode !== 'off') throw new OptionError(`invalid value '${v}' for ${name}: expected on or off`);
+  const have = f.tlsCert !== undefined && f.tlsKey !== undefined;
+  if (mode === 'off' || (mode === undefined && !have)) return null;
+  if (!have) throw new OptionError(`${name} needs --tls-cert and --tls-key`);
+  try {
+    return secureContextOptions({ certFile: f.tlsCert!, keyFile: f.tlsKey! });
+  } catch (e) {
+    throw new OptionError(`${name}: ${(e as Error).message}`);
+  }
 }

@@ -38,6 +38,8 @@ export interface ClusterOptions {
   /** a leader whose fdatasync does not return within this steps down */
   diskStallMs: number;
   dataDir: string;
+  /** certificate and key to encrypt the replication stream with (null: plaintext) */
+  replicationTls?: import('node:tls').SecureContextOptions | null;
   /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
   listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number };
 }
@@ -117,7 +119,7 @@ export class ClusterNode {
     this.timers.push(setInterval(() => { if (!this.stopped) this.keepAlive().catch((e: Error) => this.warnOnce(e.message)); }, Math.max(200, (this.o.leaseTtl * 1000) / 6)));
     this.every(100, () => this.watchdog());
     this.every(TICK_MS, () => this.tick());
-    log.info(`cluster: node ${this.id} joined cluster '${this.o.name}' (etcd ${this.o.etcd}, lease TTL ${this.o.leaseTtl} s)`);
+    log.info(`cluster: node ${this.id} joined cluster '${this.o.name}' (etcd ${this.o.etcd}, lease TTL ${this.o.leaseTtl} s, replication ${(this.o.replicationTls ?? null) !== null ? 'over TLS' : 'in plaintext'})`);
   }
 
   private every(ms: number, fn: () => Promise<void> | void): void {
@@ -237,7 +239,7 @@ export class ClusterNode {
     const [host, port] = [rec.replication.replace(/:\d+$/, ''), Number(rec.replication.replace(/^.*:/, ''))];
     this.following = want;
     const f = new FollowerStream({
-      dataDir: this.o.dataDir, secret: this.o.secret, id: this.id, host, port,
+      dataDir: this.o.dataDir, secret: this.o.secret, id: this.id, host, port, tls: (this.o.replicationTls ?? null) !== null,
       onCaughtUp: () => undefined,
       onClose: (why) => {
         if (this.follower === f) { this.follower = null; this.following = ''; }
@@ -293,7 +295,7 @@ export class ClusterNode {
       onAck: (id, pos) => this.barrier?.ack(id, pos),
       onCaughtUp: () => undefined,
       onGone: (id) => { if (!this.stopped && this.barrier?.has(id)) this.changeIsr(id, false, 'its replication connection closed'); },
-    });
+    }, this.o.replicationTls ?? null);
     this.stream = stream;
     this.barrier = new AckBarrier(() => stream.position);
     this.tap = tapDataDir(dataDir, stream.emit);

@@ -50,6 +50,12 @@ t.test('cluster options from the config file: flags, then WARREN_*, then the fil
   t.equal(clusterOptions({}, {}, '/d', { ...file, cluster: 'false' }), null, 'cluster = false: a single node');
   t.throws(() => clusterOptions({}, {}, '/d', { ...file, 'lease-ttl': 'soon' }), /invalid value 'soon' for 'lease-ttl' \(from the config file\)/);
   t.throws(() => clusterOptions({}, { WARREN_LEASE_TTL: '1' }, '/d', file), /WARREN_LEASE_TTL \(from the environment\)/);
+  t.equal(o.replicationTls, null, 'no --tls-cert: the replication stream is not encrypted');
+  t.throws(() => clusterOptions({}, {}, '/d', { ...file, 'replication-tls': 'on' }), /'replication-tls' \(from the config file\) needs --tls-cert and --tls-key/);
+  t.throws(() => clusterOptions({ replicationTls: 'maybe' }, {}, '/d', file), /invalid value 'maybe' for --replication-tls: expected on or off/);
+  t.throws(() => clusterOptions({ tlsCert: '/nonexistent.pem', tlsKey: '/nonexistent.key' }, {}, '/d', file), /--replication-tls: TLS certificate file \/nonexistent.pem/,
+    'with --tls-cert and --tls-key it is encrypted by default (and the files must load)');
+  t.equal(clusterOptions({ tlsCert: '/nonexistent.pem', tlsKey: '/nonexistent.key' }, { WARREN_REPLICATION_TLS: 'off' }, '/d', file)!.replicationTls, null, 'unless off');
   // The whole start path: the file's cluster options are read (not refused as unknown), so
   // startup gets as far as the port check for cluster nodes.
   const r = start(['--config', conf]);

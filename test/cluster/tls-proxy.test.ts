@@ -1,6 +1,7 @@
 // A follower forwards its TLS listeners (amqps, https) to the leader's as bytes: the client's TLS
 // session is with the leader, so certificate logins (EXTERNAL) and verify_peer work through a
 // follower, and the leader still sees the client's own address (PROXY header before the TLS).
+// The same certificate encrypts the replication stream.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
@@ -63,6 +64,13 @@ t.test('amqps and https through a follower reach the leader, client certificates
       req.end();
     });
     t.equal(status, 200, 'the HTTPS management API answers through the follower (guest from loopback)');
+
+    // With --tls-cert and --tls-key, replication is encrypted too: the followers catch up over
+    // TLS and enter the ISR.
+    let isr: string[] = [];
+    for (let i = 0; i < 150 && isr.length < 3; i++) { isr = await c.isr(); if (isr.length < 3) await sleep(200); }
+    t.equal(isr.length, 3, `both followers in the ISR over an encrypted stream: ${isr.join(', ')}`);
+    t.ok(c.nodes.every((n) => n.logs.some((l) => /replication over TLS/.test(l))), 'every node says its replication is over TLS');
   } catch (e) {
     t.comment(c.nodes.flatMap((n) => n.logs.slice(-20)).join('\n'));
     throw e;
