@@ -52,9 +52,18 @@ export const envName = (key: string) => `WARREN_${key.toUpperCase().replace(/-/g
 
 type Source = 'the command line' | 'the environment' | 'the config file' | 'the default';
 
-export function resolveStartOptions(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, configPath?: string): StartOptions {
-  const file = configPath !== undefined ? readConfigFile(configPath) : env.WARREN_CONFIG ? readConfigFile(env.WARREN_CONFIG) : {};
-  const known = new Set(START_OPTIONS.map((o) => o.key));
+/** The config file's values (--config FILE, else WARREN_CONFIG, else none). */
+export function configFileValues(env: NodeJS.ProcessEnv, configPath?: string): Record<string, string> {
+  return configPath !== undefined ? readConfigFile(configPath) : env.WARREN_CONFIG ? readConfigFile(env.WARREN_CONFIG) : {};
+}
+
+/**
+ * `otherKeys`: keys of the file that other option groups read (the cluster's), so that they
+ * are not refused as unknown here.
+ */
+export function resolveStartOptions(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv, configPath?: string, otherKeys: readonly string[] = []): StartOptions {
+  const file = configFileValues(env, configPath);
+  const known = new Set([...START_OPTIONS.map((o) => o.key), ...otherKeys]);
   for (const k of Object.keys(file)) {
     if (!known.has(k)) throw new OptionError(`unknown option '${k}' in config file ${configPath ?? env.WARREN_CONFIG}`);
   }

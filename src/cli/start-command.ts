@@ -8,9 +8,9 @@ import type { Command } from 'commander';
 import { type App, startApp } from '../app';
 import { log, setLogLevel } from '../logger';
 import { listenOnDefault } from '../server/listen';
-import { OptionError, START_OPTIONS, resolveStartOptions } from './options';
+import { OptionError, START_OPTIONS, configFileValues, resolveStartOptions } from './options';
 import { type StartSecurityFlags, addSecurityOptions, securityOptions } from './security-options';
-import { type ClusterFlags, addClusterOptions, clusterOptions } from './cluster-options';
+import { CLUSTER_KEYS, type ClusterFlags, addClusterOptions, clusterOptions } from './cluster-options';
 import { ClusterNode } from '../cluster/node';
 
 export class StartupError extends Error {}
@@ -41,16 +41,17 @@ function fail(message: string, code: number): never {
 }
 
 async function start(flags: Record<string, string | undefined>): Promise<void> {
-  const o = resolveStartOptions(flags, process.env, flags.config);
+  const o = resolveStartOptions(flags, process.env, flags.config, CLUSTER_KEYS);
   let security;
   try {
     security = securityOptions(flags as StartSecurityFlags);
   } catch (e) {
     throw new OptionError((e as Error).message);
   }
-  const cluster = clusterOptions(flags as ClusterFlags, process.env, o.dataDir);
+  const cluster = clusterOptions(flags as ClusterFlags, process.env, o.dataDir, configFileValues(process.env, flags.config));
   // A follower listens on these ports to forward clients, and becomes their server when it leads.
   if (cluster !== null && (o.port === 0 || o.httpPort === 0)) throw new OptionError('--cluster needs a fixed --port and --http-port (not 0)');
+  if (cluster !== null && (security.tls?.port === 0 || security.httpTls?.port === 0)) throw new OptionError('--cluster needs a fixed --tls-port and --http-tls-port (not 0)');
   setLogLevel(o.logLevel);
   let definitions: unknown;
   if (o.definitions !== undefined) {
@@ -75,7 +76,9 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
   if (cluster !== null) {
     // A cluster node serves clients only while it leads (docs/clustering.md).
-    const node = new ClusterNode({ ...cluster, listen: { host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort } }, async () => {
+    const node = new ClusterNode({ ...cluster, listen: {
+      host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort, amqps: security.tls?.port, https: security.httpTls?.port,
+    } }, async () => {
       const app = await launch().catch((e: Error) => fail(`cannot lead: ${e.message}`, 1));
       announce(app);
       process.on('SIGHUP', () => reloadTls(app));

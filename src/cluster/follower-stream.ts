@@ -8,9 +8,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { log } from '../logger';
 import { DirApplier } from './apply';
-import { checkProof, nonce, proof } from './auth';
+import { channelBinding, checkProof, nonce, proof } from './auth';
 import { manifest } from './manifest';
 import { FrameReader, T, encodeControl } from './frames';
 
@@ -36,6 +37,9 @@ export interface FollowerStreamOptions {
   id: string;
   host: string;
   port: number;
+  /** encrypt the stream (the leader must too); the leader's certificate is not verified: the
+   * secret, bound to the TLS session, authenticates it (auth.ts) */
+  tls?: boolean;
   onCaughtUp(): void;
   onClose(why: string): void;
 }
@@ -62,13 +66,19 @@ export class FollowerStream {
   async start(): Promise<void> {
     const files = await manifest(path.resolve(this.o.dataDir));
     if (this.closed) return;
-    const s = net.connect({ host: this.o.host, port: this.o.port });
+    const s = this.o.tls === true
+      ? tls.connect({ host: this.o.host, port: this.o.port, rejectUnauthorized: false, minVersion: 'TLSv1.2' })
+      : net.connect({ host: this.o.host, port: this.o.port });
     this.socket = s;
     s.setNoDelay(true);
     const myNonce = nonce();
     let authed = false;
+    let binding = '';
     const reader = new FrameReader();
-    s.on('connect', () => s.write(encodeControl({ hello: this.o.id, nonce: myNonce })));
+    s.on(this.o.tls === true ? 'secureConnect' : 'connect', () => {
+      binding = channelBinding(s);
+      s.write(encodeControl({ hello: this.o.id, nonce: myNonce }));
+    });
     s.on('error', (e) => this.close(`replication connection: ${e.message}`));
     s.on('close', () => this.close('replication connection closed'));
     s.on('data', (chunk: Buffer) => {
@@ -77,10 +87,10 @@ export class FollowerStream {
           if (f.type === T.Control) {
             const m = f.msg;
             if (!authed) {
-              if (!checkProof(this.o.secret, 'leader', myNonce, String(m.nonce), m.proof)) throw new Error('the leader failed authentication (cluster secret?)');
+              if (!checkProof(this.o.secret, 'leader', myNonce, String(m.nonce), m.proof, binding)) throw new Error('the leader failed authentication (cluster secret?)');
               authed = true;
               setInSync(this.o.dataDir, false);
-              s.write(encodeControl({ proof: proof(this.o.secret, 'follower', String(m.nonce), myNonce), manifest: files }));
+              s.write(encodeControl({ proof: proof(this.o.secret, 'follower', String(m.nonce), myNonce, binding), manifest: files }));
             } else if (typeof m.caughtUp === 'number') {
               this.live = true;
               if (m.caughtUp > this.appliedPos) this.appliedPos = m.caughtUp;

@@ -9,8 +9,9 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { log } from '../logger';
-import { checkProof, nonce, proof } from './auth';
+import { channelBinding, checkProof, nonce, proof } from './auth';
 import { type FileEntry, fileCrc, listFiles } from './manifest';
 import { type FileOp, FrameReader, T, encodeControl, encodeOp } from './frames';
 
@@ -54,10 +55,12 @@ export class LeaderStream {
   // (position, time) samples, for the lag of a follower in seconds
   private samples: Array<[number, number]> = [];
 
+  /** `tlsOptions`: certificate and key when the stream is encrypted (then plaintext is refused) */
   constructor(
     private readonly root: string,
     private readonly secret: string,
     private readonly events: LeaderStreamEvents,
+    private readonly tlsOptions: tls.SecureContextOptions | null = null,
   ) {}
 
   get position(): number {
@@ -65,7 +68,13 @@ export class LeaderStream {
   }
 
   listen(port: number, host?: string): Promise<number> {
-    const srv = net.createServer((s) => this.accept(s));
+    let srv: net.Server;
+    if (this.tlsOptions !== null) {
+      const ts = tls.createServer({ ...this.tlsOptions, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (s) => this.accept(s));
+      // A follower without --replication-tls (or anything else that does not speak TLS).
+      ts.on('tlsClientError', (e, s) => log.warn(`replication: refused a connection from ${s.remoteAddress}: TLS handshake failed (${(e as NodeJS.ErrnoException).code ?? e.message.trim()}); followers need --replication-tls`));
+      srv = ts;
+    } else srv = net.createServer((s) => this.accept(s));
     this.server = srv;
     return new Promise((resolve, reject) => {
       srv.once('error', reject);
@@ -163,6 +172,7 @@ export class LeaderStream {
     this.links.add(l);
     const reader = new FrameReader();
     const myNonce = nonce();
+    const binding = channelBinding(socket);
     let theirNonce = '';
     let helloId = '';
     const authTimer = setTimeout(() => this.drop(l, 'no authentication'), 10_000);
@@ -177,9 +187,9 @@ export class LeaderStream {
             if (typeof m.hello !== 'string' || typeof m.nonce !== 'string') throw new Error('expected hello');
             theirNonce = m.nonce;
             helloId = m.hello;
-            socket.write(encodeControl({ nonce: myNonce, proof: proof(this.secret, 'leader', theirNonce, myNonce) }));
+            socket.write(encodeControl({ nonce: myNonce, proof: proof(this.secret, 'leader', theirNonce, myNonce, binding) }));
           } else if (l.info.state === 'auth') {
-            if (!checkProof(this.secret, 'follower', myNonce, theirNonce, m.proof)) {
+            if (!checkProof(this.secret, 'follower', myNonce, theirNonce, m.proof, binding)) {
               log.warn(`replication: refused a follower from ${l.info.address}: bad cluster secret`);
               throw new Error('authentication failed');
             }

@@ -38,13 +38,15 @@ export interface ClusterOptions {
   /** a leader whose fdatasync does not return within this steps down */
   diskStallMs: number;
   dataDir: string;
+  /** certificate and key to encrypt the replication stream with (null: plaintext) */
+  replicationTls?: import('node:tls').SecureContextOptions | null;
   /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
-  listen?: { host?: string; amqp: number; http: number; stream: number };
+  listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number };
 }
 
-export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number }
+export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number; tlsPort: number | null; httpTlsPort: number | null }
 
-export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string }
+export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string; amqps?: string; https?: string }
 
 export interface FollowerStatus {
   id: string; address: string; state: string; inIsr: boolean;
@@ -117,7 +119,7 @@ export class ClusterNode {
     this.timers.push(setInterval(() => { if (!this.stopped) this.keepAlive().catch((e: Error) => this.warnOnce(e.message)); }, Math.max(200, (this.o.leaseTtl * 1000) / 6)));
     this.every(100, () => this.watchdog());
     this.every(TICK_MS, () => this.tick());
-    log.info(`cluster: node ${this.id} joined cluster '${this.o.name}' (etcd ${this.o.etcd}, lease TTL ${this.o.leaseTtl} s)`);
+    log.info(`cluster: node ${this.id} joined cluster '${this.o.name}' (etcd ${this.o.etcd}, lease TTL ${this.o.leaseTtl} s, replication ${(this.o.replicationTls ?? null) !== null ? 'over TLS' : 'in plaintext'})`);
   }
 
   private every(ms: number, fn: () => Promise<void> | void): void {
@@ -140,7 +142,8 @@ export class ClusterNode {
     log.warn(`cluster: ${msg}`);
   }
 
-  // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts).
+  // As a follower, this node's client ports forward to the leader's (proxy-protocol.ts); TLS
+  // ports too, as bytes (the client's TLS session is with the leader).
   private async startProxies(): Promise<void> {
     const l = this.o.listen;
     if (l === undefined) return;
@@ -149,6 +152,8 @@ export class ClusterNode {
       ['AMQP', l.amqp, () => hostPort(this.leaderEndpoints?.amqp)],
       ['HTTP', l.http, () => hostPort(this.leaderEndpoints?.http)],
       ['Stream', l.stream, () => hostPort(this.leaderEndpoints?.stream)],
+      ['AMQPS', l.amqps ?? 0, () => hostPort(this.leaderEndpoints?.amqps)],
+      ['HTTPS', l.https ?? 0, () => hostPort(this.leaderEndpoints?.https)],
     ];
     for (const [name, port, target] of specs) {
       if (port === 0) continue;
@@ -234,7 +239,7 @@ export class ClusterNode {
     const [host, port] = [rec.replication.replace(/:\d+$/, ''), Number(rec.replication.replace(/^.*:/, ''))];
     this.following = want;
     const f = new FollowerStream({
-      dataDir: this.o.dataDir, secret: this.o.secret, id: this.id, host, port,
+      dataDir: this.o.dataDir, secret: this.o.secret, id: this.id, host, port, tls: (this.o.replicationTls ?? null) !== null,
       onCaughtUp: () => undefined,
       onClose: (why) => {
         if (this.follower === f) { this.follower = null; this.following = ''; }
@@ -290,7 +295,7 @@ export class ClusterNode {
       onAck: (id, pos) => this.barrier?.ack(id, pos),
       onCaughtUp: () => undefined,
       onGone: (id) => { if (!this.stopped && this.barrier?.has(id)) this.changeIsr(id, false, 'its replication connection closed'); },
-    });
+    }, this.o.replicationTls ?? null);
     this.stream = stream;
     this.barrier = new AckBarrier(() => stream.position);
     this.tap = tapDataDir(dataDir, stream.emit);
@@ -314,6 +319,7 @@ export class ClusterNode {
     const l = this.leading;
     await this.etcd.put(this.k.member(this.id), JSON.stringify({
       ...this.record(), role: 'leader', http: `${host}:${l.httpPort}`, ...(l.streamPort > 0 ? { stream: `${host}:${l.streamPort}` } : {}),
+      ...(l.tlsPort !== null ? { amqps: `${host}:${l.tlsPort}` } : {}), ...(l.httpTlsPort !== null ? { https: `${host}:${l.httpTlsPort}` } : {}),
     }), this.lease).catch(() => undefined);
     log.info(`cluster: serving as the leader ${((Date.now() - t0) / 1000).toFixed(2)} s after winning the election`);
   }

@@ -3,20 +3,45 @@
 // "PROXY TCP4 <client ip> <proxy ip> <client port> <proxy port>\r\n"), so the leader sees the
 // client's own address: loopback-only users, connection names and lists stay right.
 //
+// TLS listeners (amqps, https) are forwarded the same way, as bytes: the follower does not
+// terminate TLS, the client's handshake is with the leader, so the leader's certificate is what
+// the client verifies and the client's certificate is what the leader verifies (EXTERNAL logins
+// and verify_peer work through a follower as they do directly). The header goes in clear before
+// the TLS bytes; a TLS server reads it here, then hands the socket to TLS with whatever followed
+// the header still buffered (Node's TLSSocket feeds a socket's buffered bytes to the handshake).
+//
 // The leader believes a header only from a cluster member's address (a client elsewhere cannot
 // claim to be on loopback); a header from anyone else closes the connection. Connections
-// without a header are served as usual. TLS listeners are not forwarded (the follower cannot
-// read a TLS stream, and the leader's TLS socket reads from the kernel directly): clients of
-// amqps and https connect to the leader.
+// without a header are served as usual.
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { log } from '../logger';
 
 const MAX_HEADER = 107; // the longest v1 header, CRLF included
 
+interface Peer { address: string; port: number; family: string }
+
+function setPeer(socket: net.Socket, p: Peer): void {
+  Object.defineProperty(socket, 'remoteAddress', { value: p.address, configurable: true });
+  Object.defineProperty(socket, 'remotePort', { value: p.port, configurable: true });
+  Object.defineProperty(socket, 'remoteFamily', { value: p.family, configurable: true });
+}
+
 /** Makes `srv` accept a PROXY v1 header from trusted peers, before its own handler runs. */
 export function acceptProxyHeader(srv: net.Server, trusted: (addr: string) => boolean): void {
+  const isTls = srv instanceof tls.Server;
+  // The client addresses of proxied raw sockets, for the TLS sockets made on top of them (a
+  // TLSSocket asks the kernel for its peer, which is the follower, so the address is copied).
+  const proxied = new WeakMap<net.Socket, Peer>();
+  const fromRaw = (s: unknown) => {
+    const raw = (s as { _parent?: net.Socket } | undefined)?._parent;
+    const p = raw === undefined ? undefined : proxied.get(raw);
+    if (p !== undefined) setPeer(s as net.Socket, p);
+  };
   const emit = srv.emit as (this: net.Server, ev: string | symbol, ...a: unknown[]) => boolean;
   srv.emit = function (this: net.Server, ev: string | symbol, ...args: unknown[]): boolean {
+    if (isTls && ev === 'secureConnection') fromRaw(args[0]);
+    if (isTls && ev === 'tlsClientError') fromRaw(args[1]);
     if (ev !== 'connection') return emit.call(this, ev, ...args);
     const socket = args[0] as net.Socket;
     let got: Buffer = Buffer.alloc(0);
@@ -36,9 +61,9 @@ export function acceptProxyHeader(srv: net.Server, trusted: (addr: string) => bo
       }
       const parts = got.subarray(0, end).toString('latin1').split(' ');
       if (parts.length === 6 && (parts[1] === 'TCP4' || parts[1] === 'TCP6')) {
-        Object.defineProperty(socket, 'remoteAddress', { value: parts[2], configurable: true });
-        Object.defineProperty(socket, 'remotePort', { value: Number(parts[4]), configurable: true });
-        Object.defineProperty(socket, 'remoteFamily', { value: parts[1] === 'TCP4' ? 'IPv4' : 'IPv6', configurable: true });
+        const p = { address: parts[2], port: Number(parts[4]), family: parts[1] === 'TCP4' ? 'IPv4' : 'IPv6' };
+        setPeer(socket, p);
+        proxied.set(socket, p);
       }
       handOver(got.subarray(end + 2));
     };
@@ -47,7 +72,9 @@ export function acceptProxyHeader(srv: net.Server, trusted: (addr: string) => bo
       socket.pause();
       if (rest.length > 0) socket.unshift(rest);
       emit.call(srv, 'connection', socket);
-      socket.resume();
+      // A TLS socket now reads the handle itself, after taking what is buffered (on the next
+      // tick); resuming the raw socket would hand those bytes to no one.
+      if (!isTls) socket.resume();
     };
     socket.on('data', onData);
     socket.on('error', () => undefined);

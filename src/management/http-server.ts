@@ -14,7 +14,7 @@ import { METRICS_CONTENT_TYPE } from './metrics/writer';
 import { renderDetailed, renderMetrics } from './metrics/prometheus';
 import { type Asset, CONSOLE_HEADERS, loadConsoleAssets } from './console-assets';
 import { StatsTracker } from './stats';
-import { listenOnDefault, plainListenerCreated } from '../server/listen';
+import { listenOnDefault, listenerCreated } from '../server/listen';
 import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from '../server/tls';
 
 export interface HttpServerOptions {
@@ -75,9 +75,9 @@ export class HttpServer {
           if (why !== null) { log.warn(`HTTPS connection from ${socket.remoteAddress} refused: ${why}`); socket.destroy(); }
         });
         this.tlsServers.push(ts);
-        srv = ts;
+        srv = listenerCreated(ts);
       } else {
-        srv = plainListenerCreated(http.createServer(handler));
+        srv = listenerCreated(http.createServer(handler));
       }
       srv.keepAliveTimeout = 5000;
       srv.headersTimeout = 20000;

@@ -11,7 +11,7 @@ export async function listenOnDefault(host: string | undefined, port: number,
   }
 }
 
-// Plain (non-TLS) listeners are offered to these hooks as they are created: a cluster leader
+// Listeners (plain and TLS) are offered to these hooks as they are created: a cluster leader
 // uses it to accept the PROXY protocol header from the followers that forward clients to it
 // (src/cluster/proxy-protocol.ts), without the listeners knowing about clusters.
 type ListenerHook = (srv: import('node:net').Server) => void;
@@ -22,7 +22,7 @@ export function addListenerHook(h: ListenerHook): () => void {
   return () => listenerHooks.delete(h);
 }
 
-export function plainListenerCreated<S extends import('node:net').Server>(srv: S): S {
+export function listenerCreated<S extends import('node:net').Server>(srv: S): S {
   for (const h of listenerHooks) h(srv);
   return srv;
 }

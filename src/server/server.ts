@@ -8,7 +8,7 @@ import type { ServerConfig } from './handshake';
 import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';
-import { listenOnDefault, plainListenerCreated } from './listen';
+import { listenOnDefault, listenerCreated } from './listen';
 import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from './tls';
 import type { CertLoginFrom } from '../broker/auth/mechanisms';
 
@@ -79,9 +79,9 @@ export class AmqpServer {
         });
         ts.on('tlsClientError', (e, socket) => log.info(`TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed: ${e.message}`));
         this.tlsServers.push(ts);
-        srv = ts;
+        srv = listenerCreated(ts);
       } else {
-        srv = plainListenerCreated(net.createServer({ noDelay: true }, (socket) => this.accept(socket)));
+        srv = listenerCreated(net.createServer({ noDelay: true }, (socket) => this.accept(socket)));
       }
       srv.once('error', reject);
       srv.listen({ host, port, ipv6Only: false }, () => {

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { log } from '../logger';
-import { listenOnDefault, plainListenerCreated } from '../server/listen';
+import { listenOnDefault, listenerCreated } from '../server/listen';
 import { StreamConnection, type StreamServerConfig } from './connection';
 
 export interface StreamServerOptions {
@@ -42,7 +42,7 @@ export class StreamServer {
 
   private listenOn(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      const srv = plainListenerCreated(net.createServer({ noDelay: true }, (socket) => {
+      const srv = listenerCreated(net.createServer({ noDelay: true }, (socket) => {
         const c = new StreamConnection(socket, this.broker, this.config, (gone) => this.connections.delete(gone));
         this.connections.add(c);
         if (this.broker.disk.alarmed) c.setAlarm(true);

@@ -1,6 +1,11 @@
-// `warren start --cluster` refuses incomplete options in one line, before anything is opened.
+// `warren start --cluster` refuses incomplete options in one line, before anything is opened;
+// the options come from flags, WARREN_* variables or the config file.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { clusterOptions } from '../../src/cli/cluster-options';
+import { readConfigFile } from '../../src/cli/options';
 import { MAIN, tempDir } from '../helpers/broker';
 
 function start(args: string[], env: Record<string, string> = {}): { code: number | null; err: string } {
@@ -28,4 +33,34 @@ t.test('incomplete cluster options are refused with exit code 2', async (t) => {
     t.match(r.err, want, r.err);
     t.equal(r.err.split('\n').length, 1, 'one line');
   }
+});
+
+t.test('cluster options from the config file: flags, then WARREN_*, then the file', async (t) => {
+  const dir = tempDir();
+  const conf = path.join(dir, 'warren.conf');
+  fs.writeFileSync(conf, ['cluster = true', 'etcd = http://127.0.0.1:1', 'advertise = 127.0.0.1:5999', 'replication-port = 25999',
+    'cluster-secret = secret-from-file', 'cluster-name = from-file', 'lease-ttl = 7', 'max-replica-lag = 1500', 'disk-stall-limit = 2500', ''].join('\n'));
+  const file = readConfigFile(conf);
+  const o = clusterOptions({ leaseTtl: '4' }, { WARREN_LEASE_TTL: '6', WARREN_MAX_REPLICA_LAG: '2000', WARREN_CLUSTER_NAME: '' }, '/d', file)!;
+  t.ok(o, 'cluster = true in the file turns cluster mode on');
+  t.equal(o.leaseTtl, 4, 'a flag beats the environment and the file');
+  t.equal(o.maxReplicaLagMs, 2000, 'the environment beats the file');
+  t.equal(o.name, 'from-file', 'an empty variable counts as unset: the file\'s value');
+  t.same([o.etcd, o.advertise, o.replicationPort, o.secret, o.diskStallMs], ['http://127.0.0.1:1', '127.0.0.1:5999', 25999, 'secret-from-file', 2500], 'the rest from the file');
+  t.equal(clusterOptions({}, {}, '/d', { ...file, cluster: 'false' }), null, 'cluster = false: a single node');
+  t.throws(() => clusterOptions({}, {}, '/d', { ...file, 'lease-ttl': 'soon' }), /invalid value 'soon' for 'lease-ttl' \(from the config file\)/);
+  t.throws(() => clusterOptions({}, { WARREN_LEASE_TTL: '1' }, '/d', file), /WARREN_LEASE_TTL \(from the environment\)/);
+  t.equal(o.replicationTls, null, 'no --tls-cert: the replication stream is not encrypted');
+  t.throws(() => clusterOptions({}, {}, '/d', { ...file, 'replication-tls': 'on' }), /'replication-tls' \(from the config file\) needs --tls-cert and --tls-key/);
+  t.throws(() => clusterOptions({ replicationTls: 'maybe' }, {}, '/d', file), /invalid value 'maybe' for --replication-tls: expected on or off/);
+  t.throws(() => clusterOptions({ tlsCert: '/nonexistent.pem', tlsKey: '/nonexistent.key' }, {}, '/d', file), /--replication-tls: TLS certificate file \/nonexistent.pem/,
+    'with --tls-cert and --tls-key it is encrypted by default (and the files must load)');
+  t.equal(clusterOptions({ tlsCert: '/nonexistent.pem', tlsKey: '/nonexistent.key' }, { WARREN_REPLICATION_TLS: 'off' }, '/d', file)!.replicationTls, null, 'unless off');
+  // The whole start path: the file's cluster options are read (not refused as unknown), so
+  // startup gets as far as the port check for cluster nodes.
+  const r = start(['--config', conf]);
+  t.equal(r.code, 2, r.err);
+  t.match(r.err, /--cluster needs a fixed --port and --http-port/, 'warren start --config reads the cluster options');
+  fs.writeFileSync(conf, 'cluster = true\nbogus-cluster-option = 1\n');
+  t.match(start(['--config', conf]).err, /unknown option 'bogus-cluster-option' in config file/, 'unknown keys are still refused');
 });

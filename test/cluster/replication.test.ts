@@ -1,17 +1,22 @@
 // The replication pieces in one process: the fs tap sees every kind of change the store makes,
 // the frames carry them intact, a follower's applier reproduces the directory byte for byte,
-// and a follower with the wrong secret is refused.
+// a follower with the wrong secret is refused, and an encrypted stream works and refuses
+// plaintext and a relay that terminates TLS.
 import t from 'tap';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { tapDataDir } from '../../src/cluster/fs-tap';
-import { type Frame, FrameReader, encodeControl, encodeOp } from '../../src/cluster/frames';
+import { type Frame, FrameReader, T, encodeControl, encodeOp } from '../../src/cluster/frames';
 import { DirApplier } from '../../src/cluster/apply';
 import { manifest } from '../../src/cluster/manifest';
 import { LeaderStream } from '../../src/cluster/leader-stream';
 import { FollowerStream } from '../../src/cluster/follower-stream';
 import { writeFileAtomic } from '../../src/store/fd-cache';
+import { secureContextOptions } from '../../src/server/tls';
 import { freePort, tempDir } from '../helpers/broker';
+import { makePki } from '../helpers/certs';
 
 t.test('every change under the data directory is reproduced byte for byte', async (t) => {
   const src = tempDir('warren-tap-src-');
@@ -106,4 +111,64 @@ t.test('a follower with the wrong secret is refused; the right one catches up', 
   t.notOk(fs.existsSync(path.join(followerDir, 'data')), 'and nothing was copied');
   t.equal(await run('right-secret'), 'caught up', 'right secret: caught up');
   t.same(await manifest(followerDir), await manifest(leaderDir), 'with a copy of the leader\'s files');
+});
+
+t.test('an encrypted replication stream: the follower catches up over TLS, plaintext and a TLS-terminating relay are refused', async (t) => {
+  const pki = makePki(tempDir('warren-pki-'));
+  const leaderDir = tempDir('warren-tls-l-');
+  const followerDir = tempDir('warren-tls-f-');
+  t.teardown(() => { for (const d of [pki.dir, leaderDir, followerDir]) fs.rmSync(d, { recursive: true, force: true }); });
+  const marker = 'REPLICATED-PLAINTEXT-MARKER-';
+  fs.writeFileSync(path.join(leaderDir, 'data'), marker.repeat(4000));
+  const ctx = secureContextOptions({ certFile: pki.serverCert, keyFile: pki.serverKey });
+  const acks: number[] = [];
+  const ls = new LeaderStream(leaderDir, 'right-secret', { onAck: (_id, pos) => acks.push(pos), onCaughtUp: () => undefined, onGone: () => undefined }, ctx);
+  const port = await ls.listen(await freePort(), '127.0.0.1');
+  t.teardown(() => ls.close());
+  const run = (o: { tls: boolean; port?: number }, keep = false) => new Promise<string>((resolve) => {
+    const f = new FollowerStream({
+      dataDir: followerDir, secret: 'right-secret', id: `f-${o.tls}`, host: '127.0.0.1', port: o.port ?? port, tls: o.tls,
+      onCaughtUp: () => { resolve('caught up'); if (!keep) f.close('done'); else t.teardown(() => f.close('done')); },
+      onClose: (why) => resolve(why),
+    });
+    void f.start();
+  });
+  t.match(await run({ tls: false }), /closed|reset|frame|CRC/i, 'a plaintext follower is refused by a TLS leader');
+  t.notOk(fs.existsSync(path.join(followerDir, 'data')), 'and nothing was copied');
+
+  // A relay that terminates TLS on both sides (it has a certificate the follower accepts, as the
+  // follower verifies none): the proofs are bound to each TLS session, so both ends refuse.
+  const mitm = tls.createServer({ ...ctx }, (fromFollower) => {
+    const toLeader = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    fromFollower.pipe(toLeader).pipe(fromFollower);
+    const end = () => { fromFollower.destroy(); toLeader.destroy(); };
+    fromFollower.on('error', end); toLeader.on('error', end); fromFollower.on('close', end); toLeader.on('close', end);
+  });
+  const mitmPort = await new Promise<number>((r) => mitm.listen(0, '127.0.0.1', () => r((mitm.address() as net.AddressInfo).port)));
+  t.teardown(() => mitm.close());
+  t.match(await run({ tls: true, port: mitmPort }), /authentication|closed/, 'through a TLS-terminating relay: authentication fails');
+  t.notOk(fs.existsSync(path.join(followerDir, 'data')), 'and nothing was copied');
+
+  // Through a byte relay that records what crosses the wire.
+  const wire: Buffer[] = [];
+  const relay = net.createServer((a) => {
+    const b = net.connect({ host: '127.0.0.1', port });
+    a.on('data', (d) => { wire.push(d); b.write(d); });
+    b.on('data', (d) => { wire.push(d); a.write(d); });
+    const end = () => { a.destroy(); b.destroy(); };
+    a.on('error', end); b.on('error', end); a.on('close', end); b.on('close', end);
+  });
+  const relayPort = await new Promise<number>((r) => relay.listen(0, '127.0.0.1', () => r((relay.address() as net.AddressInfo).port)));
+  t.teardown(() => relay.close());
+  t.equal(await run({ tls: true, port: relayPort }, true), 'caught up', 'a TLS follower catches up');
+  t.same(await manifest(followerDir), await manifest(leaderDir), 'with a copy of the leader\'s files');
+  // a live operation reaches it and is acknowledged
+  const before = acks.length;
+  ls.emit({ t: T.Write, path: 'data', at: 0, data: Buffer.from('live over tls') });
+  for (let i = 0; i < 100 && acks.length === before; i++) await new Promise((r) => setTimeout(r, 50));
+  t.ok(acks.length > before && acks[acks.length - 1] === ls.position, 'a live operation is applied, synced and acknowledged');
+  t.equal(fs.readFileSync(path.join(followerDir, 'data')).subarray(0, 13).toString(), 'live over tls');
+  const seen = Buffer.concat(wire);
+  t.ok(seen.length > 100_000, `${seen.length} bytes crossed the relay`);
+  t.equal(seen.indexOf(marker), -1, 'none of the file\'s bytes crossed in clear');
 });

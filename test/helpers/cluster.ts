@@ -57,6 +57,9 @@ export interface Node {
   replicationPort: number;
   /** 0 unless the cluster was started with stream: true */
   streamPort: number;
+  /** amqps and https ports (0 unless the cluster was started with tls) */
+  tlsPort: number;
+  httpsPort: number;
   dataDir: string;
   proc: ChildProcess | null;
   logs: string[];
@@ -84,7 +87,9 @@ export interface Cluster {
 export interface ClusterOpts {
   /** node options and environment per node (by index) */
   nodeArgs?: string[]; nodeEnv?: (i: number) => Record<string, string>;
-  stream?: boolean; nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[] }
+  stream?: boolean; nodes?: number; leaseTtl?: number; maxReplicaLagMs?: number; logLevel?: string; extraArgs?: string[];
+  /** TLS options (--tls-cert ...): each node gets its own --tls-port and --http-tls-port */
+  tls?: string[] }
 
 export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
   const etcd = await startEtcd();
@@ -97,14 +102,17 @@ export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
     const httpPort = await freePort();
     const replicationPort = await freePort();
     const streamPort = o.stream === true ? await freePort() : 0;
+    const tlsPort = o.tls !== undefined ? await freePort() : 0;
+    const httpsPort = o.tls !== undefined ? await freePort() : 0;
+    const tlsArgs = o.tls !== undefined ? ['--tls-port', String(tlsPort), '--http-tls-port', String(httpsPort), ...o.tls] : [];
     const dataDir = tempDir(`warren-node${i}-`);
     const n: Node = {
-      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
+      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, tlsPort, httpsPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
       start() {
         const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), MAIN, 'start', '--port', String(port), '--http-port', String(httpPort), '--host', '127.0.0.1',
           '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', o.logLevel ?? 'info', '--cluster', '--etcd', etcd.url, '--cluster-name', name,
           '--advertise', n.id, '--replication-port', String(replicationPort), '--lease-ttl', String(o.leaseTtl ?? 3),
-          '--max-replica-lag', String(o.maxReplicaLagMs ?? 3000), ...(o.extraArgs ?? [])],
+          '--max-replica-lag', String(o.maxReplicaLagMs ?? 3000), ...tlsArgs, ...(o.extraArgs ?? [])],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...BROKER_ENV, WARREN_CLUSTER_SECRET: 'test-cluster-secret', ...(o.nodeEnv?.(i) ?? {}) } });
         n.proc = proc;
         n.exitCode = null;
