@@ -3,19 +3,16 @@
 // gets what and when: consumers (round-robin by priority, single active consumer), TTL expiry
 // from the head, length limits, dead-lettering, delivery limits, x-expires, publisher flow.
 import * as fs from 'node:fs';
-import { SegmentedLog, type LogRecord } from '../store';
-import { laneDir, laneOfDirName } from '../store/data-dir';
+import type { LogRecord, SegmentedLog } from '../store';
 import type { FieldTable } from '../protocol';
 import { EnqueueResult, type DeathReason, type FlowWaiter, type BrowseLog, type GetResult, type Queue, type QueueConsumer, type QueueHost, type QueueOptions } from './queue';
-import { DeliveredMarks } from './delivered-marks';
 import { DeliveryCounts } from './delivery-counts';
-import { DirectDelivery } from './direct-delivery';
-import { LaneStore } from './lane-store';
+import type { DirectDelivery } from './direct-delivery';
 import { FLAG_PERSISTENT, type Message, envelopeOf } from './message';
 import { type MessageRef, isHeld } from './message-ref';
 import type { MessageStore } from './message-store';
-import { PriorityStore } from './priority-store';
 import type { QueueArgs } from './queue-args';
+import { EMPTY_STORE, QueueStorage } from './queue-storage';
 import { SyncPoints } from './sync-points';
 import { log as logger } from '../logger';
 import { loopSaturated } from './load-monitor';
@@ -37,10 +34,9 @@ export class ClassicQueue implements Queue {
   deleted = false;
 
   private readonly host: QueueHost;
-  private readonly store: MessageStore;
-  private readonly direct: DirectDelivery | null;
-  private readonly lanes: () => LaneStore[];
-  private readonly marks: DeliveredMarks | null;
+  // EMPTY_STORE until the queue first needs its storage (queue-storage.ts says why)
+  private store: MessageStore = EMPTY_STORE;
+  private storage: QueueStorage | null = null;
   private counts: DeliveryCounts | null;  // replaced when a policy changes delivery-limit
   readonly consumers: QueueConsumer[] = [];
   private rr = 0;
@@ -68,21 +64,9 @@ export class ClassicQueue implements Queue {
     this.args = opts.args;
     this.dir = opts.dir;
     this.host = opts.host;
-    this.marks = this.durable ? new DeliveredMarks(this.dir) : null;
-    const delivered = this.marks?.load() ?? new Map<number, number>();
-    const open = (p: number): LaneStore => this.openLane(p, delivered === null ? Infinity : delivered.get(p) ?? 0);
-    if (this.args.maxPriority !== null) {
-      const existing = this.existingLanes().filter((p) => p <= (this.args.maxPriority as number)).map(open);
-      const ps = new PriorityStore(this.args.maxPriority, existing, open);
-      this.store = ps;
-      this.direct = null;
-      this.lanes = () => ps.allLanes();
-    } else {
-      const lane = open(0);
-      this.direct = new DirectDelivery(lane);
-      this.store = this.direct;
-      this.lanes = () => [lane];
-    }
+    // What a durable queue has on disk is recovered now (counts, TTLs, damage are known at
+    // start); a queue with no directory has nothing stored and opens its storage when used.
+    if (this.durable && fs.existsSync(this.dir)) this.openStorage();
     this.counts = this.args.deliveryLimit !== null ? new DeliveryCounts(this.durable ? this.dir : null) : null;
     this.armExpires();
     // TTLs count from the original publish time, also across a restart.
@@ -93,29 +77,12 @@ export class ClassicQueue implements Queue {
     return `queue '${this.name}' in vhost '${this.vhost}'`;
   }
 
-  private existingLanes(): number[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names.map(laneOfDirName).filter((p) => p >= 0);
-  }
-
-  private openLane(p: number, redeliverBelow: number): LaneStore {
-    const what = this.what;
-    let lane: LaneStore | null = null;
-    const log = SegmentedLog.open(laneDir(this.dir, p), {
-      fsync: this.durable,
-      ephemeral: !this.durable,
-      keepFlag: this.durable ? FLAG_PERSISTENT : 0,
-      onWarning: (m) => logger.warn(`${what}: ${m}`),
-      onProgress: (m) => logger.info(`${what}: ${m}`),
-      onSyncFailed: (from, to, err) => { if (this.durable) lane?.dropUnsynced(from, to, err); },
-    });
-    lane = new LaneStore(log, p, redeliverBelow, this.marks, what);
-    return lane;
+  private openStorage(): QueueStorage {
+    if (this.storage !== null) return this.storage;
+    const st = new QueueStorage({ dir: this.dir, durable: this.durable, maxPriority: this.args.maxPriority, what: this.what });
+    this.storage = st;
+    this.store = st.store;
+    return st;
   }
 
   get messageCount(): number { return this.store.ready; }
@@ -174,7 +141,7 @@ export class ClassicQueue implements Queue {
       this.host.deadLetter(this, asRecord(msg), 'expired', sync);
       return EnqueueResult.Accepted;
     }
-    const direct = this.direct;
+    const direct = (this.storage ?? this.openStorage()).direct;
     if (direct !== null && this.consumers.length > 0 && !(this.durable && (msg.flags & FLAG_PERSISTENT) !== 0) && direct.canHold()) {
       const c = this.pickConsumer();
       if (c !== null) {
@@ -309,7 +276,10 @@ export class ClassicQueue implements Queue {
   // ---- read-only view for the management API (browsing without consuming) ---------------------
 
   // The log of priority lane p (0 for a queue without priorities), or undefined.
-  browseLog(p = 0): BrowseLog | undefined { return this.lanes().find((l) => l.lane === p)?.log; }
+  browseLog(p = 0): BrowseLog | undefined {
+    if (this.deleted) return undefined;
+    return this.openStorage().lanes().find((l) => l.lane === p)?.log;
+  }
 
   // The message behind a ref a channel holds unacked (a log record or a held direct delivery).
   peekMessage(ref: MessageRef): LogRecord | undefined { return this.store.read(ref); }
@@ -578,11 +548,7 @@ export class ClassicQueue implements Queue {
     this.clearExpires();
     if (this.deleted) return;
     this.counts?.save();
-    if (this.marks !== null) {
-      const exact: number[] = [];
-      for (const l of this.lanes()) exact[l.lane] = l.deliveredUpTo;
-      this.marks.saveExact(exact);
-    }
+    this.storage?.saveMarks();
     await this.store.close();
   }
 }

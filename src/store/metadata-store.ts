@@ -229,7 +229,8 @@ export class MetadataStore {
       this.error(`metadata log ${file}: damaged record(s) at bytes ${s.from}..${s.to} skipped; the changes in them are lost, the ${data.length - s.to} bytes after them were read`);
     }
     if (r.end < data.length && !readOnly) {
-      this.warn(`metadata log ${file}: torn tail of ${data.length - r.end} bytes at byte ${r.end} cut off (changes that were never confirmed)`);
+      // zeros are the log's preallocated end (metadata-log.ts), not a torn write
+      if (!zerosFrom(data, r.end)) this.warn(`metadata log ${file}: torn tail of ${data.length - r.end} bytes at byte ${r.end} cut off (changes that were never confirmed)`);
       fs.truncateSync(file, r.end);
     }
     return { size: r.end, damaged: r.skipped.length };
@@ -249,4 +250,9 @@ export class MetadataStore {
       this.count--;
     }
   }
+}
+
+function zerosFrom(b: Buffer, from: number): boolean {
+  for (let i = from; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }

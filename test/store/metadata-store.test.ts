@@ -24,6 +24,14 @@ function dump(s: MetadataStore): Record<string, Record<string, unknown>> {
 
 const logFiles = (dir: string) => fs.readdirSync(dir).filter((n) => n.endsWith('.log')).sort();
 
+// Where a log file's records end: the file itself runs on, zero-filled (preallocated).
+function dataEnd(file: string): number {
+  const b = fs.readFileSync(file);
+  let n = b.length;
+  while (n > 0 && b[n - 1] === 0) n--;
+  return n;
+}
+
 t.test('changes survive a reopen; deletes too; a put of the same value writes nothing', async (t) => {
   const dir = tempDir();
   const { s } = open(dir);
@@ -54,10 +62,10 @@ t.test('group commit: a burst of changes is one or a few fdatasyncs, and whenSyn
   await Promise.all(waits);
   t.equal(s.syncedSeq, s.seq);
   // The cost of a change does not grow with the number of entries: each is one record.
-  const before = fs.statSync(path.join(dir, logFiles(dir)[0])).size;
+  const before = dataEnd(path.join(dir, logFiles(dir)[0]));
   s.put('queues', 'q-next', { name: 'q-next' });
   await s.whenSynced();
-  const after = fs.statSync(path.join(dir, logFiles(dir)[0])).size;
+  const after = dataEnd(path.join(dir, logFiles(dir)[0]));
   t.ok(after - before < 100, `one more queue among 2,000 added ${after - before} bytes`);
   await s.close();
 });
@@ -68,8 +76,7 @@ t.test('a torn tail is cut off, with the file named; everything before it is kep
   for (let i = 0; i < 10; i++) s.put('queues', `q${i}`, { name: `q${i}`, pad: 'p'.repeat(50) });
   await s.close();
   const file = path.join(dir, logFiles(dir)[0]);
-  const size = fs.statSync(file).size;
-  fs.truncateSync(file, size - 20); // the last record half written
+  fs.truncateSync(file, dataEnd(file) - 20); // the last record half written
   const { s: s2, warnings } = open(dir);
   t.same([...s2.keys('queues')], ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8']);
   t.match(warnings.join('\n'), new RegExp(`metadata log ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: torn tail of \\d+ bytes at byte \\d+ cut off`));
@@ -80,6 +87,47 @@ t.test('a torn tail is cut off, with the file named; everything before it is kep
   t.same([...s3.keys('queues')], ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8', 'q10'], 'appending continues after the cut');
   t.same(w3, []);
   await s3.close();
+});
+
+t.test('the log file is extended ahead of its records; its zero tail is no torn tail', async (t) => {
+  const dir = tempDir();
+  const { s } = open(dir);
+  s.put('queues', 'q0', { name: 'q0' });
+  await s.whenSynced();
+  const file = path.join(dir, logFiles(dir)[0]);
+  const allocated = fs.statSync(file).size;
+  t.ok(allocated >= 1024 * 1024, `the first round made the file ${allocated} bytes long`);
+  for (let i = 1; i < 100; i++) { s.put('queues', `q${i}`, { name: `q${i}` }); await s.whenSynced(); }
+  t.equal(fs.statSync(file).size, allocated, '99 more rounds wrote into the zeros: the file did not grow');
+  const end = dataEnd(file);
+  await s.close();
+  const { s: s2, warnings } = open(dir);
+  t.same(warnings, [], 'the zeros are not reported');
+  t.equal(s2.size, 100);
+  t.equal(fs.statSync(file).size, end, 'the start cut the file to its records');
+  s2.put('queues', 'q100', { name: 'q100' });
+  await s2.close();
+  const { s: s3, warnings: w3 } = open(dir);
+  t.same(w3, []);
+  t.equal(s3.size, 101, 'appending continued after the records, not after the zeros');
+  await s3.close();
+});
+
+t.test('a record torn in the preallocated zeros is a torn tail (reported, cut off)', async (t) => {
+  const dir = tempDir();
+  const { s } = open(dir);
+  for (let i = 0; i < 10; i++) { s.put('queues', `q${i}`, { name: `q${i}`, pad: 'p'.repeat(50) }); await s.whenSynced(); }
+  await s.close();
+  const file = path.join(dir, logFiles(dir)[0]);
+  const end = dataEnd(file);
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, Buffer.alloc(30), 0, 30, end - 30); // the last record's end never reached the disk
+  fs.closeSync(fd);
+  const { s: s2, warnings } = open(dir);
+  t.same([...s2.keys('queues')], ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q6', 'q7', 'q8']);
+  t.match(warnings.join('\n'), /torn tail of \d+ bytes at byte \d+ cut off/, 'reported as torn');
+  t.ok(fs.statSync(file).size < end, 'cut off');
+  await s2.close();
 });
 
 t.test('a damaged record in the middle is skipped and reported; the records after it are read', async (t) => {
