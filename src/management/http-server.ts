@@ -182,14 +182,17 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     let over = false;
-    const tooLarge = () => new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`, { Connection: 'close' });
+    // The rest of a refused body is read and dropped, not cut off by closing the connection: a
+    // client still writing it would get EPIPE or a reset, often before it could read the 413.
+    // The server's request timeout bounds a body that never ends.
+    const tooLarge = () => new HttpError(413, 'payload_too_large', `request body over ${limit} bytes`);
     if (Number(req.headers['content-length']) > limit) {
-      // refused before reading it: the reply goes out and the connection closes after it
+      // refused before reading it
       over = true;
       reject(tooLarge());
     }
     req.on('data', (c: Buffer) => {
-      if (over) return; // read and dropped, so the 413 can be written (destroying the socket reset it)
+      if (over) return;
       size += c.length;
       if (size > limit) {
         over = true;

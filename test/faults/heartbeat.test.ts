@@ -130,7 +130,9 @@ t.test('broker: a raw client with heartbeat=1', async (t) => {
     t.ok(times[times.length - 1] <= 3000, `the last one ${times[times.length - 1]} ms after the silence began`);
     t.equal(talking.filter((c) => c.closed).length, 0, 'no talking connection was closed');
     const counts = talking.map((c) => c.frames.filter((f) => f.type === 8 && f.at >= t0).length);
-    t.ok(Math.min(...counts) >= 5, `each talking connection got >= 5 heartbeats in 3 s (min ${Math.min(...counts)})`);
+    // 6 are due at one every 0.5 s; one sent each second (the old 1 s check) would give 3 at most.
+    // 4 leaves room for a loaded machine without letting that through.
+    t.ok(Math.min(...counts) >= 4, `each talking connection got >= 4 heartbeats in 3 s (min ${Math.min(...counts)})`);
     for (const c of conns) c.destroy();
   });
 });
