@@ -6,6 +6,7 @@
 //   tail-cache.ts                 newest records in memory, one process-wide budget
 //   write-buffer.ts, pending-writes.ts   pooled write buffers; a log's records not yet written
 //   group-commit.ts               whenSynced(offset), the flush/sync timer
+//   sync-tracker.ts               what still needs an fdatasync; the recovery point
 //   log-loader.ts                 opening and recovery
 //   cursor.ts                     sequential readers
 // Write path: append() frames the record into the write buffer and keeps the caller's object
@@ -15,13 +16,14 @@ import * as fs from 'node:fs';
 import { CLEAN_SHUTDOWN_FILE } from './data-dir';
 import { Cursor, type CursorSource, type LogCursor } from './cursor';
 import { fsyncDir, withPath } from './fd-cache';
-import { type CommitTarget, GroupCommit, currentSyncFn } from './group-commit';
+import { type CommitTarget, GroupCommit } from './group-commit';
 import { loadLog, writeRecoveryPoint } from './log-loader';
 import { HEADER_SIZE, type LogRecord, type LogRecordInput, MAX_BATCH_COUNT, MAX_RECORD_SIZE, decodeFrame, encodeInto, frameSize, packEnvelope } from './record';
 import { type Damage, type FrameFile, FrameWindow, seekRecord } from './record-walker';
 import { Segment } from './segment';
 import { SegmentSet } from './segment-set';
 import { storeStats } from './store-stats';
+import { SyncTracker } from './sync-tracker';
 import { TailCache } from './tail-cache';
 import { bufferClass } from './write-buffer';
 import { type PendingOwner, PendingWrites } from './pending-writes';
@@ -61,9 +63,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   private readonly cache: TailCache;
   private readonly commit: GroupCommit;
   private ackDirty: Segment[] = [];
-  private rolledUnsynced: Segment[] = [];
-  private checkpointBase = -1;
-  private dirUnsynced = false;
+  private syncs: SyncTracker;
   private readWindow: FrameWindow | null = null;
   /** where the last append went: its segment's base and its byte position in that segment */
   lastAppendBase = -1;
@@ -83,6 +83,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     this.eagerFlush = opts.eagerFlush ?? false;
     this.cache = new TailCache(Math.max(0, opts.tailCacheBytes ?? 8 * MiB), opts.dropReadFromCache ?? true);
     this.segs = new SegmentSet([]);
+    this.syncs = new SyncTracker(dir, this.ephemeral, -1, (m) => this.warn(m));
     this.load();
     this.commit = new GroupCommit(this, opts.flushIntervalMs ?? 200, opts.syncIntervalMs ?? 1000);
   }
@@ -100,7 +101,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     });
     this.segs = new SegmentSet(r.segments);
     this.clean = r.clean;
-    this.checkpointBase = r.checkpointBase;
+    this.syncs = new SyncTracker(this.dir, this.ephemeral, r.checkpointBase, (m) => this.warn(m));
     const open = this.segs.last;
     if (open !== undefined) this.next = open.next;
     for (const s of r.segments) {
@@ -242,7 +243,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     }
     const s = Segment.create(this.dir, this.next, this.indexInterval);
     this.segs.add(s);
-    this.dirUnsynced = true;
+    this.syncs.dirChanged();
     this.flushedNext = this.next;
     this.cache.clear(this.next);
     return s;
@@ -295,39 +296,11 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   }
 
   syncFiles(cb: (err: Error | null) => void): void {
-    const targets: Segment[] = [];
-    for (const s of this.rolledUnsynced) if (!s.deleted && s.syncedSize < s.size) targets.push(s);
-    const open = this.segs.last;
-    if (open !== undefined && open.size > open.syncedSize) targets.push(open);
-    if (this.dirUnsynced) {
-      fsyncDir(this.dir); // a new segment's directory entry must be durable with its data
-      this.dirUnsynced = false;
-    }
-    if (targets.length === 0) {
-      cb(null);
-      return;
-    }
-    let pending = targets.length;
-    let error: Error | null = null;
-    const fn = currentSyncFn();
-    for (const seg of targets) {
-      seg.sync(fn, (err) => {
-        if (err !== null && error === null) error = err;
-        if (--pending === 0) cb(error);
-      });
-    }
+    this.syncs.syncFiles(this.segs.last, cb);
   }
 
   afterSync(): void {
-    if (this.state === State.Closed) return;
-    const open = this.segs.last;
-    const still: Segment[] = [];
-    for (const s of this.rolledUnsynced) if (!s.deleted && s.syncedSize < s.size) still.push(s);
-    this.rolledUnsynced = still;
-    if (open === undefined || this.ephemeral) return;
-    let first = open.base;
-    for (const s of still) if (s.base < first) first = s.base;
-    if (first > this.checkpointBase) this.writeCheckpoint(first, 0);
+    if (this.state !== State.Closed) this.syncs.afterSync(this.segs.last);
   }
 
   roundFailed(from: number, to: number, err: Error): void {
@@ -339,7 +312,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   }
 
   get unsynced(): boolean {
-    if (this.pending.length > 0 || this.rolledUnsynced.length > 0 || this.dirUnsynced) return true;
+    if (this.pending.length > 0 || this.syncs.waiting) return true;
     const open = this.segs.last;
     return open !== undefined && open.size > open.syncedSize;
   }
@@ -361,15 +334,6 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     return this.commit.syncedOffset;
   }
 
-  private writeCheckpoint(base: number, position: number): void {
-    try {
-      writeRecoveryPoint(this.dir, base, position);
-      this.checkpointBase = base;
-    } catch (e) {
-      this.warn(`cannot write the recovery point: ${(e as Error).message}`);
-    }
-  }
-
   warn(msg: string): void {
     this.opts.onWarning?.(msg);
   }
@@ -388,12 +352,12 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     }
     const seg = Segment.create(this.dir, this.next, this.indexInterval);
     this.segs.add(seg);
-    this.dirUnsynced = true;
+    this.syncs.dirChanged();
     if (old.fullyAcked) this.deleteSegment(old, true);
     else if (this.fsync && old.syncedSize < old.size) {
-      this.rolledUnsynced.push(old);
+      this.syncs.rolledUnsynced(old);
       this.commit.whenSynced(old.next - 1).catch((e: Error) => this.warn(`background sync after roll failed: ${e.message}`));
-    } else if (!this.fsync && !this.ephemeral) this.writeCheckpoint(seg.base, 0);
+    } else if (!this.fsync && !this.ephemeral) this.syncs.writeCheckpoint(seg.base, 0);
     return seg;
   }
 
@@ -546,13 +510,13 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     this.flushedNext = this.next;
     this.cache.clear(this.next);
     this.ackDirty = [];
-    this.rolledUnsynced = [];
+    this.syncs.release(false);
     for (const s of this.segs.all.slice()) this.deleteSegment(s, true);
     this.live = 0;
     this.totalSize = 0;
     if (fs.existsSync(this.dir)) {
       this.segs.add(Segment.create(this.dir, this.next, this.indexInterval));
-      this.writeCheckpoint(this.next, 0);
+      this.syncs.writeCheckpoint(this.next, 0);
       fsyncDir(this.dir);
     }
     this.commit.skipTo(this.next);
@@ -582,7 +546,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
       this.flush();
       if (open !== undefined) {
         if (this.fsync) {
-          for (const s of this.rolledUnsynced) if (!s.deleted) s.syncNow();
+          this.syncs.syncRolledNow();
           open.syncNow();
         }
         if (this.keepFlag !== 0) open.volatile.save(this.dir, this.fsync);
@@ -623,7 +587,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   private release(): void {
     this.state = State.Closed;
     for (const s of this.segs.all) s.closeFiles();
-    for (const s of this.rolledUnsynced) s.closeFiles();
+    this.syncs.release(true);
     this.pending.discard();
     this.cache.clear(this.next);
     this.readWindow = null;
