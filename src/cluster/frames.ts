@@ -13,6 +13,7 @@ export const enum T {
   Delete = 4,    // path, pos (recursive: a directory and everything under it)
   Rename = 5,    // path, pos, u16 + target path
   Mkdir = 6,     // path, pos
+  Sync = 7,      // path, pos: the leader fdatasyncs (or fsyncs) this file or directory
   Control = 32,  // JSON
 }
 
@@ -22,7 +23,8 @@ export type FileOp =
   | { t: T.Replace; path: string; data: Buffer }
   | { t: T.Delete; path: string }
   | { t: T.Rename; path: string; to: string }
-  | { t: T.Mkdir; path: string };
+  | { t: T.Mkdir; path: string }
+  | { t: T.Sync; path: string };
 
 export interface DecodedOp { op: FileOp; pos: number }
 
@@ -99,6 +101,7 @@ function decodeOp(type: T, b: Buffer): DecodedOp {
     case T.Delete: return { pos, op: { t: T.Delete, path } };
     case T.Rename: { const m = b.readUInt16BE(p); return { pos, op: { t: T.Rename, path, to: b.toString('utf8', p + 2, p + 2 + m) } }; }
     case T.Mkdir: return { pos, op: { t: T.Mkdir, path } };
+    case T.Sync: return { pos, op: { t: T.Sync, path } };
     default: throw new Error(`unknown replication frame type ${type}`);
   }
 }

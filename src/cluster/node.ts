@@ -11,6 +11,7 @@
 import * as path from 'node:path';
 import { log } from '../logger';
 import { setReplicaBarrier } from '../broker/replica-barrier';
+import { setReplicationPositionSource } from '../store/replication-position';
 import { AckBarrier } from './ack-barrier';
 import { Etcd, type Kv } from './etcd';
 import { FollowerStream, isInSync, setInSync } from './follower-stream';
@@ -299,6 +300,7 @@ export class ClusterNode {
     this.stream = stream;
     this.barrier = new AckBarrier(() => stream.position);
     this.tap = tapDataDir(dataDir, stream.emit);
+    setReplicationPositionSource(() => stream.position);
     setReplicaBarrier(this.barrier.wait);
     setInSync(dataDir, true);
     await stream.listen(this.o.replicationPort);
@@ -422,6 +424,7 @@ export class ClusterNode {
     this.stream?.close();
     this.tap?.remove();
     setReplicaBarrier(null);
+    setReplicationPositionSource(null);
     await this.etcd.revoke(this.lease).catch(() => undefined);
     this.lock?.release();
     this.lock = null;
