@@ -72,13 +72,14 @@ export function tapDataDir(dataDir: string, emit: Emit): FsTap {
 
   wrap(F, 'openSync', (orig) => (...a) => outer(() => orig(...a) as number, (fd) => {
     const r = rel(a[0]);
-    if (r === null) return;
+    if (r === null) { fds.delete(fd); return; } // a reused number of a descriptor closed asynchronously
     const fl = flagsOf(a[1]);
     fds.set(fd, { rel: r, pos: fl.append ? -1 : 0 });
     if (fl.trunc) emit({ t: T.Truncate, path: r, len: 0 });
     else if (fl.create) emit({ t: T.Write, path: r, at: 0, data: Buffer.alloc(0) });
   }));
   wrap(F, 'closeSync', (orig) => (...a) => { fds.delete(a[0] as number); return orig(...a); });
+  wrap(F, 'close', (orig) => (...a) => { fds.delete(a[0] as number); return orig(...a); });
   // writeSync(fd, buffer, offset?, length?, position?) or writeSync(fd, string, position?, encoding?)
   wrap(F, 'writeSync', (orig) => (...a) => outer(() => orig(...a) as number, (n) => {
     const t = fds.get(a[0] as number);

@@ -95,6 +95,8 @@ export class ClusterNode {
   private lock: DirLock | null = null;
   private renewing = false;
   private leaderEndpoints: NodeRecord | null = null;
+  /** the leader key's creation revision leaderEndpoints were read for */
+  private endpointsOf = 0;
   private memberHosts = new Set<string>();
 
   constructor(private readonly o: ClusterOptions, private readonly lead: () => Promise<Leading>) {
@@ -226,10 +228,13 @@ export class ClusterNode {
     }
     const rec = JSON.parse(leader.value) as NodeRecord;
     if (rec.id === this.id) return; // a lease of an earlier run of this node: wait for it to lapse
-    if (this.proxies.length > 0) {
+    // The leader's client ports, from its member record once it serves (not re-read at every
+    // tick: a follower's etcd requests are CPU for etcd and for itself, on a shared machine too).
+    if (this.proxies.length > 0 && (this.leaderEndpoints === null || this.endpointsOf !== leader.createRevision)) {
       const m = await this.etcd.get(this.k.member(rec.id));
       const mr = m === null ? null : JSON.parse(m.value) as NodeRecord & { role?: string };
       this.leaderEndpoints = mr !== null && mr.role === 'leader' ? mr : null;
+      this.endpointsOf = leader.createRevision;
     }
     const want = `${rec.replication}#${leader.createRevision}`;
     if (this.following !== want && this.follower !== null) this.follower.close('the leader changed');
