@@ -26,7 +26,7 @@ export class PendingChunk implements SyncTarget {
 
   constructor(private readonly writer: StreamWriter) {}
 
-  whenSynced(offset: number): Promise<void> {
+  whenSynced(offset: number): Promise<number> {
     if (!this.appended && this.failed === null) this.writer.flush();
     if (this.failed !== null) return Promise.reject(this.failed);
     return this.writer.stream.whenSynced(offset);

@@ -3,11 +3,12 @@
 // logs reports that offset durable, and is rejected when any of those syncs fails. Nothing is
 // shared between batches: each holds its own offsets, so no batch can be acked on the strength
 // of a sync that did not cover it.
-import { afterReplicas } from './replica-barrier';
+import { afterReplicas, latest } from './replica-barrier';
 
 /** What a sync point waits on: a log (or a stream's chunk, which appends itself first). */
 export interface SyncTarget {
-  whenSynced(offset: number): Promise<void>;
+  /** resolves with the replication position that covers the offset (replica-barrier.ts) */
+  whenSynced(offset: number): Promise<number>;
 }
 
 export class SyncPoints {
@@ -34,9 +35,9 @@ export class SyncPoints {
   whenSynced(): Promise<void> {
     const logs = this.logs;
     if (logs.length === 1) return afterReplicas(logs[0].whenSynced(this.offsets[0]));
-    const all: Promise<void>[] = [];
+    const all: Promise<number>[] = [];
     for (let i = 0; i < logs.length; i++) all.push(logs[i].whenSynced(this.offsets[i]));
-    return afterReplicas(Promise.all(all).then(() => undefined));
+    return afterReplicas(Promise.all(all).then(latest));
   }
 
   /** Move everything into `other` (a batch joining a larger one). */

@@ -41,11 +41,23 @@ export class AckBarrier {
     return m;
   }
 
-  /** Resolves once every member has acknowledged the position of this moment. */
-  readonly wait = (): Promise<void> => {
-    const pos = this.position();
+  /**
+   * Resolves once every member has acknowledged `at` (a position a local sync resolved with),
+   * or the position of this moment.
+   */
+  readonly wait = (at?: number): Promise<void> => {
+    const now = this.position();
+    const pos = at === undefined || at > now ? now : at;
     if (this.low() >= pos) return Promise.resolve();
-    return new Promise<void>((resolve) => this.waiters.push({ pos, resolve }));
+    return new Promise<void>((resolve) => {
+      // Kept in position order (a sync's position may be older than the one of a waiter
+      // before it): almost always an append.
+      const ws = this.waiters;
+      let j = ws.length;
+      while (j > 0 && ws[j - 1].pos > pos) j--;
+      if (j === ws.length) ws.push({ pos, resolve });
+      else ws.splice(j, 0, { pos, resolve });
+    });
   };
 
   get waiting(): number {
@@ -56,7 +68,7 @@ export class AckBarrier {
     const low = this.low();
     const ws = this.waiters;
     let i = 0;
-    while (i < ws.length && ws[i].pos <= low) i++; // positions only grow: waiters are in order
+    while (i < ws.length && ws[i].pos <= low) i++; // in position order: the leading run
     if (i === 0) return;
     const ready = ws.slice(0, i);
     this.waiters = ws.slice(i);

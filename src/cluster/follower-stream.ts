@@ -77,7 +77,7 @@ export class FollowerStream {
     const reader = new FrameReader();
     s.on(this.o.tls === true ? 'secureConnect' : 'connect', () => {
       binding = channelBinding(s);
-      s.write(encodeControl({ hello: this.o.id, nonce: myNonce }));
+      s.write(encodeControl({ hello: this.o.id, nonce: myNonce, syncOps: true }));
     });
     s.on('error', (e) => this.close(`replication connection: ${e.message}`));
     s.on('close', () => this.close('replication connection closed'));
@@ -89,6 +89,8 @@ export class FollowerStream {
             if (!authed) {
               if (!checkProof(this.o.secret, 'leader', myNonce, String(m.nonce), m.proof, binding)) throw new Error('the leader failed authentication (cluster secret?)');
               authed = true;
+              // a leader that reports its syncs: make durable what it does (apply.ts)
+              this.applier.mirrorSyncs = m.syncOps === true;
               setInSync(this.o.dataDir, false);
               s.write(encodeControl({ proof: proof(this.o.secret, 'follower', String(m.nonce), myNonce, binding), manifest: files }));
             } else if (typeof m.caughtUp === 'number') {
@@ -124,7 +126,8 @@ export class FollowerStream {
       const pos = this.appliedPos;
       const announce = this.firstPending;
       this.firstPending = false;
-      const synced = this.applier.sync();
+      // The first round after the catch-up makes the whole copy durable.
+      const synced = announce ? this.applier.syncAll() : this.applier.sync();
       this.chain = Promise.all([this.chain, synced]).then(() => {
         if (this.closed) return;
         if (announce) {

@@ -13,6 +13,7 @@ export const enum T {
   Delete = 4,    // path, pos (recursive: a directory and everything under it)
   Rename = 5,    // path, pos, u16 + target path
   Mkdir = 6,     // path, pos
+  Sync = 7,      // path, pos: the leader fdatasyncs (or fsyncs) this file or directory
   Control = 32,  // JSON
 }
 
@@ -22,7 +23,8 @@ export type FileOp =
   | { t: T.Replace; path: string; data: Buffer }
   | { t: T.Delete; path: string }
   | { t: T.Rename; path: string; to: string }
-  | { t: T.Mkdir; path: string };
+  | { t: T.Mkdir; path: string }
+  | { t: T.Sync; path: string };
 
 export interface DecodedOp { op: FileOp; pos: number }
 
@@ -99,21 +101,34 @@ function decodeOp(type: T, b: Buffer): DecodedOp {
     case T.Delete: return { pos, op: { t: T.Delete, path } };
     case T.Rename: { const m = b.readUInt16BE(p); return { pos, op: { t: T.Rename, path, to: b.toString('utf8', p + 2, p + 2 + m) } }; }
     case T.Mkdir: return { pos, op: { t: T.Mkdir, path } };
+    case T.Sync: return { pos, op: { t: T.Sync, path } };
     default: throw new Error(`unknown replication frame type ${type}`);
   }
 }
 
-/** Slices frames out of a byte stream; throws on a damaged frame. */
+/**
+ * Slices frames out of a byte stream; throws on a damaged frame. The chunks of a frame larger
+ * than one socket read (a sync round's segment write: hundreds of KiB) are gathered and joined
+ * once, when the frame is complete, not re-joined at every read.
+ */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private have = 0;
+  /** bytes the frame at the head needs (0: not known yet) */
+  private need = 0;
 
   push(chunk: Buffer, out: (f: Frame) => void): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    let b = this.buf;
+    this.chunks.push(chunk);
+    this.have += chunk.length;
+    if (this.have < Math.max(this.need, 8)) return;
+    let b = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.have);
+    this.chunks = [];
+    this.have = 0;
+    this.need = 0;
     while (b.length >= 8) {
       const len = b.readUInt32BE(0);
       if (len > 1024 * 1024 * 1024) throw new Error(`replication frame of ${len} bytes`);
-      if (b.length < 4 + len) break;
+      if (b.length < 4 + len) { this.need = 4 + len; break; }
       const crc = b.readUInt32BE(4);
       const covered = b.subarray(8, 4 + len);
       if (crc32(covered) !== crc) throw new Error('replication frame failed its CRC check');
@@ -123,6 +138,6 @@ export class FrameReader {
       else out({ type, op: decodeOp(type, body) } as Frame);
       b = b.subarray(4 + len);
     }
-    this.buf = b.length === 0 ? Buffer.alloc(0) : b;
+    if (b.length > 0) { this.chunks.push(b); this.have = b.length; }
   }
 }

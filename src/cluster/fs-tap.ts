@@ -10,7 +10,10 @@
 // A write's bytes are copied by the encoder before the call returns, so the store may reuse
 // its pooled write buffers at once. A new way of changing files in the store (fs.writev,
 // copyFile, link, FileHandle writes outside a rename) must be added here: the byte-for-byte
-// test in test/cluster/replication.test.ts lists the ways covered.
+// test in test/cluster/replication.test.ts lists the ways covered. fdatasync and fsync on
+// descriptors opened with openSync are reported too (SYNC): followers sync what the leader
+// syncs; a sync the tap does not see (a FileHandle's, a directory opened asynchronously) is
+// covered by the follower's own rules (apply.ts).
 // The module object itself (not TypeScript's import wrapper, whose properties are getters).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 import fs = require('node:fs');
@@ -69,13 +72,14 @@ export function tapDataDir(dataDir: string, emit: Emit): FsTap {
 
   wrap(F, 'openSync', (orig) => (...a) => outer(() => orig(...a) as number, (fd) => {
     const r = rel(a[0]);
-    if (r === null) return;
+    if (r === null) { fds.delete(fd); return; } // a reused number of a descriptor closed asynchronously
     const fl = flagsOf(a[1]);
     fds.set(fd, { rel: r, pos: fl.append ? -1 : 0 });
     if (fl.trunc) emit({ t: T.Truncate, path: r, len: 0 });
     else if (fl.create) emit({ t: T.Write, path: r, at: 0, data: Buffer.alloc(0) });
   }));
   wrap(F, 'closeSync', (orig) => (...a) => { fds.delete(a[0] as number); return orig(...a); });
+  wrap(F, 'close', (orig) => (...a) => { fds.delete(a[0] as number); return orig(...a); });
   // writeSync(fd, buffer, offset?, length?, position?) or writeSync(fd, string, position?, encoding?)
   wrap(F, 'writeSync', (orig) => (...a) => outer(() => orig(...a) as number, (n) => {
     const t = fds.get(a[0] as number);
@@ -114,6 +118,15 @@ export function tapDataDir(dataDir: string, emit: Emit): FsTap {
     const data = toBuf(a[1]);
     emit({ t: T.Write, path: r, at: fs.statSync(a[0] as string).size - data.length, data });
   }));
+  // The leader's fdatasyncs and fsyncs, reported when they start (after every write they cover):
+  // a follower makes the same files durable before it acknowledges (apply.ts), and no others.
+  const synced = (fd: unknown) => {
+    const t = fds.get(fd as number);
+    if (t !== undefined) emit({ t: T.Sync, path: t.rel });
+  };
+  for (const name of ['fdatasync', 'fsync', 'fdatasyncSync', 'fsyncSync']) {
+    wrap(F, name, (orig) => (...a) => { synced(a[0]); return orig(...a); });
+  }
   wrap(F, 'renameSync', (orig) => (...a) => outer(() => orig(...a), () => renamed(a[0], a[1])));
   wrap(F, 'unlinkSync', (orig) => (...a) => outer(() => orig(...a), () => deleted(a[0])));
   wrap(F, 'rmSync', (orig) => (...a) => outer(() => orig(...a), () => deleted(a[0])));

@@ -121,11 +121,15 @@ export class LeaderStream {
     }
   };
 
+  // Operations go out once the current task is done (a sync round's writes and the SYNC of its
+  // fdatasync in one writev), not on setImmediate: that waited for the next loop iteration,
+  // after the poll phase had read and parsed whatever clients sent meanwhile, while the
+  // follower's half of the confirm could already have been on its way.
   private send(l: Link, buf: Buffer): void {
     l.out.push(buf);
     if (!l.flushScheduled) {
       l.flushScheduled = true;
-      setImmediate(() => this.flush(l));
+      queueMicrotask(() => this.flush(l));
     }
   }
 
@@ -185,9 +189,14 @@ export class LeaderStream {
           const m = f.msg;
           if (l.info.state === 'auth' && theirNonce === '') {
             if (typeof m.hello !== 'string' || typeof m.nonce !== 'string') throw new Error('expected hello');
+            // SYNC operations (the leader's fdatasyncs) would end an earlier version's stream.
+            if (m.syncOps !== true) {
+              log.warn(`replication: refused follower ${m.hello} (${l.info.address}): it runs an earlier Warren version (no SYNC operations); upgrade the followers before the leader`);
+              throw new Error('earlier version');
+            }
             theirNonce = m.nonce;
             helloId = m.hello;
-            socket.write(encodeControl({ nonce: myNonce, proof: proof(this.secret, 'leader', theirNonce, myNonce, binding) }));
+            socket.write(encodeControl({ nonce: myNonce, proof: proof(this.secret, 'leader', theirNonce, myNonce, binding), syncOps: true }));
           } else if (l.info.state === 'auth') {
             if (!checkProof(this.secret, 'follower', myNonce, theirNonce, m.proof, binding)) {
               log.warn(`replication: refused a follower from ${l.info.address}: bad cluster secret`);

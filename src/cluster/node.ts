@@ -11,6 +11,7 @@
 import * as path from 'node:path';
 import { log } from '../logger';
 import { setReplicaBarrier } from '../broker/replica-barrier';
+import { setReplicationPositionSource } from '../store/replication-position';
 import { AckBarrier } from './ack-barrier';
 import { Etcd, type Kv } from './etcd';
 import { FollowerStream, isInSync, setInSync } from './follower-stream';
@@ -94,6 +95,8 @@ export class ClusterNode {
   private lock: DirLock | null = null;
   private renewing = false;
   private leaderEndpoints: NodeRecord | null = null;
+  /** the leader key's creation revision leaderEndpoints were read for */
+  private endpointsOf = 0;
   private memberHosts = new Set<string>();
 
   constructor(private readonly o: ClusterOptions, private readonly lead: () => Promise<Leading>) {
@@ -225,10 +228,13 @@ export class ClusterNode {
     }
     const rec = JSON.parse(leader.value) as NodeRecord;
     if (rec.id === this.id) return; // a lease of an earlier run of this node: wait for it to lapse
-    if (this.proxies.length > 0) {
+    // The leader's client ports, from its member record once it serves (not re-read at every
+    // tick: a follower's etcd requests are CPU for etcd and for itself, on a shared machine too).
+    if (this.proxies.length > 0 && (this.leaderEndpoints === null || this.endpointsOf !== leader.createRevision)) {
       const m = await this.etcd.get(this.k.member(rec.id));
       const mr = m === null ? null : JSON.parse(m.value) as NodeRecord & { role?: string };
       this.leaderEndpoints = mr !== null && mr.role === 'leader' ? mr : null;
+      this.endpointsOf = leader.createRevision;
     }
     const want = `${rec.replication}#${leader.createRevision}`;
     if (this.following !== want && this.follower !== null) this.follower.close('the leader changed');
@@ -299,6 +305,7 @@ export class ClusterNode {
     this.stream = stream;
     this.barrier = new AckBarrier(() => stream.position);
     this.tap = tapDataDir(dataDir, stream.emit);
+    setReplicationPositionSource(() => stream.position);
     setReplicaBarrier(this.barrier.wait);
     setInSync(dataDir, true);
     await stream.listen(this.o.replicationPort);
@@ -422,6 +429,7 @@ export class ClusterNode {
     this.stream?.close();
     this.tap?.remove();
     setReplicaBarrier(null);
+    setReplicationPositionSource(null);
     await this.etcd.revoke(this.lease).catch(() => undefined);
     this.lock?.release();
     this.lock = null;

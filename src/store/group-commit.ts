@@ -10,21 +10,23 @@
 // unsynced for `syncIntervalMs` with nobody waiting.
 import * as fs from 'node:fs';
 import { storeStats } from './store-stats';
+import { replicationPosition } from './replication-position';
 
 export type SyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
 
-let syncFn: SyncFn = fs.fdatasync;
+// null: fs.fdatasync as it is at each call (a cluster leader's fs tap wraps it: fs-tap.ts)
+let syncFn: SyncFn | null = null;
 
 /**
  * Test hook: replace fdatasync for every log in the process (a slow or failing disk). Not an
  * option of the broker: tests load it with `node --require` (test/fixtures/slow-sync.ts).
  */
 export function setSyncFnForTesting(fn: SyncFn | null): void {
-  syncFn = fn ?? fs.fdatasync;
+  syncFn = fn;
 }
 
 export function currentSyncFn(): SyncFn {
-  return syncFn;
+  return syncFn ?? fs.fdatasync;
 }
 
 // Start times of the sync rounds in flight, for a watchdog: a cluster leader whose disk stalls
@@ -62,7 +64,7 @@ export interface CommitTarget {
 
 interface Waiter {
   offset: number;
-  resolve: () => void;
+  resolve: (replicated: number) => void;
   reject: (e: Error) => void;
 }
 
@@ -75,6 +77,8 @@ export class GroupCommit {
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
   private lastSyncAt = Date.now();
+  /** the replication position read by the last round that completed (replication-position.ts) */
+  private lastMark = 0;
 
   constructor(
     private readonly log: CommitTarget,
@@ -88,11 +92,14 @@ export class GroupCommit {
     return this.syncedNext;
   }
 
-  /** Resolves once every record up to and including `offset` is durable. */
-  whenSynced(offset: number): Promise<void> {
+  /**
+   * Resolves once every record up to and including `offset` is durable, with the replication
+   * position that covers those records (0 outside a cluster leader).
+   */
+  whenSynced(offset: number): Promise<number> {
     if (this.closed) return Promise.reject(new Error('log is closed'));
-    if (offset < this.syncedNext) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    if (offset < this.syncedNext) return Promise.resolve(this.lastMark);
+    return new Promise<number>((resolve, reject) => {
       this.waiters.push({ offset, resolve, reject });
       this.schedule();
     });
@@ -151,11 +158,15 @@ export class GroupCommit {
     log.flushMeta();
     this.lastSyncAt = Date.now();
     if (!log.fsync || !log.unsynced) {
-      this.done(to);
+      this.done(to, replicationPosition());
       return;
     }
     this.syncing = true;
     inFlight.set(this, Date.now());
+    // The replication position once this round's data is written and its fdatasyncs started
+    // (a follower syncs what the leader syncs, when the stream says the leader started to);
+    // read at the callback when that comes at once.
+    let mark = -1;
     log.syncFiles((err) => {
       this.syncing = false;
       inFlight.delete(this);
@@ -165,14 +176,16 @@ export class GroupCommit {
         this.fail(from, to, err);
       } else {
         log.afterSync();
-        this.done(to);
+        this.done(to, mark >= 0 ? mark : replicationPosition());
       }
       if (this.waiters.length > 0) this.schedule();
     });
+    mark = replicationPosition();
   }
 
-  private done(to: number): void {
+  private done(to: number, mark: number): void {
     if (to > this.syncedNext) this.syncedNext = to;
+    if (mark > this.lastMark) this.lastMark = mark;
     this.settle(to, null);
   }
 
@@ -198,7 +211,7 @@ export class GroupCommit {
     for (const w of ws) (w.offset < to ? ready : keep).push(w);
     this.waiters = keep;
     for (const w of ready) {
-      if (err === null) w.resolve();
+      if (err === null) w.resolve(this.lastMark);
       else w.reject(err);
     }
   }
@@ -208,6 +221,7 @@ export class GroupCommit {
     this.stopTimer();
     this.closed = true;
     this.syncedNext = this.log.nextOffset;
+    this.lastMark = replicationPosition();
     this.settle(Infinity, null);
   }
 
@@ -221,6 +235,7 @@ export class GroupCommit {
   /** Offsets were dropped wholesale (purge): nobody needs to wait for them any more. */
   skipTo(next: number): void {
     if (next > this.syncedNext) this.syncedNext = next;
+    this.lastMark = replicationPosition();
     this.settle(next, null);
   }
 

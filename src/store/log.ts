@@ -318,7 +318,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   }
 
   /** Resolves once `offset` and everything before it is durable; rejects if that sync fails. */
-  whenSynced(offset: number): Promise<void> {
+  whenSynced(offset: number): Promise<number> {
     if (this.state !== State.Open) return Promise.reject(new Error(`log ${this.dir} is closed`));
     return this.commit.whenSynced(offset);
   }
@@ -326,7 +326,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   /** Resolves once everything appended so far is durable; pending acks are written first. */
   sync(): Promise<void> {
     if (this.state === State.Open) this.flushMeta();
-    return this.whenSynced(this.next - 1);
+    return this.whenSynced(this.next - 1).then(() => undefined);
   }
 
   /** Offsets below this are durable. */

@@ -114,7 +114,7 @@ export class StreamLog {
     return path.join(this.dir, segmentStem(base) + '.cix');
   }
 
-  whenSynced(offset: number): Promise<void> {
+  whenSynced(offset: number): Promise<number> {
     return this.log.whenSynced(offset);
   }
 

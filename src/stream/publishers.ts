@@ -13,7 +13,7 @@ import { SUBBATCH_HEADER_SIZE } from '../protocol/stream/chunk';
 import { log } from '../logger';
 import type { StreamConnection } from './connection';
 import { findStream } from './commands';
-import { afterReplicas } from '../broker/replica-barrier';
+import { afterReplicas, latest } from '../broker/replica-barrier';
 
 const MAX_REFERENCE = 256;
 
@@ -212,7 +212,7 @@ export class Publishers {
         continue;
       }
       const waits = b.targets.map((t, i) => t.whenSynced(b.offsets[i]));
-      const all = afterReplicas(waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined));
+      const all = afterReplicas(waits.length === 1 ? waits[0] : Promise.all(waits).then(latest));
       all.then(() => this.confirm(p, b), (e: Error) => this.error(p, b, e));
     }
   }
