@@ -540,6 +540,9 @@ export class ClassicQueue implements Queue {
     for (const c of cs) c.cancelByServer(this);
     this.releaseFlow();
     this.store.destroy();
+    // channels may still name the queue (unacked deliveries): its storage need not live on
+    this.store = EMPTY_STORE;
+    this.storage = null;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
