@@ -1,6 +1,11 @@
 // A minimal etcd v3 client over etcd's JSON gateway (POST /v3/kv/range, /v3/kv/txn,
-// /v3/lease/grant, /v3/lease/keepalive, ...), with Node's fetch: keys and values travel base64,
-// numbers as strings. Only what leader election and membership need.
+// /v3/lease/grant, /v3/lease/keepalive, ...): keys and values travel base64, numbers as strings.
+// Only what leader election and membership need. Requests go through node:http with kept-alive
+// connections: a node makes several a second for as long as it runs, and Node's fetch (web
+// streams, an AbortSignal per request) cost a follower more CPU than applying its replication
+// stream's file operations.
+import * as http from 'node:http';
+import * as https from 'node:https';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined) => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
 
@@ -24,6 +29,7 @@ export class EtcdError extends Error {}
 export class Etcd {
   private readonly urls: string[];
   private current = 0;
+  private readonly agents = { http: new http.Agent({ keepAlive: true, maxSockets: 8 }), https: new https.Agent({ keepAlive: true, maxSockets: 8 }) };
 
   /** `endpoints`: comma-separated URLs (http://127.0.0.1:2379,...) */
   constructor(endpoints: string, private readonly timeoutMs = 1500) {
@@ -36,13 +42,10 @@ export class Etcd {
     for (let i = 0; i < this.urls.length; i++) {
       const url = this.urls[(this.current + i) % this.urls.length];
       try {
-        const res = await fetch(`${url}${route}`, {
-          method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        const text = await res.text();
+        const res = await this.post(new URL(`${url}${route}`), JSON.stringify(body));
+        const text = res.text;
         const j = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>;
-        if (!res.ok) throw new EtcdError(`etcd ${route}: ${res.status} ${String(j.error ?? j.message ?? text)}`);
+        if (res.status < 200 || res.status > 299) throw new EtcdError(`etcd ${route}: ${res.status} ${String(j.error ?? j.message ?? text)}`);
         this.current = (this.current + i) % this.urls.length;
         return j;
       } catch (e) {
@@ -51,6 +54,25 @@ export class Etcd {
       }
     }
     throw new EtcdError(`etcd unreachable (${this.urls.join(', ')}): ${(last as Error)?.message ?? last}`);
+  }
+
+  private post(u: URL, body: string): Promise<{ status: number; text: string }> {
+    const tls = u.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (tls ? https : http).request(u, {
+        method: 'POST', agent: tls ? this.agents.https : this.agents.http,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }); });
+        res.on('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer.unref();
+      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.end(body);
+    });
   }
 
   private static kv(r: RawKv): Kv {
