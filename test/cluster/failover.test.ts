@@ -107,7 +107,9 @@ export async function runFailover(c: Cluster, cycles: number, log: (s: string) =
     deadAt = Date.now();
     victims.push(leader);
     const newLeader = await c.leader(60_000, leader);
-    while (deadAt !== 0 && Date.now() < until) await sleep(50);
+    // Its own deadline, from the kill: waiting for the ISR above may have used most of `until`.
+    const failedOverBy = Date.now() + 60_000;
+    while (deadAt !== 0 && Date.now() < failedOverBy) await sleep(50);
     log(`cycle ${i + 1}: killed ${leader.id}, new leader ${newLeader.id}, failover ${failoverMs[failoverMs.length - 1]} ms, confirmed ${confirmed.size}`);
     for (const v of victims) v.start(); // back as a follower: it catches up from the new leader
     victims = [];
