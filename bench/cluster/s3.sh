@@ -3,7 +3,8 @@
 # this machine (its confirms wait for the leader's and both followers' fdatasync), against a
 # single node, and, when rabbitmq-server is installed, against RabbitMQ in the same run.
 #   bench/cluster/s3.sh [duration seconds, default 10]
-# Prints one line per broker and the ratios. Needs /usr/bin/etcd.
+#   CLUSTER_TLS=1 bench/cluster/s3.sh   # the nodes get a certificate: replication over TLS
+# Prints one line per broker and the ratios. Needs /usr/bin/etcd (and openssl for CLUSTER_TLS).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dur=${1:-10}
@@ -35,11 +36,17 @@ etcd --name b --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$ec"
 pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$ec/version" >/dev/null && break; sleep 0.1; done
 ports=()
+tls_args=()
+if [ -n "${CLUSTER_TLS:-}" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
+    -days 1 -subj /CN=localhost >/dev/null 2>&1
+  tls_args=(--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
+fi
 for i in 1 2 3; do
   p=$(free_port); h=$(free_port); r=$(free_port); ports+=("$p")
   WARREN_CLUSTER_SECRET=bench-cluster-secret node "${node_flags[@]}" "$main" start --cluster --etcd "http://127.0.0.1:$ec" --cluster-name bench \
     --port "$p" --http-port "$h" --stream-port 0 --host 127.0.0.1 --data-dir "$tmp/n$i" --advertise "127.0.0.1:$p" \
-    --replication-port "$r" --lease-ttl 5 --log-level warning >"$tmp/n$i.out" 2>&1 &
+    --replication-port "$r" --lease-ttl 5 --log-level warning "${tls_args[@]}" >"$tmp/n$i.out" 2>&1 &
   pids+=($!)
 done
 leader=""
@@ -53,7 +60,7 @@ for _ in $(seq 100); do
   [ "$n" = 3 ] && break; sleep 0.2
 done
 cluster=$(s3 "amqp://guest:guest@127.0.0.1:$leader")
-echo "S3 3-node cluster (ISR 3, confirms after 3 fdatasyncs): $cluster confirmed msg/s"
+echo "S3 3-node cluster (ISR 3, confirms after 3 fdatasyncs${CLUSTER_TLS:+, replication over TLS}): $cluster confirmed msg/s"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 sleep 2; pids=()
 
