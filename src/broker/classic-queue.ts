@@ -85,6 +85,17 @@ export class ClassicQueue implements Queue {
     return st;
   }
 
+  // A queue that used its storage only for direct deliveries (nothing ever reached a log) gives
+  // it back once it has no consumer and nothing unacked, and is an idle record again. A queue
+  // whose log has files keeps it: reopening one means recovery reads (see queue-storage.ts).
+  private releaseIfUnused(): void {
+    const st = this.storage;
+    if (st === null || this.deleted || this.consumers.length > 0 || this.unacked > 0 || !st.unused) return;
+    st.release();
+    this.storage = null;
+    this.store = EMPTY_STORE;
+  }
+
   get messageCount(): number { return this.store.ready; }
   get unackedCount(): number { return this.unacked; }
   get consumerCount(): number { return this.consumers.length; }
@@ -327,6 +338,7 @@ export class ClassicQueue implements Queue {
         return;
       }
       this.armExpires();
+      this.releaseIfUnused();
     } else if (this.args.singleActiveConsumer && i === 0) {
       this.scheduleDispatch();
     }
@@ -467,6 +479,7 @@ export class ClassicQueue implements Queue {
     this.forget(ref);
     this.unacked--;
     this.ackCount++;
+    if (this.unacked === 0 && this.consumers.length === 0) this.releaseIfUnused();
   }
 
   // Returns an unacked message to the queue ahead of the cursor, in offset order.
@@ -491,6 +504,7 @@ export class ClassicQueue implements Queue {
     const rec = this.store.read(ref);
     if (rec !== undefined) this.deadLetterAndSettle(ref, rec, 'rejected');
     else this.forget(ref);
+    if (this.unacked === 0 && this.consumers.length === 0) this.releaseIfUnused();
   }
 
   purge(): number {

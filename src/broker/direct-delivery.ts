@@ -55,6 +55,11 @@ export class DirectDelivery implements MessageStore {
     return this.lane.ready + this.requeued.length;
   }
 
+  /** no message held unacked or requeued */
+  get holdsNothing(): boolean {
+    return this.held.size === 0 && this.requeued.length === 0;
+  }
+
   get readyBytes(): number {
     let n = this.lane.readyBytes;
     for (const h of this.requeued) n += h.rec.body.length;

@@ -58,6 +58,20 @@ export class QueueStorage {
     return this.lanesOf();
   }
 
+  /**
+   * Nothing ever reached a log (no segment, no offset taken) and direct delivery holds nothing:
+   * closing this and opening it again later loses nothing and costs no I/O.
+   */
+  get unused(): boolean {
+    for (const l of this.lanes()) if (l.log.nextOffset !== 0 || l.log.segmentCount !== 0) return false;
+    return this.direct === null || this.direct.holdsNothing;
+  }
+
+  /** Closes logs that have no files (see unused): nothing is written. */
+  release(): void {
+    for (const l of this.lanes()) l.log.closeSync();
+  }
+
   /** At a clean stop: how far each lane was handed out, exactly. */
   saveMarks(): void {
     if (this.marks === null) return;

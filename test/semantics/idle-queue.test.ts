@@ -1,7 +1,8 @@
 // An idle classic queue holds no storage (issue 11): its logs, lane stores, direct delivery and
 // delivered marks are built when a message first arrives (or a tool browses it), and at once
 // when its directory exists on disk, so that what a restart finds is recovered and counted
-// before anything asks. Tested on ClassicQueue itself, without a broker.
+// before anything asks; storage that only ever served direct deliveries is given back when the
+// last consumer leaves. Tested on ClassicQueue itself, without a broker.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +10,8 @@ import { ClassicQueue } from '../../src/broker/classic-queue';
 import { newMessage } from '../../src/broker/message';
 import { parseQueueArgs } from '../../src/broker/queue-args';
 import type { FieldTable } from '../../src/protocol';
-import type { GetResult, QueueHost } from '../../src/broker/queue';
+import type { GetResult, QueueConsumer, QueueHost } from '../../src/broker/queue';
+import type { MessageRef } from '../../src/broker/message-ref';
 import { tempDir } from '../helpers/broker';
 
 const host: QueueHost = { deadLetter: () => undefined, queueUnused: () => undefined };
@@ -74,4 +76,49 @@ t.test('browsing opens the storage; a priority queue opens the lanes it needs', 
   t.equal(q.browseLog(3)?.nextOffset, 1);
   q.delete();
   t.same(q.logs(), [], 'deleted');
+});
+
+function consumer(delivered: MessageRef[]): QueueConsumer {
+  return {
+    tag: 'c', noAck: false, priority: 0, exclusive: false, prefetch: 0, args: {},
+    hasCredit: () => true,
+    deliver: (_q, ref) => { delivered.push(ref); },
+    cancelByServer: () => undefined,
+  };
+}
+
+t.test('storage used only for direct deliveries is given back when the last consumer leaves', async (t) => {
+  const q = queue(path.join(tempDir(), 'q'), { durable: false });
+  const got: MessageRef[] = [];
+  const c = consumer(got);
+  q.addConsumer(c);
+  q.enqueue(msg('direct'), 0, null);
+  t.equal(got.length, 1, 'delivered directly');
+  t.equal(q.logs().length, 1, 'the storage is open meanwhile');
+  t.equal(q.logs()[0].nextOffset, 0, 'and its log was never written');
+  q.removeConsumer(c);
+  t.equal(q.logs().length, 1, 'kept while the delivery is unacked');
+  q.ack(got[0]);
+  t.same(q.logs(), [], 'given back once acked with no consumer left');
+  q.addConsumer(c);
+  q.enqueue(msg('again'), 0, null);
+  t.equal(got.length, 2, 'reopened for the next message');
+  q.ack(got[1]);
+  q.removeConsumer(c);
+  t.same(q.logs(), [], 'given back again when the consumer leaves');
+});
+
+t.test('a queue whose log was written keeps its storage', async (t) => {
+  const q = queue(path.join(tempDir(), 'q'), { durable: false });
+  q.enqueue(msg('logged'), 0, null); // no consumer: it goes to the log
+  const got: MessageRef[] = [];
+  const c = consumer(got);
+  q.addConsumer(c);
+  q.dispatchNow();
+  t.equal(got.length, 1);
+  q.ack(got[0]);
+  q.removeConsumer(c);
+  t.equal(q.logs().length, 1, 'kept: reopening a log with files is not free');
+  t.equal(q.messageCount, 0);
+  q.delete();
 });
