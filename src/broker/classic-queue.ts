@@ -163,7 +163,7 @@ export class ClassicQueue implements Queue {
     // The log stamps its offset on the record it keeps in its tail cache, so a message routed
     // to several queues needs one record object per queue.
     if (msg.offset !== undefined) {
-      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, size: 0 };
+      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, count: 1, size: 0 };
     }
     this.store.push(msg, priority, sync);
     this.publishCount++;

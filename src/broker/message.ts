@@ -13,8 +13,10 @@ export interface Message extends LogRecordInput {
   envelope: Envelope;
   props: Buffer;
   body: Buffer;
-  // Set by the log on append. Declared up front so every message object has one shape.
+  // Set by the log on append. Declared up front so every message object has one shape (count
+  // was added by the log, so messages that went through a log had a hidden class of their own).
   offset: number | undefined;
+  count: number;
   size: number;
 }
 
@@ -24,7 +26,7 @@ export function newMessage(exchange: string, routingKey: string, props: Buffer, 
 }
 
 export function newMessageWith(envelope: Envelope, props: Buffer, body: Buffer, persistent: boolean, timestamp = Date.now()): Message {
-  return { timestamp, flags: persistent ? FLAG_PERSISTENT : 0, envelope, props, body, offset: undefined, size: 0 };
+  return { timestamp, flags: persistent ? FLAG_PERSISTENT : 0, envelope, props, body, offset: undefined, count: 1, size: 0 };
 }
 
 export function envelopeOf(rec: LogRecord | LogRecordInput): Envelope {
