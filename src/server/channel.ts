@@ -4,11 +4,13 @@
 import * as crypto from 'node:crypto';
 import {
   type AnyMethod, type FieldTable, type PropertySummary,
-  decodeProperties, encodeProperties, typed, writeDelivery, writeGetOk, writeReturn,
+  decodeProperties, encodeProperties, typed,
   CLASS_BASIC, CLASS_TX,
 } from '../protocol';
-// Hot-path writers come from their modules directly: the index's re-exports are getters.
+// Hot-path writers come from their modules directly: the index's re-exports are getters (one
+// showed up at 13 ns per delivery in a CPU profile of S4).
 import { writeBasicAck, writeBasicNack } from '../protocol/frames';
+import { writeDelivery, writeGetOk, writeReturn } from '../protocol/content-frames';
 import { scanProperties } from '../protocol/properties';
 import type { LogRecord } from '../store';
 import {

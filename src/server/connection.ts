@@ -5,8 +5,10 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import {
   type AnyMethod, FrameReader, PROTOCOL_HEADER, HEARTBEAT_FRAME,
-  checkProtocolHeader, decodeMethod, encodeMethodFrame, METHOD_INFO, connectionBlockedFrame, CONNECTION_UNBLOCKED,
+  checkProtocolHeader, encodeMethodFrame, METHOD_INFO, connectionBlockedFrame, CONNECTION_UNBLOCKED,
 } from '../protocol';
+// Per frame: from its module, not through the index's re-export getters.
+import { decodeMethod } from '../protocol/generated';
 import type { Broker } from '../broker/broker';
 import type { VHost } from '../broker/vhost';
 import type { Queue } from '../broker/queue';
