@@ -63,7 +63,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
   private readonly cache: TailCache;
   private readonly commit: GroupCommit;
   private ackDirty: Segment[] = [];
-  private syncs: SyncTracker;
+  private readonly syncs: SyncTracker;
   private readWindow: FrameWindow | null = null;
   /** where the last append went: its segment's base and its byte position in that segment */
   lastAppendBase = -1;
@@ -83,8 +83,8 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     this.eagerFlush = opts.eagerFlush ?? false;
     this.cache = new TailCache(Math.max(0, opts.tailCacheBytes ?? 8 * MiB), opts.dropReadFromCache ?? true);
     this.segs = new SegmentSet([]);
-    this.syncs = new SyncTracker(dir, this.ephemeral, -1, (m) => this.warn(m));
-    this.load();
+    const checkpointBase = this.load();
+    this.syncs = new SyncTracker(dir, this.ephemeral, checkpointBase, (m) => this.warn(m));
     this.commit = new GroupCommit(this, opts.flushIntervalMs ?? 200, opts.syncIntervalMs ?? 1000);
   }
 
@@ -93,15 +93,15 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     return new SegmentedLog(dir, opts);
   }
 
-  private load(): void {
-    if (!fs.existsSync(this.dir)) return;
+  /** Recovers what is on disk; returns the recovery point's segment base (-1: none). */
+  private load(): number {
+    if (!fs.existsSync(this.dir)) return -1;
     const r = loadLog(this.dir, {
       indexInterval: this.indexInterval, keepFlag: this.keepFlag, fsync: this.fsync,
       warn: (m) => this.warn(m), progress: this.opts.onProgress,
     });
     this.segs = new SegmentSet(r.segments);
     this.clean = r.clean;
-    this.syncs = new SyncTracker(this.dir, this.ephemeral, r.checkpointBase, (m) => this.warn(m));
     const open = this.segs.last;
     if (open !== undefined) this.next = open.next;
     for (const s of r.segments) {
@@ -112,6 +112,7 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     for (const s of r.segments.slice()) if (s !== open && s.fullyAcked) this.deleteSegment(s, false);
     this.flushedNext = this.next;
     this.cache.clear(this.next);
+    return r.checkpointBase;
   }
 
   // ---- properties --------------------------------------------------------------------------
