@@ -394,8 +394,13 @@ export class VHost implements QueueHost {
 
   // Scratch for exchange routing: the queues a publish goes to (reused, one publish at a time).
   private readonly routed = new Set<Queue>();
-  /** queues of the last publish whose publishers should pause (flow control; read it before the next publish) */
-  readonly throttled: Queue[] = [];
+  /**
+   * throttled[0, throttledCount): queues of the last publish whose publishers should pause (flow
+   * control; read it before the next publish). A count, not `length = 0`: truncating an array
+   * is a runtime call, and under flow control it happened on every publish.
+   */
+  readonly throttled: (Queue | null)[] = [];
+  throttledCount = 0;
   private readonly routable = {
     routingKey: '', props: null as Buffer | null, decoded: undefined as FieldTable | undefined | null,
     headers(): FieldTable | undefined {
@@ -412,7 +417,10 @@ export class VHost implements QueueHost {
    */
   publish(x: Exchange, routingKey: string, msg: Message, priority: number, sync: SyncPoints | null): Routed {
     const thr = this.throttled;
-    if (thr.length !== 0) thr.length = 0;
+    if (this.throttledCount !== 0) {
+      for (let i = 0; i < this.throttledCount; i++) thr[i] = null;
+      this.throttledCount = 0;
+    }
     if (x === this.defaultExchange && routingKey.startsWith(REPLY_TO_PREFIX)) {
       const sink = this.replySinks.get(routingKey);
       if (sink === undefined) return Routed.Unroutable;
@@ -425,7 +433,7 @@ export class VHost implements QueueHost {
       const q = this.queues.get(routingKey);
       if (q === undefined) return Routed.Unroutable;
       const res = this.enqueueOne(q, msg, priority, sync);
-      if (q.shouldThrottle()) thr.push(q);
+      if (q.shouldThrottle()) thr[this.throttledCount++] = q;
       return res === EnqueueResult.Rejected ? Routed.Rejected : Routed.Accepted;
     }
     const out = this.routed;
@@ -441,7 +449,7 @@ export class VHost implements QueueHost {
     let rejected = false;
     for (const q of out) {
       if (this.enqueueOne(q, msg, priority, sync) === EnqueueResult.Rejected) rejected = true;
-      if (q.shouldThrottle()) thr.push(q);
+      if (q.shouldThrottle()) thr[this.throttledCount++] = q;
     }
     return rejected ? Routed.Rejected : Routed.Accepted;
   }

@@ -4,7 +4,7 @@
 // the sink hands them to the socket as they are, between the frame headers and ends.
 import { encodeMethodFrame } from './generated';
 import {
-  basicDeliverSize, basicGetOkSize, bodyFramesSize, contentHeaderSize, writeBasicDeliver, writeBasicGetOk,
+  type DeliveryNames, basicDeliverSize, basicGetOkSize, bodyFramesSize, contentHeaderSize, writeBasicDeliver, writeBasicGetOk,
   writeBodyFrames, writeContentHeader,
 } from './frames';
 
@@ -21,13 +21,17 @@ export interface FrameSink {
   writeZeroCopy(slice: Buffer): void;
 }
 
-/** basic.deliver + content. Throws (writing nothing) when a string does not fit a shortstr. */
-export function writeDelivery(sink: FrameSink, channel: number, consumerTag: string, deliveryTag: number, redelivered: boolean,
-  exchange: string, routingKey: string, props: Buffer, body: Buffer, frameMax: number): void {
+/**
+ * basic.deliver + content. `tag`: the consumer tag's shortstr bytes (encodeShortstr); `names`
+ * takes the exchange and routing key. Throws (writing nothing) when either does not fit a shortstr.
+ */
+export function writeDelivery(sink: FrameSink, channel: number, tag: Buffer, deliveryTag: number, redelivered: boolean,
+  names: DeliveryNames, exchange: string, routingKey: string, props: Buffer, body: Buffer, frameMax: number): void {
+  names.set(exchange, routingKey);
   const zeroCopy = body.length >= ZERO_COPY_THRESHOLD;
-  const need = basicDeliverSize(consumerTag, exchange, routingKey) + contentHeaderSize(props) + (zeroCopy ? 0 : bodyFramesSize(body.length, frameMax));
+  const need = basicDeliverSize(tag, names) + contentHeaderSize(props) + (zeroCopy ? 0 : bodyFramesSize(body.length, frameMax));
   const b = sink.reserve(need);
-  const pos = writeBasicDeliver(b, sink.pos, channel, consumerTag, deliveryTag, redelivered, exchange, routingKey);
+  const pos = writeBasicDeliver(b, sink.pos, channel, tag, deliveryTag, redelivered, names);
   writeContent(sink, b, pos, channel, props, body, frameMax, zeroCopy);
 }
 

@@ -11,6 +11,7 @@ import {
 // showed up at 13 ns per delivery in a CPU profile of S4).
 import { writeBasicAck, writeBasicNack } from '../protocol/frames';
 import { writeDelivery, writeGetOk, writeReturn } from '../protocol/content-frames';
+import { DeliveryNames, encodeShortstr } from '../protocol/frames';
 import { scanProperties } from '../protocol/properties';
 import type { LogRecord } from '../store';
 import {
@@ -66,6 +67,9 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   lastQueue = '';
   private replyToken: string | null = null;
   private replyConsumerTag: string | null = null;
+  private replyTagBytes: Buffer | null = null;
+  // the exchange and routing key of the last delivery, encoded (see DeliveryNames)
+  private readonly names = new DeliveryNames();
   private confirmedUpTo = 0;
   private readonly getOut = { ref: 0 as MessageRef, rec: undefined as LogRecord | undefined, redelivered: false, count: 0 };
 
@@ -328,7 +332,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       return r;
     }
     const thr = vh.throttled;
-    for (let i = 0; i < thr.length; i++) this.conn.throttle(thr[i]);
+    for (let i = 0; i < vh.throttledCount; i++) this.conn.throttle(thr[i] as Queue);
     return r;
   }
 
@@ -383,6 +387,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       if (this.replyToken !== null) throw preconditionFailed(`reply consumer already set`);
       this.replyToken = crypto.randomBytes(18).toString('base64url');
       this.replyConsumerTag = tag;
+      this.replyTagBytes = encodeShortstr(tag);
       this.vhost.replySinks.set(`${REPLY_TO}.${this.replyToken}`, this);
       if (!noWait) this.conn.sendMethod(this.id, { name: 'basic.consume-ok', consumerTag: tag });
       return;
@@ -412,6 +417,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
       this.vhost.replySinks.delete(`${REPLY_TO}.${this.replyToken}`);
       this.replyToken = null;
       this.replyConsumerTag = null;
+      this.replyTagBytes = null;
     }
   }
 
@@ -434,7 +440,7 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
     const env = envelopeOf(rec);
     let props = rec.props;
     if (deliveryCount > 0 && q.args.deliveryLimit !== null) props = withDeliveryCount(props, deliveryCount);
-    writeDelivery(this.conn.out, this.id, c.tag, tag, redelivered, env[0], env[1], props, rec.body, this.conn.frameMax);
+    writeDelivery(this.conn.out, this.id, c.tagBytes, tag, redelivered, this.names, env[0], env[1], props, rec.body, this.conn.frameMax);
     this.nextTag++;
     if (c.noAck) counters.deliveredConsumeAutoAck++;
     else counters.deliveredConsumeManualAck++;
@@ -447,8 +453,8 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   }
 
   deliverReply(exchange: string, routingKey: string, props: Buffer, body: Buffer): void {
-    if (this.state !== 'open' || this.replyConsumerTag === null) return;
-    writeDelivery(this.conn.out, this.id, this.replyConsumerTag, this.nextTag, false, exchange, routingKey, props, body, this.conn.frameMax);
+    if (this.state !== 'open' || this.replyTagBytes === null) return;
+    writeDelivery(this.conn.out, this.id, this.replyTagBytes, this.nextTag, false, this.names, exchange, routingKey, props, body, this.conn.frameMax);
     this.nextTag++;
   }
 

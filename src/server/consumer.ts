@@ -1,6 +1,7 @@
 // A basic.consume subscription: the queue's view of a consumer (credit, delivery), the
 // channel's bookkeeping (unacked count against its prefetch).
 import type { FieldTable } from '../protocol';
+import { encodeShortstr } from '../protocol/frames';
 import type { LogRecord } from '../store';
 import type { MessageRef } from '../broker/message-ref';
 import type { Queue, QueueConsumer } from '../broker/queue';
@@ -15,6 +16,8 @@ export interface ConsumerChannel {
 
 export class Consumer implements QueueConsumer, UnackedOwner {
   unacked = 0;
+  /** the tag's shortstr bytes, copied into every basic.deliver */
+  readonly tagBytes: Buffer;
 
   constructor(
     private readonly channel: ConsumerChannel,
@@ -25,7 +28,9 @@ export class Consumer implements QueueConsumer, UnackedOwner {
     readonly priority: number,
     readonly prefetch: number,
     readonly args: FieldTable = {},
-  ) {}
+  ) {
+    this.tagBytes = encodeShortstr(tag);
+  }
 
   hasCredit(): boolean {
     if (this.prefetch !== 0 && this.unacked >= this.prefetch) return false;

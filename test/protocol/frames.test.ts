@@ -1,6 +1,8 @@
 import t from 'tap';
 import {
   writeBasicDeliver,
+  DeliveryNames,
+  encodeShortstr,
   basicDeliverSize,
   writeBasicGetOk,
   basicGetOkSize,
@@ -44,8 +46,11 @@ t.test('writeBasicDeliver = generated encoder', async (t) => {
     ['c'.repeat(255), Number.MAX_SAFE_INTEGER, true, 'e'.repeat(255), 'é'.repeat(127)],
   ];
   for (const [tag, dt, red, ex, rk] of cases) {
-    const size = basicDeliverSize(tag, ex, rk);
-    const got = at(size, (b, o) => writeBasicDeliver(b, o, 9, tag, dt, red, ex, rk));
+    const names = new DeliveryNames();
+    names.set(ex, rk);
+    const tagBytes = encodeShortstr(tag);
+    const size = basicDeliverSize(tagBytes, names);
+    const got = at(size, (b, o) => writeBasicDeliver(b, o, 9, tagBytes, dt, red, names));
     const want = encodeMethodFrame(9, { name: 'basic.deliver', consumerTag: tag, deliveryTag: dt, redelivered: red, exchange: ex, routingKey: rk });
     t.equal(got.toString('hex'), want.toString('hex'));
   }
@@ -152,7 +157,7 @@ t.test('writeDelivery = deliver + header + body frames, copied or zero-copy', as
   for (const len of [9000, ZERO_COPY_THRESHOLD + 10]) {
     const body = Buffer.alloc(len, 7);
     const c = collectingSink();
-    writeDelivery(c.sink, 1, 'ct', 42, true, 'ex', 'rk', raw, body, 4096);
+    writeDelivery(c.sink, 1, encodeShortstr('ct'), 42, true, new DeliveryNames(), 'ex', 'rk', raw, body, 4096);
     const frames: Array<[number, Buffer]> = [];
     new FrameReader(4096).push(c.bytes(), (type, _ch, payload) => frames.push([type, Buffer.from(payload)]));
     t.equal(frames[0][0], FRAME_METHOD);
@@ -165,8 +170,31 @@ t.test('writeDelivery = deliver + header + body frames, copied or zero-copy', as
 
 t.test('writeDelivery of a routing key longer than a shortstr throws and writes nothing', async (t) => {
   const c = collectingSink();
-  t.throws(() => writeDelivery(c.sink, 1, 'ct', 1, false, 'ex', 'k'.repeat(300), Buffer.alloc(2), Buffer.from('x'), 4096));
+  const names = new DeliveryNames();
+  const deliver = (rk: string) => writeDelivery(c.sink, 1, encodeShortstr('ct'), 1, false, names, 'ex', rk, Buffer.alloc(2), Buffer.from('x'), 4096);
+  t.throws(() => deliver('k'.repeat(300)));
   t.equal(c.bytes().length, 0);
+  // the pair that did not fit is not kept: the same names fail again, a good pair is encoded afresh
+  t.throws(() => deliver('k'.repeat(300)));
+  deliver('k'.repeat(200));
+  deliver('k');
+  const frames: Buffer[] = [];
+  new FrameReader(4096).push(c.bytes(), (type, _ch, payload) => { if (type === FRAME_METHOD) frames.push(Buffer.from(payload)); });
+  t.same(frames.map((f) => (decodeMethod(f) as { routingKey: string }).routingKey), ['k'.repeat(200), 'k']);
+});
+
+t.test('DeliveryNames: consecutive deliveries with other names, equal names in other strings', async (t) => {
+  const names = new DeliveryNames();
+  const decoded = (): string[] => {
+    const b = names.bytes;
+    const xl = b[0];
+    return [b.toString('utf8', 1, 1 + xl), b.toString('utf8', 2 + xl, 2 + xl + b[1 + xl])];
+  };
+  for (const [ex, rk] of [['', 'q'], ['amq.topic', 'a.b'], ['amq.topic', 'a.b'], ['ünï', ''], [['amq', 'topic'].join('.'), 'a.b'.slice(0)]]) {
+    names.set(ex, rk);
+    t.same(decoded(), [ex, rk]);
+    t.equal(names.length, 2 + Buffer.byteLength(ex) + Buffer.byteLength(rk));
+  }
 });
 
 t.test('decodeContentHeader rejects short payloads', async (t) => {
