@@ -8,7 +8,7 @@ import type { FieldTable } from '../protocol';
 import { EnqueueResult, type DeathReason, type FlowWaiter, type BrowseLog, type GetResult, type Queue, type QueueConsumer, type QueueHost, type QueueOptions } from './queue';
 import { DeliveryCounts } from './delivery-counts';
 import type { DirectDelivery } from './direct-delivery';
-import { FLAG_PERSISTENT, type Message, envelopeOf } from './message';
+import { FLAG_PERSISTENT, type Message, copyMessage, envelopeOf } from './message';
 import { type MessageRef, isHeld } from './message-ref';
 import type { MessageStore } from './message-store';
 import type { QueueArgs } from './queue-args';
@@ -163,7 +163,7 @@ export class ClassicQueue implements Queue {
     // The log stamps its offset on the record it keeps in its tail cache, so a message routed
     // to several queues needs one record object per queue.
     if (msg.offset !== undefined) {
-      msg = { timestamp: msg.timestamp, flags: msg.flags, envelope: msg.envelope, props: msg.props, body: msg.body, offset: undefined, count: 1, size: 0 };
+      msg = copyMessage(msg);
     }
     this.store.push(msg, priority, sync);
     this.publishCount++;

@@ -25,8 +25,40 @@ export function newMessage(exchange: string, routingKey: string, props: Buffer, 
   return newMessageWith([exchange, routingKey, expirationMs], props, body, persistent, timestamp);
 }
 
+// Built by a constructor, not an object literal. V8 pretenures a literal's allocation site once
+// nearly all of its objects survive a young-generation GC, and the first messages of a run often
+// wait in a queue for a moment, so they do. From then on every message of the process was
+// allocated in the old generation and held its young props and body slices alive until the next
+// full GC: S1 ran at 2-2.5 us/msg instead of 1 in about half of the runs, in the old version too.
+// Objects made with `new` have no allocation site and are never pretenured.
+class MessageObject implements Message {
+  declare timestamp: number;
+  declare flags: number;
+  declare envelope: Envelope;
+  declare props: Buffer;
+  declare body: Buffer;
+  declare offset: number | undefined;
+  declare count: number;
+  declare size: number;
+  constructor(timestamp: number, flags: number, envelope: Envelope, props: Buffer, body: Buffer) {
+    this.timestamp = timestamp;
+    this.flags = flags;
+    this.envelope = envelope;
+    this.props = props;
+    this.body = body;
+    this.offset = undefined;
+    this.count = 1;
+    this.size = 0;
+  }
+}
+
 export function newMessageWith(envelope: Envelope, props: Buffer, body: Buffer, persistent: boolean, timestamp = Date.now()): Message {
-  return { timestamp, flags: persistent ? FLAG_PERSISTENT : 0, envelope, props, body, offset: undefined, count: 1, size: 0 };
+  return new MessageObject(timestamp, persistent ? FLAG_PERSISTENT : 0, envelope, props, body);
+}
+
+/** Another record object for the same message (a log stamps its offset on the one it keeps). */
+export function copyMessage(m: Message): Message {
+  return new MessageObject(m.timestamp, m.flags, m.envelope, m.props, m.body);
 }
 
 export function envelopeOf(rec: LogRecord | LogRecordInput): Envelope {
