@@ -142,6 +142,17 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * fsyncDir in the thread pool, for the sync rounds: done synchronously it held the event loop
+ * for milliseconds at each segment roll. Errors are ignored as in fsyncDir.
+ */
+export function fsyncDirAsync(dir: string, cb: () => void): void {
+  fs.open(dir, 'r', (err, fd) => {
+    if (err !== null) return cb();
+    fs.fsync(fd, () => fs.close(fd, () => cb()));
+  });
+}
+
 /** Crash-safe replacement of a small file: temp file, fsync, rename, fsync of the directory. */
 export function writeFileAtomic(file: string, data: string | Buffer, dir: string, sync = true): void {
   const tmp = `${file}.tmp`;

@@ -2,7 +2,7 @@
 // segment past its synced size, segments rolled before their data was synced, and the
 // directory after a segment was created. Once they are synced the recovery point may move
 // forward, so that the next start rescans only the segments written since (log-loader.ts).
-import { fsyncDir } from './fd-cache';
+import { fsyncDirAsync } from './fd-cache';
 import { currentSyncFn } from './group-commit';
 import { writeRecoveryPoint } from './log-loader';
 import type { Segment } from './segment';
@@ -38,23 +38,21 @@ export class SyncTracker {
     const targets: Segment[] = [];
     for (const s of this.rolled) if (!s.deleted && s.syncedSize < s.size) targets.push(s);
     if (open !== undefined && open.size > open.syncedSize) targets.push(open);
-    if (this.dirUnsynced) {
-      fsyncDir(this.dir);
-      this.dirUnsynced = false;
-    }
-    if (targets.length === 0) {
+    const dir = this.dirUnsynced;
+    this.dirUnsynced = false;
+    if (targets.length === 0 && !dir) {
       cb(null);
       return;
     }
-    let pending = targets.length;
+    let pending = targets.length + (dir ? 1 : 0);
     let error: Error | null = null;
+    const done = (err: Error | null): void => {
+      if (err !== null && error === null) error = err;
+      if (--pending === 0) cb(error);
+    };
+    if (dir) fsyncDirAsync(this.dir, () => done(null));
     const fn = currentSyncFn();
-    for (const seg of targets) {
-      seg.sync(fn, (err) => {
-        if (err !== null && error === null) error = err;
-        if (--pending === 0) cb(error);
-      });
-    }
+    for (const seg of targets) seg.sync(fn, done);
   }
 
   /** After a sync round: forget what is synced, move the recovery point up to what is not. */
