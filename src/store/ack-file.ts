@@ -9,7 +9,9 @@ import { FileHandle, writeFully, withPath } from './fd-cache';
 export class AckSet {
   private bits: Uint8Array | null = null;
   private count_ = 0;
-  private pending: number[] | null = null;
+  // entries not yet in the file, already in its format (u32 LE): pending[0, pendingCount * 4)
+  private pending: Buffer | null = null;
+  private pendingCount = 0;
   private fileSize = -1; // -1: unknown (not loaded or created yet)
   private handle: FileHandle | null = null;
 
@@ -20,7 +22,7 @@ export class AckSet {
   }
 
   get hasPending(): boolean {
-    return this.pending !== null && this.pending.length > 0;
+    return this.pendingCount > 0;
   }
 
   has(rel: number): boolean {
@@ -52,7 +54,18 @@ export class AckSet {
   /** set() and remember the entry for the file. */
   add(rel: number, capacity: number): boolean {
     if (!this.set(rel, capacity)) return false;
-    (this.pending ??= []).push(rel);
+    const o = this.pendingCount << 2;
+    let b = this.pending;
+    if (b === null || o + 4 > b.length) {
+      const grown = Buffer.allocUnsafe(b === null ? 1024 : b.length * 2);
+      if (b !== null) b.copy(grown, 0, 0, o);
+      this.pending = b = grown;
+    }
+    b[o] = rel;
+    b[o + 1] = rel >>> 8;
+    b[o + 2] = rel >>> 16;
+    b[o + 3] = rel >>> 24;
+    this.pendingCount++;
     return true;
   }
 
@@ -150,16 +163,15 @@ export class AckSet {
 
   /** Append pending entries. On a write error the file is cut back and the entries stay pending. */
   flush(): void {
-    const pending = this.pending;
-    if (pending === null || pending.length === 0) return;
-    const b = Buffer.allocUnsafe(pending.length * 4);
-    for (let i = 0; i < pending.length; i++) b.writeUInt32LE(pending[i], i * 4);
+    const b = this.pending;
+    const len = this.pendingCount << 2;
+    if (b === null || len === 0) return;
     const h = (this.handle ??= new FileHandle(this.path, fs.constants.O_WRONLY | fs.constants.O_CREAT));
     let end = this.fileSize;
     try {
       const fd = h.fd();
       if (end < 0) end = fs.fstatSync(fd).size & ~3;
-      writeFully(fd, b, 0, b.length, end);
+      writeFully(fd, b, 0, len, end);
     } catch (e) {
       if (end >= 0) {
         try {
@@ -170,14 +182,16 @@ export class AckSet {
       }
       throw withPath(e, this.path);
     }
-    this.fileSize = end + b.length;
+    this.fileSize = end + len;
     this.pending = null;
+    this.pendingCount = 0;
   }
 
   /** Forget everything (the segment is gone). */
   drop(): void {
     this.bits = null;
     this.pending = null;
+    this.pendingCount = 0;
     this.closeFile();
   }
 
