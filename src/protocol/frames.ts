@@ -74,10 +74,14 @@ export function encodeShortstr(s: string): Buffer {
 /**
  * The exchange and routing key of basic.deliver frames as shortstr bytes. A channel's
  * deliveries mostly carry the pair of the one before, so it is encoded when it changes, not in
- * every frame (measuring and encoding two strings per delivery was a tenth of S4's CPU).
+ * every frame (measuring and encoding the strings of each delivery cost about 0.1 of S4's 2.8
+ * us/msg).
  */
 export class DeliveryNames {
-  readonly bytes = Buffer.allocUnsafe(512);
+  // Room for any string that fits behind a 255-byte exchange with more than 255 bytes to spare:
+  // Buffer#write stops at the end of the buffer, and a routing key cut there to 255 bytes or
+  // fewer would pass for a valid one.
+  readonly bytes = Buffer.allocUnsafe(1024);
   length = 0;
   private exchange: string | null = null;
   private routingKey: string | null = null;

@@ -178,6 +178,12 @@ t.test('writeDelivery of a routing key longer than a shortstr throws and writes 
   t.throws(() => deliver('k'.repeat(300)));
   deliver('k'.repeat(200));
   deliver('k');
+  // a routing key over 255 bytes behind the longest exchange is refused, not cut to fit
+  const names2 = new DeliveryNames();
+  t.throws(() => names2.set('x'.repeat(255), 'é'.repeat(200)), RangeError);
+  t.throws(() => names2.set('x'.repeat(255), 'k'.repeat(256)), RangeError);
+  names2.set('x'.repeat(255), 'k'.repeat(255));
+  t.equal(names2.length, 512);
   const frames: Buffer[] = [];
   new FrameReader(4096).push(c.bytes(), (type, _ch, payload) => { if (type === FRAME_METHOD) frames.push(Buffer.from(payload)); });
   t.same(frames.map((f) => (decodeMethod(f) as { routingKey: string }).routingKey), ['k'.repeat(200), 'k']);
