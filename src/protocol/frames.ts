@@ -5,7 +5,7 @@
  * The writers put complete frames into a caller's buffer at an offset and return the new
  * offset; the caller guarantees space using the matching xxxSize() function.
  */
-import { writeShortstr, writeU64 } from './codec';
+import { shortstrLen, writeShortstr, writeU64 } from './codec';
 
 export const FRAME_OVERHEAD = 8; // 7-byte header + frame-end octet
 const END = 0xce;
@@ -66,7 +66,7 @@ function u64(buf: Buffer, o: number, n: number): void {
 
 /** A shortstr's bytes: the length octet, then the UTF-8. Throws RangeError past 255 bytes. */
 export function encodeShortstr(s: string): Buffer {
-  const b = Buffer.allocUnsafe(1 + Buffer.byteLength(s, 'utf8'));
+  const b = Buffer.allocUnsafe(1 + shortstrLen(s));
   writeShortstr(b, 0, s);
   return b;
 }
@@ -78,10 +78,7 @@ export function encodeShortstr(s: string): Buffer {
  * us/msg).
  */
 export class DeliveryNames {
-  // Room for any string that fits behind a 255-byte exchange with more than 255 bytes to spare:
-  // Buffer#write stops at the end of the buffer, and a routing key cut there to 255 bytes or
-  // fewer would pass for a valid one.
-  readonly bytes = Buffer.allocUnsafe(1024);
+  readonly bytes = Buffer.allocUnsafe(512);
   length = 0;
   private exchange: string | null = null;
   private routingKey: string | null = null;
@@ -90,6 +87,10 @@ export class DeliveryNames {
   set(exchange: string, routingKey: string): void {
     if (exchange === this.exchange && routingKey === this.routingKey) return;
     this.exchange = null;
+    // Measured first: writeShortstr trusts its caller's room, and Buffer#write would cut a routing
+    // key too long for what is left of the buffer to fit, instead of refusing it.
+    shortstrLen(exchange);
+    shortstrLen(routingKey);
     this.length = writeShortstr(this.bytes, writeShortstr(this.bytes, 0, exchange), routingKey);
     this.exchange = exchange;
     this.routingKey = routingKey;
