@@ -86,7 +86,7 @@ export function registerBench(program: Command): void {
     .option('--scenario <list>', `preset scenarios, e.g. S1 or S1,S3 or S1-S4 or all: ${scenarioHelp}`)
     .option('--json', 'JSON lines instead of text')
     .option('--compare <url>', 'run the same scenarios against Warren (--url) and this broker, alternately, and print ratios')
-    .option('--rounds <n>', 'compare mode: rounds (order alternates each round; medians are compared)', int('--rounds', 1), 1)
+    .option('--rounds <n>', 'compare mode: rounds, 1 or an even number (order alternates each round; medians and per-round ratios are compared)', int('--rounds', 1), 1)
     .option('--start-broker', 'start a Warren broker for the run (temporary data directory), stop it afterwards')
     .option('--broker-pid <pid>', "Warren's pid for memory figures (default: found from the port)", int('--broker-pid', 1))
     .option('--other-broker-pid <pid>', "the compared broker's pid (default: found from the port)", int('--other-broker-pid', 1))
@@ -109,6 +109,9 @@ export function registerBench(program: Command): void {
       }
       if (flags.autoAck && cmd.getOptionValueSource('prefetch') === 'cli') throw new InvalidArgumentError('--auto-ack and --prefetch exclude each other');
       if (explicit.prefetch !== undefined) explicit.autoAck = false;
+      // The order alternates each round: with an odd count one broker would go first once more
+      // than the other, and in a round the first run can gain or lose several percent.
+      if (flags.compare && flags.rounds > 1 && flags.rounds % 2 === 1) throw new InvalidArgumentError(`--rounds ${flags.rounds}: use 1 or an even number in compare mode, so that each broker runs first equally often`);
       if (flags.publishOnly && flags.consumeOnly) throw new InvalidArgumentError('--publish-only and --consume-only exclude each other');
       if (explicit.persistent) explicit.durable = true;
       const base: RunConfig = { ...DEFAULTS, ...explicit };

@@ -3,8 +3,9 @@
 import { ClientConnection } from '../../client';
 import { startWarren, type StartedBroker } from './broker';
 import { waitQuiet } from './procfs';
-import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne } from './runner';
+import { type Reporter, type RunResult, type Target, fmtInt, fmtMs, makeReporter, redact, runOne, table } from './runner';
 import { DEFAULTS, type RunConfig, SCENARIOS, parseScenarioList, scenarioRuns } from './scenarios';
+import { type RoundResult, compareRows, compareTable } from './compare';
 
 export interface BenchOptions {
   url: string;
@@ -51,6 +52,7 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
     if (targets.length === 2 && targets[0].name === targets[1].name) { targets[0].name += '-A'; targets[1].name += '-B'; }
 
     const results: RunResult[] = [];
+    const byRound: RoundResult[] = [];
     const rounds = o.compare ? Math.max(1, o.rounds) : 1;
     for (let round = 0; round < rounds; round++) {
       for (const g of groups) {
@@ -73,6 +75,7 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
             if (waited > 1000) rep.info(`  waited ${(waited / 1000).toFixed(1)} s for the machine to go quiet`);
             const r = await runOne(cfg, t, rep);
             results.push(r);
+            byRound.push({ round: round + 1, result: r });
             if (o.json) out.write(JSON.stringify({ type: 'result', round: round + 1, ...r }) + '\n');
             else out.write(resultLine(r) + '\n');
           }
@@ -83,7 +86,7 @@ export async function benchMain(o: BenchOptions): Promise<RunResult[]> {
       out.write('\n' + resultTable(results) + '\n');
     }
     if (o.compare) {
-      const rows = compareRows(results, targets[0].name, targets[1].name);
+      const rows = compareRows(byRound, targets[0].name, targets[1].name);
       if (o.json) for (const r of rows) out.write(JSON.stringify({ type: 'compare', ...r }) + '\n');
       else out.write('\n' + compareTable(rows, targets[0].name, targets[1].name) + '\n');
     }
@@ -132,12 +135,6 @@ export function resultLine(r: RunResult): string {
   return parts.join(', ').replace(':,', ':');
 }
 
-function table(head: string[], rows: string[][], rightFrom = 2): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]) => r.map((c, i) => (i >= rightFrom ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
-  return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
-}
-
 export function resultTable(results: RunResult[]): string {
   const head = ['run', 'broker', 'sent/s', 'recv/s', 'confirmed/s', 'MB/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'missing', 'KiB/conn', 'CPU us/msg'];
   const rows = results.map((r) => [
@@ -148,70 +145,6 @@ export function resultTable(results: RunResult[]): string {
     r.cpu_us_per_msg !== undefined ? r.cpu_us_per_msg.toFixed(2) : '-',
   ]);
   return table(head, rows);
-}
-
-export interface CompareRow {
-  run: string;
-  metric: string;
-  warren: number;
-  other: number;
-  /** how many times better Warren is (> 1: Warren better) */
-  ratio: number;
-  better: 'higher' | 'lower';
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function metricsOf(r: RunResult): { metric: string; value: number; better: 'higher' | 'lower' }[] {
-  const c = r.config;
-  const m: { metric: string; value: number; better: 'higher' | 'lower' }[] = [];
-  if (c.publishOnly) m.push({ metric: 'publish msg/s', value: r.send_rate, better: 'higher' });
-  else if (c.consumeOnly) m.push({ metric: 'drain msg/s', value: r.recv_rate, better: 'higher' });
-  else if (c.connections > 0) {
-    m.push({ metric: 'KiB per idle conn', value: r.kib_per_conn ?? NaN, better: 'lower' });
-    m.push({ metric: 'connect s', value: r.connect_s ?? NaN, better: 'lower' });
-    m.push({ metric: 'p99 ms', value: r.latency?.p99 ?? NaN, better: 'lower' });
-  } else if (c.rate > 0) {
-    m.push({ metric: 'recv msg/s', value: r.recv_rate, better: 'higher' });
-    m.push({ metric: 'p50 ms', value: r.latency?.p50 ?? NaN, better: 'lower' });
-    m.push({ metric: 'p99 ms', value: r.latency?.p99 ?? NaN, better: 'lower' });
-  } else {
-    m.push({ metric: 'recv msg/s', value: r.recv_rate, better: 'higher' });
-    if (c.confirm > 0) m.push({ metric: 'confirmed msg/s', value: r.confirm_rate, better: 'higher' });
-  }
-  if (c.connections === 0) m.push({ metric: 'broker CPU us/msg', value: r.cpu_us_per_msg ?? NaN, better: 'lower' });
-  return m;
-}
-
-export function compareRows(results: RunResult[], warren: string, other: string): CompareRow[] {
-  const labels = [...new Set(results.map((r) => r.label))];
-  const rows: CompareRow[] = [];
-  for (const label of labels) {
-    const w = results.filter((r) => r.label === label && r.broker === warren);
-    const o = results.filter((r) => r.label === label && r.broker === other);
-    if (w.length === 0 || o.length === 0) continue;
-    const names = metricsOf(w[0]);
-    for (let i = 0; i < names.length; i++) {
-      const wv = median(w.map((r) => metricsOf(r)[i].value));
-      const ov = median(o.map((r) => metricsOf(r)[i].value));
-      const better = names[i].better;
-      const ratio = better === 'higher' ? wv / ov : ov / wv;
-      rows.push({ run: label, metric: names[i].metric, warren: wv, other: ov, ratio, better });
-    }
-  }
-  return rows;
-}
-
-export function compareTable(rows: CompareRow[], warren: string, other: string): string {
-  const f = (v: number, metric: string) => (!Number.isFinite(v) ? '-' : metric.includes('msg/s') ? fmtInt(v) : metric.includes('KiB') || metric.includes('us/msg') ? v.toFixed(2) : fmtMs(v));
-  const body = rows.map((r) => [r.run, r.metric, f(r.warren, r.metric), f(r.other, r.metric), Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '-']);
-  return table(['run', 'metric', warren, other, `${warren} advantage`], body) +
-    `\n(advantage = ${warren}/${other} for rates, ${other}/${warren} for latency, time and memory: above 1 means ${warren} is better)`;
 }
 
 export { DEFAULTS, SCENARIOS };

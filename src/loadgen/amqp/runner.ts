@@ -149,6 +149,13 @@ export function fmtMs(n: number | undefined): string {
   return n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);
 }
 
+/** A text table: columns padded to their widest cell, right-aligned from `rightFrom` on. */
+export function table(head: string[], rows: string[][], rightFrom = 2): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i >= rightFrom ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
+  return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
 function sumOf(ws: WorkerHandle[], f: (s: WorkerStats) => number): number {
   let n = 0;
   for (const w of ws) if (w.last) n += f(w.last);
