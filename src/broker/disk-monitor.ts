@@ -3,6 +3,7 @@
 // (ENOSPC, EIO) raises the same alarm at once, before the periodic check would notice.
 import * as fs from 'node:fs';
 import { log } from '../logger';
+import { watchWrites } from '../store';
 
 export type AlarmListener = (active: boolean, reason: string) => void;
 
@@ -10,6 +11,8 @@ export type AlarmListener = (active: boolean, reason: string) => void;
 // alarm clears: with a limit of 0, "free >= 0" would unblock publishers on a still-full disk,
 // only for their next write to fail again.
 const WRITE_ERROR_HEADROOM = 1024 * 1024;
+// Between two checks at most half the room above the limit is written, and at least this.
+const MIN_WRITE_WATCH = 1024 * 1024;
 
 export class DiskMonitor {
   private timer: NodeJS.Timeout | null = null;
@@ -44,6 +47,10 @@ export class DiskMonitor {
     this.timer = null;
   }
 
+  private readonly onWritten = (): void => {
+    if (this.timer !== null) this.check();
+  };
+
   freeBytes(): number {
     const s = fs.statfsSync(this.dir);
     return s.bavail * s.bsize;
@@ -73,6 +80,8 @@ export class DiskMonitor {
       log.error(`cannot read free disk space of ${this.dir}: ${(e as Error).message}`);
       return;
     }
+    // The next check also comes once half of the room above the limit could have been written.
+    watchWrites(Math.max(MIN_WRITE_WATCH, (free - this.limitBytes) / 2), this.onWritten);
     const low = free < this.limitBytes;
     if (this.active) for (const fn of this.checkers) fn();
     if (low) {

@@ -3,7 +3,7 @@ export { SegmentedLog } from './log';
 export type { LogOptions, LogCursor, SegmentInfo } from './log';
 export { CACHE_RECORD_OVERHEAD, setTailCacheBudget, tailCacheBytes } from './tail-cache';
 export { setMaxOpenFiles, openFileCount } from './fd-cache';
-export { storeStats } from './store-stats';
+export { storeStats, watchWrites } from './store-stats';
 export { writeBufferBytes } from './write-buffer';
 export { HEADER_SIZE, MAX_RECORD_SIZE } from './record';
 export type { LogRecord, LogRecordInput } from './record';

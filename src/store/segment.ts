@@ -8,7 +8,7 @@ import { FileHandle, fsyncDir, readFully, unlinkQuiet, withPath, writeFully } fr
 import { OffsetIndex } from './offset-index';
 import { HEADER_SIZE, frameOffset, frameSize, frameTimestamp } from './record';
 import { type FrameFile, FrameWindow, apparentSize, checkFrameAt, resync } from './record-walker';
-import { storeStats } from './store-stats';
+import { noteWritten, storeStats } from './store-stats';
 import { VolatileList } from './volatile-list';
 
 const SCAN_CHUNK = 4 * 1024 * 1024;
@@ -134,6 +134,7 @@ export class Segment implements FrameFile {
       throw withPath(e, this.files.log);
     }
     this.size_ += len;
+    noteWritten(len);
   }
 
   /**
