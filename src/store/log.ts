@@ -402,8 +402,28 @@ export class SegmentedLog implements CommitTarget, PendingOwner {
     try {
       this.roll();
     } catch (e) {
-      this.warn(`cannot reclaim ${open.files.log}: ${(e as Error).message}`);
+      // Most likely the disk is full and the records still buffered could not be written. They
+      // are acked too, so they need never be: without this, the segment holding the space could
+      // only go after a write that needs the space it holds.
+      try {
+        this.replaceAckedOpen();
+      } catch (e2) {
+        this.warn(`cannot reclaim ${open.files.log}: ${(e as Error).message}; ${(e2 as Error).message}`);
+      }
     }
+  }
+
+  /** The open segment, every record acked (buffered ones included), goes for an empty one. */
+  private replaceAckedOpen(): void {
+    const old = this.segs.last as Segment;
+    const seg = Segment.create(this.dir, this.next, this.indexInterval); // throws: nothing changed
+    this.pending.discard();
+    this.flushedNext = this.next;
+    this.cache.flushedNext = this.next;
+    this.cache.trim();
+    this.segs.add(seg);
+    this.syncs.dirChanged();
+    this.deleteSegment(old, true);
   }
 
   // ---- reads -------------------------------------------------------------------------------

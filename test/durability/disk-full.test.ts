@@ -326,6 +326,64 @@ t.test('a full queue drained clears the alarm: fill to the limit, drain, refill'
   await c.close().catch(() => undefined);
 });
 
+t.test('a queue that filled the disk to ENOSPC gives the space back once drained', async (t) => {
+  // No free-disk limit: the disk really fills, and the last records of the queue's only segment
+  // cannot be written. Draining must still free the segment (those records need never be
+  // written once acked): before the fix, the alarm never cleared and nothing more was accepted.
+  const mnt = mountTmpfs(t, '64m');
+  if (mnt === null) return;
+  let broker: RunningBroker | null = null;
+  t.teardown(async () => {
+    if (broker) await broker.kill();
+    unmount(mnt);
+  });
+  broker = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', '0'] });
+  const b = broker;
+  const c = await connect(b.url);
+  const blocked = watchBlocked(c);
+  const ch = await confirmChannel(c);
+  await ch.assertQueue('enospc.q', { durable: true });
+  const body = Buffer.alloc(32 * 1024, 5);
+  let acked = 0;
+  let nacked = 0;
+  const fill = async (max: number): Promise<void> => {
+    blocked.blocked = false;
+    for (let n = 0; !blocked.blocked && n < max; n += 16) {
+      for (let i = 0; i < 16; i++) ch.sendToQueue('enospc.q', body, { persistent: true }, (err) => { if (err) nacked++; else acked++; });
+      await Promise.race([ch.waitForConfirms().catch(() => undefined), sleep(300)]);
+    }
+  };
+  await fill(3000);
+  t.ok(blocked.blocked && b.logs.some((l) => /ENOSPC/.test(l)), `the disk filled: ${acked} confirmed, ${nacked} nacked, publishers blocked`);
+  await sleep(300);
+  const held = acked;
+  const reader = await connect(b.url);
+  const rch = await channel(reader);
+  await rch.prefetch(200);
+  let consumed = 0;
+  await rch.consume('enospc.q', (m) => { if (m) { consumed++; rch.ack(m); } });
+  blocked.unblocked = false;
+  t.ok(await waitFor(() => blocked.unblocked, 20000), `drained (${consumed} consumed): the space came back and the alarm cleared`);
+  t.equal(consumed, held, 'every confirmed message was consumed, and none that was nacked');
+  const st = fs.statfsSync(mnt);
+  t.ok(st.bavail * st.bsize > 48 * 1024 * 1024, `${Math.round(st.bavail * st.bsize / 1048576)} MiB free again`);
+  await reader.close();
+  const before = acked;
+  await fill(320);
+  t.equal(acked - before, 320, 'new messages are confirmed again');
+  // kill -9 and recover: the log restarts from the segment that replaced the dropped one
+  await b.kill();
+  broker = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', '0'] });
+  const c2 = await connect(broker.url);
+  const ch2 = await channel(c2);
+  t.equal((await ch2.checkQueue('enospc.q')).messageCount, 320, 'after kill -9: the 320 confirmed since, no more, no fewer');
+  let intact = 0;
+  await ch2.consume('enospc.q', (m) => { if (m && m.content.equals(body)) intact++; }, { noAck: true });
+  await waitFor(() => intact >= 320, 5000);
+  t.equal(intact, 320, 'and their bodies are intact');
+  await c2.close();
+});
+
 t.test('a start on a full disk serves consumers, and what cannot be written is named', async (t) => {
   const mnt = mountTmpfs(t, '16m');
   if (mnt === null) return;
