@@ -68,8 +68,15 @@ t.test(`on-confirm shovel of ${N} messages through destination kills and a close
   // the source connection closed by an operator: the shovel reconnects
   const goal = Math.floor((N * (KILLS + 1)) / (KILLS + 2));
   await until(`${goal} forwarded`, async () => ((await status(a))?.forwarded ?? 0) >= goal);
-  const conns = (await api(a, 'GET', '/api/connections')).body as Array<{ name: string; client_properties: { connection_name?: string } }>;
-  const src = conns.find((c) => c.client_properties.connection_name === 'Shovel crash');
+  // Right after the last kill the shovel may still be in its reconnect delay (it restarts both
+  // of its connections after a failure, as RabbitMQ's does): wait for its source connection.
+  type Listed = { name: string; client_properties: { connection_name?: string } };
+  let src: Listed | undefined;
+  await until('the source connection listed', async () => {
+    const conns = (await api(a, 'GET', '/api/connections')).body as Listed[];
+    src = conns.find((c) => c.client_properties.connection_name === 'Shovel crash');
+    return src !== undefined;
+  }, 15000).catch(() => undefined);
   t.ok(src, 'the source connection is listed');
   t.equal((await api(a, 'DELETE', `/api/connections/${enc(src!.name)}`)).status, 204);
 
