@@ -83,6 +83,7 @@ export function clusterOptions(f: ClusterFlags, env: NodeJS.ProcessEnv, dataDir:
   };
   return {
     etcd, advertise, replicationPort: rp, secret, dataDir, replicationTls: replicationTls(get('replication-tls'), name('replication-tls'), f),
+    loadReplicationTls: () => replicationTls(get('replication-tls'), name('replication-tls'), f),
     name: get('cluster-name') ?? 'warren',
     leaseTtl: num('lease-ttl', 5, 2),
     maxReplicaLagMs: num('max-replica-lag', 3000, 100),

@@ -76,14 +76,16 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
   }).catch((e: unknown) => { throw new StartupError(describeStartError(e)); });
   if (cluster !== null) {
     // A cluster node serves clients only while it leads (docs/clustering.md).
+    let leading: App | null = null;
     const node = new ClusterNode({ ...cluster, listen: {
       host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort, amqps: security.tls?.port, https: security.httpTls?.port,
     } }, async () => {
       const app = await launch().catch((e: Error) => fail(`cannot lead: ${e.message}`, 1));
       announce(app);
-      process.on('SIGHUP', () => reloadTls(app));
+      leading = app;
       return app;
     });
+    process.on('SIGHUP', () => reloadTls(leading, node));
     await node.start().catch((e: Error) => { throw new StartupError(`cannot join the cluster: ${e.message}`); });
     onStopSignals(() => node.shutdown());
     return;
@@ -101,12 +103,17 @@ function announce(app: App): void {
   process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
 }
 
-function reloadTls(app: App): void {
+function reloadTls(app: App | null, node: ClusterNode | null = null): void {
+  const done: string[] = [];
   try {
-    app.reloadTls();
-    log.info('received SIGHUP: TLS certificate, key and CA files reloaded');
+    if (app !== null) {
+      app.reloadTls();
+      done.push('TLS certificate, key and CA files reloaded');
+    }
+    if (node !== null && node.reloadTls()) done.push('replication stream certificate and key reloaded');
+    if (done.length > 0) log.info(`received SIGHUP: ${done.join('; ')}`);
   } catch (e) {
-    log.error(`received SIGHUP: TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
+    log.error(`received SIGHUP: ${done.length > 0 ? `${done.join('; ')}, but ` : ''}TLS files not reloaded, the old ones stay in use: ${(e as Error).message}`);
   }
 }
 

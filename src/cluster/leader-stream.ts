@@ -82,6 +82,14 @@ export class LeaderStream {
     });
   }
 
+  /**
+   * New certificate and key (SIGHUP): new follower connections are handshaken with them; the
+   * connections open now keep the session they have.
+   */
+  setTls(opts: tls.SecureContextOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext({ ...opts, minVersion: 'TLSv1.2' });
+  }
+
   followers(): FollowerInfo[] {
     return [...this.links].filter((l) => l.info.id !== '').map((l) => ({ ...l.info }));
   }

@@ -41,6 +41,8 @@ export interface ClusterOptions {
   dataDir: string;
   /** certificate and key to encrypt the replication stream with (null: plaintext) */
   replicationTls?: import('node:tls').SecureContextOptions | null;
+  /** reads the certificate and key files again (SIGHUP); throws when they do not load */
+  loadReplicationTls?: () => import('node:tls').SecureContextOptions | null;
   /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
   listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number };
 }
@@ -413,6 +415,20 @@ export class ClusterNode {
   }
 
   /** Leaves the cluster: stop everything, revoke the lease (frees the leader key at once). */
+  /**
+   * SIGHUP: the replication stream's certificate and key are read again. A leader hands them to
+   * its listener for new follower connections; any node keeps them for when it leads. Throws
+   * (and keeps the old ones) when the files do not load.
+   */
+  reloadTls(): boolean {
+    if (this.o.loadReplicationTls === undefined || (this.o.replicationTls ?? null) === null) return false;
+    const opts = this.o.loadReplicationTls();
+    if (opts === null) return false;
+    this.o.replicationTls = opts;
+    this.stream?.setTls(opts);
+    return true;
+  }
+
   async shutdown(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
