@@ -57,6 +57,9 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
   private readonly summary: PropertySummary = { deliveryMode: 0, priority: -1, expiration: undefined, userId: undefined, hasHeaders: false };
 
   private confirms: ConfirmTracker | null = null;
+  // one log line per burst of failed confirm batches (a full disk fails every batch in flight)
+  private syncFailLoggedAt = 0;
+  private syncFailsUnlogged = 0;
 
   private txMode = false;
   private txPublishes: TxPublish[] = [];
@@ -205,7 +208,13 @@ export class Channel implements ReplySink, ConsumerChannel, PublishTarget {
             // (connection.blocked) until the disk monitor sees writes can succeed again. (A queue
             // deleted before its sync also fails its waiters: nacks, but no alarm.)
             if (!isIoError(err)) return;
-            this.conn.logError(`fsync for publisher confirms failed: ${err.message}`);
+            const now = Date.now();
+            if (now - this.syncFailLoggedAt >= 5000) {
+              const more = this.syncFailsUnlogged > 0 ? ` (and ${this.syncFailsUnlogged} more batches since the last report)` : '';
+              this.conn.logError(`fsync for publisher confirms failed, the batch is nacked${more}: ${err.message}`);
+              this.syncFailLoggedAt = now;
+              this.syncFailsUnlogged = 0;
+            } else this.syncFailsUnlogged++;
             this.conn.storeFailed(err);
           },
         });
