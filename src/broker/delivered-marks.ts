@@ -70,12 +70,13 @@ export class DeliveredMarks {
     marks.forEach((v, lane) => { if (v > 0) j[lane] = v; });
     const text = JSON.stringify(j);
     const bytes = Buffer.from(text.length < this.fileLength ? text.padEnd(this.fileLength, ' ') : text);
+    // counted before the write: after a short write (disk full) the next text still covers it all
+    if (bytes.length > this.fileLength) this.fileLength = bytes.length;
     let fd = -1;
     try {
       // no O_TRUNC: a failed write (disk full) leaves the previous marks, not an empty file
       fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
       writeFully(fd, bytes, 0, bytes.length, 0);
-      if (bytes.length > this.fileLength) this.fileLength = bytes.length;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // the queue directory is gone
       if (!this.failedOnce) log.warn(`cannot write ${this.file}: ${(e as Error).message}`);
