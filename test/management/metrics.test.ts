@@ -177,3 +177,20 @@ t.test('prometheus metrics', async (t) => {
     t.equal(value(text, 'rabbitmq_queues_deleted_total'), 1, 'the exclusive queue went with its connection');
   });
 });
+
+t.test('warren_store_bytes_written_total follows persistent messages to disk', async (t) => {
+  const b = await startBroker({ logLevel: 'warning' });
+  t.teardown(() => b.stop());
+  const metric = async () => value(await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text(), 'warren_store_bytes_written_total') ?? -1;
+  const before = await metric();
+  t.ok(before >= 0, `exported (${before} at start)`);
+  const c = await connect(b.url);
+  const ch = await confirmChannel(c);
+  const q = uniq('written');
+  await ch.assertQueue(q, { durable: true });
+  for (let i = 0; i < 20; i++) ch.sendToQueue(q, Buffer.alloc(1000, i), { persistent: true });
+  await ch.waitForConfirms();
+  await c.close();
+  const after = await metric();
+  t.ok(after - before >= 20 * 1000, `grew by ${after - before} bytes for 20 confirmed persistent messages of 1,000 bytes`);
+});

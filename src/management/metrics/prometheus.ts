@@ -256,6 +256,7 @@ function writeWarren(w: Writer, ctx: ManagementContext, s: Snapshot): void {
   w.one('warren_store_write_buffer_bytes', 'gauge', 'Write buffers lent to logs with records not yet written, and kept in the pool', wb.lent + wb.pooled);
   w.one('warren_store_write_failures_total', 'counter', 'Log writes that failed and were retried', storeStats.writeFailures);
   w.one('warren_store_bytes_read_total', 'counter', 'Bytes read from segment files and stream chunk indexes (page cache hits included)', storeStats.bytesRead);
+  w.one('warren_store_bytes_written_total', 'counter', 'Bytes appended to segment files of queues and streams', storeStats.bytesWritten);
   for (const [name, help, v] of authMetricLines()) w.one(name, 'counter', help, v);
   writeCluster(w);
 }
