@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startBroker, tempDir, type RunningBroker } from '../helpers/broker';
+import type amqp from 'amqplib';
 import { channel, confirmChannel, connect, sleep, waitFor, type Conn } from '../helpers/amqp';
 
 function watchBlocked(c: Conn): { blocked: boolean; unblocked: boolean; reasons: string[]; blockedAt: number } {
@@ -14,6 +15,31 @@ function watchBlocked(c: Conn): { blocked: boolean; unblocked: boolean; reasons:
   c.on('blocked', (reason: string) => { s.blocked = true; s.blockedAt = Date.now(); s.reasons.push(String(reason)); });
   c.on('unblocked', () => { s.unblocked = true; });
   return s;
+}
+
+interface Confirms { acked: number; nacked: number }
+
+// Persistent publishes of `body` in bursts of 16, each burst's confirms awaited (at most 300 ms),
+// until the connection is blocked or `max` were sent. Returns how many were sent.
+async function fillUntilBlocked(ch: amqp.ConfirmChannel, queue: string, body: Buffer, blocked: { blocked: boolean }, count: Confirms, max = 3000): Promise<number> {
+  let n = 0;
+  blocked.blocked = false;
+  while (!blocked.blocked && n < max) {
+    for (let i = 0; i < 16; i++) ch.sendToQueue(queue, body, { persistent: true }, (err) => { if (err) count.nacked++; else count.acked++; });
+    n += 16;
+    await Promise.race([ch.waitForConfirms().catch(() => undefined), sleep(300)]);
+  }
+  return n;
+}
+
+// A consumer on a connection of its own (consumers are never blocked) that acks all it gets.
+async function drainer(url: string, queue: string): Promise<{ conn: Conn; consumed(): number }> {
+  const conn = await connect(url);
+  const ch = await channel(conn);
+  await ch.prefetch(200);
+  let consumed = 0;
+  await ch.consume(queue, (m) => { if (m) { consumed++; ch.ack(m); } });
+  return { conn, consumed: () => consumed };
 }
 
 // Everything in a queue, read without acking (the channel is closed afterwards, so it all goes
@@ -290,39 +316,25 @@ t.test('a full queue drained clears the alarm: fill to the limit, drain, refill'
   const ch = await confirmChannel(c);
   await ch.assertQueue('refill.q', { durable: true });
   const body = Buffer.alloc(32 * 1024, 3);
-  let acked = 0;
-  const fill = async (): Promise<number> => {
-    let n = 0;
-    blocked.blocked = false;
-    while (!blocked.blocked && n < 3000) {
-      for (let i = 0; i < 16; i++) ch.sendToQueue('refill.q', body, { persistent: true }, (err) => { if (!err) acked++; });
-      n += 16;
-      await Promise.race([ch.waitForConfirms().catch(() => undefined), sleep(300)]);
-    }
-    return n;
-  };
-  const first = await fill();
+  const count: Confirms = { acked: 0, nacked: 0 };
+  const first = await fillUntilBlocked(ch, 'refill.q', body, blocked, count);
   t.ok(blocked.blocked, `blocked after ${first} publishes`);
   t.notOk(b.logs.some((l) => /ENOSPC/.test(l)), 'the alarm came before any write failed');
   await sleep(300);
-  const held = acked;
+  const held = count.acked;
   t.ok(held > 100, `${held} confirmed before the alarm`);
 
-  // drain everything with a consumer on another connection (consumers are never blocked)
-  const reader = await connect(b.url);
-  const rch = await channel(reader);
-  await rch.prefetch(200);
-  let consumed = 0;
-  await rch.consume('refill.q', (m) => { if (m) { consumed++; rch.ack(m); } });
+  // drain everything
   blocked.unblocked = false;
-  t.ok(await waitFor(() => blocked.unblocked, 20000), `the alarm cleared once the queue was drained (${consumed} consumed)`);
-  t.ok(consumed >= held, 'every confirmed message was consumed');
+  const reader = await drainer(b.url, 'refill.q');
+  t.ok(await waitFor(() => blocked.unblocked, 20000), `the alarm cleared once the queue was drained (${reader.consumed()} consumed)`);
+  t.ok(reader.consumed() >= held, 'every confirmed message was consumed');
 
   // and the queue takes new messages again
-  const before = acked;
-  await fill();
-  t.ok(acked > before + 100, `refilled: ${acked - before} more confirmed`);
-  await reader.close().catch(() => undefined);
+  const before = count.acked;
+  await fillUntilBlocked(ch, 'refill.q', body, blocked, count);
+  t.ok(count.acked > before + 100, `refilled: ${count.acked - before} more confirmed`);
+  await reader.conn.close().catch(() => undefined);
   await c.close().catch(() => undefined);
 });
 
@@ -344,33 +356,21 @@ t.test('a queue that filled the disk to ENOSPC gives the space back once drained
   const ch = await confirmChannel(c);
   await ch.assertQueue('enospc.q', { durable: true });
   const body = Buffer.alloc(32 * 1024, 5);
-  let acked = 0;
-  let nacked = 0;
-  const fill = async (max: number): Promise<void> => {
-    blocked.blocked = false;
-    for (let n = 0; !blocked.blocked && n < max; n += 16) {
-      for (let i = 0; i < 16; i++) ch.sendToQueue('enospc.q', body, { persistent: true }, (err) => { if (err) nacked++; else acked++; });
-      await Promise.race([ch.waitForConfirms().catch(() => undefined), sleep(300)]);
-    }
-  };
-  await fill(3000);
-  t.ok(blocked.blocked && b.logs.some((l) => /ENOSPC/.test(l)), `the disk filled: ${acked} confirmed, ${nacked} nacked, publishers blocked`);
+  const count: Confirms = { acked: 0, nacked: 0 };
+  await fillUntilBlocked(ch, 'enospc.q', body, blocked, count);
+  t.ok(blocked.blocked && b.logs.some((l) => /ENOSPC/.test(l)), `the disk filled: ${count.acked} confirmed, ${count.nacked} nacked, publishers blocked`);
   await sleep(300);
-  const held = acked;
-  const reader = await connect(b.url);
-  const rch = await channel(reader);
-  await rch.prefetch(200);
-  let consumed = 0;
-  await rch.consume('enospc.q', (m) => { if (m) { consumed++; rch.ack(m); } });
+  const held = count.acked;
   blocked.unblocked = false;
-  t.ok(await waitFor(() => blocked.unblocked, 20000), `drained (${consumed} consumed): the space came back and the alarm cleared`);
-  t.equal(consumed, held, 'every confirmed message was consumed, and none that was nacked');
+  const reader = await drainer(b.url, 'enospc.q');
+  t.ok(await waitFor(() => blocked.unblocked, 20000), `drained (${reader.consumed()} consumed): the space came back and the alarm cleared`);
+  t.equal(reader.consumed(), held, 'every confirmed message was consumed, and none that was nacked');
   const st = fs.statfsSync(mnt);
   t.ok(st.bavail * st.bsize > 48 * 1024 * 1024, `${Math.round(st.bavail * st.bsize / 1048576)} MiB free again`);
-  await reader.close();
-  const before = acked;
-  await fill(320);
-  t.equal(acked - before, 320, 'new messages are confirmed again');
+  await reader.conn.close();
+  const before = count.acked;
+  await fillUntilBlocked(ch, 'enospc.q', body, blocked, count, 320);
+  t.equal(count.acked - before, 320, 'new messages are confirmed again');
   // kill -9 and recover: the log restarts from the segment that replaced the dropped one
   await b.kill();
   broker = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', '0'] });
