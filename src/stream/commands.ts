@@ -6,6 +6,7 @@ import { StreamQueue } from '../broker/stream-queue';
 import type { FieldTable } from '../protocol';
 import { Cmd, Code, type FieldReader } from '../protocol/stream/frames';
 import { log } from '../logger';
+import type { VHost } from '../broker/vhost';
 import type { StreamConnection } from './connection';
 
 /** The stream queue of that name in the connection's vhost, or null. */
@@ -30,6 +31,21 @@ function queueArguments(args: Map<string, string>): FieldTable | null {
 }
 
 const PARTITION_ORDER = 'x-stream-partition-order';
+
+/** The partitions of a super stream in order, or null when there is no such super stream. */
+export function superStreamPartitions(vh: VHost, superStream: string): string[] | null {
+  const x = vh.exchanges.get(superStream);
+  if (x === undefined || superStream === '') return null;
+  const bound = x.bindings.filter((b) => b.dest.kind === 'queue');
+  const order = (b: (typeof bound)[number]) => {
+    const o = b.args[PARTITION_ORDER];
+    return typeof o === 'number' ? o : Number.MAX_SAFE_INTEGER;
+  };
+  bound.sort((a, b) => order(a) - order(b));
+  const out: string[] = [];
+  for (const b of bound) if (!out.includes(b.dest.name)) out.push(b.dest.name);
+  return out;
+}
 
 export class StreamCommands {
   constructor(private readonly c: StreamConnection) {}
@@ -139,19 +155,8 @@ export class StreamCommands {
 
   // ---- super streams ------------------------------------------------------------------------------
 
-  /** The partitions of a super stream in order, or null when there is no such super stream. */
   private partitionsOf(superStream: string): string[] | null {
-    const x = this.c.vhost!.exchanges.get(superStream);
-    if (x === undefined || superStream === '') return null;
-    const bound = x.bindings.filter((b) => b.dest.kind === 'queue');
-    const order = (b: (typeof bound)[number]) => {
-      const o = b.args[PARTITION_ORDER];
-      return typeof o === 'number' ? o : Number.MAX_SAFE_INTEGER;
-    };
-    bound.sort((a, b) => order(a) - order(b));
-    const out: string[] = [];
-    for (const b of bound) if (!out.includes(b.dest.name)) out.push(b.dest.name);
-    return out;
+    return superStreamPartitions(this.c.vhost!, superStream);
   }
 
   route(r: FieldReader): void {

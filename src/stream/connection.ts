@@ -17,6 +17,7 @@ import { log } from '../logger';
 import { StreamCommands } from './commands';
 import { Publishers } from './publishers';
 import { Subscriptions } from './subscriptions';
+import type { SacGroups } from './sac-groups';
 
 export interface StreamServerConfig {
   /** largest frame a client may send (proposed in tune) */
@@ -72,12 +73,12 @@ export class StreamConnection {
   private closeTimer: NodeJS.Timeout | null = null;
   readonly connectedAt = Date.now();
 
-  constructor(readonly socket: net.Socket, readonly broker: Broker, readonly config: StreamServerConfig, private readonly gone: (c: StreamConnection) => void) {
+  constructor(readonly socket: net.Socket, readonly broker: Broker, readonly config: StreamServerConfig, sac: SacGroups, private readonly gone: (c: StreamConnection) => void) {
     this.name = `${socket.remoteAddress}:${socket.remotePort} -> ${socket.localAddress}:${socket.localPort}`;
     this.out = new OutBuffer(socket);
     this.frameMax = config.frameMax;
     this.publishers = new Publishers(this);
-    this.subscriptions = new Subscriptions(this);
+    this.subscriptions = new Subscriptions(this, sac);
     this.commands = new StreamCommands(this);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -6,6 +6,7 @@ import type { Broker } from '../broker/broker';
 import { log } from '../logger';
 import { listenOnDefault, listenerCreated } from '../server/listen';
 import { StreamConnection, type StreamServerConfig } from './connection';
+import { SacGroups } from './sac-groups';
 
 export interface StreamServerOptions {
   port: number;
@@ -20,6 +21,8 @@ export class StreamServer {
   private servers: net.Server[] = [];
   private ticker: NodeJS.Timeout | null = null;
   private readonly config: StreamServerConfig;
+  /** single active consumer groups, across the connections of this listener */
+  readonly sac = new SacGroups();
 
   constructor(readonly broker: Broker, private readonly opts: StreamServerOptions) {
     this.config = { frameMax: opts.frameMax ?? 1048576, heartbeat: opts.heartbeat ?? 60, port: opts.port };
@@ -43,7 +46,7 @@ export class StreamServer {
   private listenOn(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const srv = listenerCreated(net.createServer({ noDelay: true }, (socket) => {
-        const c = new StreamConnection(socket, this.broker, this.config, (gone) => this.connections.delete(gone));
+        const c = new StreamConnection(socket, this.broker, this.config, this.sac, (gone) => this.connections.delete(gone));
         this.connections.add(c);
         if (this.broker.disk.alarmed) c.setAlarm(true);
       }));

@@ -4,6 +4,11 @@
 // per-message work. A subscription stops when it has no credit or when the socket has more than
 // OUTPUT_LIMIT bytes waiting (a slow consumer never makes the broker buffer without bound); the
 // socket's drain and new credit start it again.
+//
+// A subscription made with single-active-consumer=true joins its group (sac-groups.ts) and
+// delivers only while the group has it active. Activation is a consumer update request to the
+// client, whose answer names the offset to start from (none: the subscription's own); until the
+// answer comes nothing is delivered, and credit received meanwhile is kept.
 import type { StreamConsumerInfo, StreamQueue, StreamListener } from '../broker/stream-queue';
 import type { OffsetSpec } from '../broker/stream-args';
 import { type StreamFilter, bloomMatches } from '../broker/stream-bloom';
@@ -13,13 +18,32 @@ import { Cmd, Code, type FieldReader, RESPONSE } from '../protocol/stream/frames
 import type { StreamReader, FilteredReader } from '../store/stream-log';
 import type { LogRecord } from '../store';
 import type { StreamConnection } from './connection';
-import { findStream } from './commands';
+import { findStream, superStreamPartitions } from './commands';
+import { log } from '../logger';
+import { type SacGroups, type SacMember, sacGroupKey } from './sac-groups';
 
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
 
-export class Subscription implements StreamListener {
-  private readonly reader: StreamReader | FilteredReader;
+// OffsetSpecification => OffsetType [Offset]: null for type 0 (none) and for unknown types
+function readOffsetSpec(r: FieldReader): OffsetSpec | null {
+  switch (r.u16()) {
+    case 1: return { kind: 'first' };
+    case 2: return { kind: 'last' };
+    case 3: return { kind: 'next' };
+    case 4: return { kind: 'offset', offset: r.u64() };
+    case 5: return { kind: 'timestamp', ms: r.i64() };
+    default: return null;
+  }
+}
+
+/** A single active consumer subscription's group, and where it starts when the client says "none". */
+interface SacState { readonly key: string; readonly spec: OffsetSpec }
+
+export class Subscription implements StreamListener, SacMember {
+  private reader: StreamReader | FilteredReader;
   private scheduled = false;
+  /** false for a single active consumer that its group has not activated (or not yet heard back) */
+  private delivering: boolean;
   closed = false;
   chunksDelivered = 0;
   messagesDelivered = 0;
@@ -33,10 +57,38 @@ export class Subscription implements StreamListener {
     public credit: number,
     readonly filter: StreamFilter | null,
     readonly reference: string | null,
+    readonly sac: SacState | null,
   ) {
-    const sl = queue.stream;
-    this.reader = filter === null ? sl.reader(start) : sl.filteredReader(start, (s) => bloomMatches(s, filter));
+    this.reader = this.readerAt(start);
+    this.delivering = sac === null;
     queue.addListener(this);
+  }
+
+  private readerAt(start: number): StreamReader | FilteredReader {
+    const sl = this.queue.stream;
+    const filter = this.filter;
+    return filter === null ? sl.reader(start) : sl.filteredReader(start, (s) => bloomMatches(s, filter));
+  }
+
+  /** The group's decision (SacMember): the client is told, and answers (answered()). */
+  activate(active: boolean): void {
+    // a deleted stream's subscriptions leave their group one by one: no news for the others
+    if (this.closed || this.queue.deleted) return;
+    if (!active) this.delivering = false;
+    this.owner.askConsumerUpdate(this, active);
+  }
+
+  /** The client's answer to an activation: deliver from `spec` (null: the subscription's own). */
+  startAt(spec: OffsetSpec | null): void {
+    if (this.closed || this.sac === null) return;
+    this.reader = this.readerAt(this.queue.resolveOffset(spec ?? this.sac.spec));
+    this.delivering = true;
+    this.schedule();
+  }
+
+  /** false while a single active consumer waits for its turn */
+  get active(): boolean {
+    return this.delivering;
   }
 
   /** the next offset this subscription reads */
@@ -49,11 +101,12 @@ export class Subscription implements StreamListener {
   }
 
   describe(): StreamConsumerInfo {
-    return { protocol: 'stream', tag: `${this.c.name} #${this.id}${this.reference !== null ? ` (${this.reference})` : ''}`, offset: this.position, delivered: this.messagesDelivered };
+    const ref = this.reference !== null ? ` (${this.reference}${this.sac !== null && !this.delivering ? ', waiting' : ''})` : '';
+    return { protocol: 'stream', tag: `${this.c.name} #${this.id}${ref}`, offset: this.position, delivered: this.messagesDelivered };
   }
 
   schedule(): void {
-    if (this.scheduled || this.closed) return;
+    if (this.scheduled || this.closed || !this.delivering) return;
     this.scheduled = true;
     setImmediate(this.pumpCb);
   }
@@ -69,7 +122,7 @@ export class Subscription implements StreamListener {
 
   private pump(): void {
     const c = this.c;
-    while (this.credit > 0 && !this.closed && c.state === 'opened') {
+    while (this.credit > 0 && !this.closed && this.delivering && c.state === 'opened') {
       if (c.out.backlog > OUTPUT_LIMIT) return; // resumed on drain
       const rec = this.reader.next();
       if (rec === undefined) return; // resumed when the stream has more
@@ -128,8 +181,11 @@ export class Subscription implements StreamListener {
 
 export class Subscriptions {
   private readonly byId = new Map<number, Subscription>();
+  /** consumer update requests sent to the client, by correlation id */
+  private readonly asked = new Map<number, { s: Subscription; active: boolean }>();
+  private nextCorrelation = 1;
 
-  constructor(private readonly c: StreamConnection) {}
+  constructor(private readonly c: StreamConnection, private readonly sac: SacGroups) {}
 
   get all(): Subscription[] {
     return [...this.byId.values()];
@@ -141,15 +197,7 @@ export class Subscriptions {
     const corr = r.u32();
     const id = r.u8();
     const stream = r.string();
-    const type = r.u16();
-    let spec: OffsetSpec | null = null;
-    switch (type) {
-      case 1: spec = { kind: 'first' }; break;
-      case 2: spec = { kind: 'last' }; break;
-      case 3: spec = { kind: 'next' }; break;
-      case 4: spec = { kind: 'offset', offset: r.u64() }; break;
-      case 5: spec = { kind: 'timestamp', ms: r.i64() }; break;
-    }
+    const spec = readOffsetSpec(r);
     const credit = r.u16();
     const props = r.remaining > 0 ? r.properties() : new Map<string, string>();
     if (spec === null) return c.respond(Cmd.Subscribe, corr, Code.PreconditionFailed);
@@ -157,15 +205,24 @@ export class Subscriptions {
     const q = findStream(c, stream);
     if (q === null) return c.respond(Cmd.Subscribe, corr, Code.StreamDoesNotExist);
     if (!c.permitted('read', stream)) return c.respond(Cmd.Subscribe, corr, Code.AccessRefused);
-    // single active consumer is not implemented: refused rather than silently ignored
-    if (props.get('single-active-consumer') === 'true') return c.respond(Cmd.Subscribe, corr, Code.PreconditionFailed);
+    const name = props.get('name') ?? null;
+    let sac: SacState | null = null;
+    let partition = -1;
+    if (props.get('single-active-consumer') === 'true') {
+      // as RabbitMQ: the group is named by the consumer name, so there is none without one
+      if (name === null || name === '') return c.respond(Cmd.Subscribe, corr, Code.PreconditionFailed);
+      sac = { key: sacGroupKey(c.vhost!.name, stream, name), spec };
+      const superStream = props.get('super-stream');
+      if (superStream !== undefined) partition = superStreamPartitions(c.vhost!, superStream)?.indexOf(stream) ?? -1;
+    }
     const values: string[] = [];
     for (const [k, v] of props) if (/^filter\.\d+$/.test(k)) values.push(v);
     const filter: StreamFilter | null = values.length > 0 ? { values, matchUnfiltered: props.get('match-unfiltered') === 'true' } : null;
     const start = q.resolveOffset(spec);
-    const s = new Subscription(this, c, id, q, start, credit, filter, props.get('name') ?? null);
+    const s = new Subscription(this, c, id, q, start, credit, filter, name, sac);
     this.byId.set(id, s);
     c.respond(Cmd.Subscribe, corr, Code.Ok);
+    if (sac !== null) this.sac.join(sac.key, partition, s);
     s.schedule();
   }
 
@@ -193,6 +250,7 @@ export class Subscriptions {
   forget(s: Subscription): void {
     s.close();
     if (this.byId.get(s.id) === s) this.byId.delete(s.id);
+    if (s.sac !== null) this.sac.leave(s.sac.key, s);
   }
 
   /** The socket drained: subscriptions held back by the output limit continue. */
@@ -200,12 +258,43 @@ export class Subscriptions {
     for (const s of this.byId.values()) if (s.credit > 0) s.schedule();
   }
 
-  consumerUpdateAnswer(_r: FieldReader): void {
-    /* single active consumer is not implemented: no query is ever sent */
+  // ConsumerUpdate (server to client) => CorrelationId SubscriptionId Active
+  askConsumerUpdate(s: Subscription, active: boolean): void {
+    const c = this.c;
+    if (c.state !== 'opened') return;
+    const corr = this.nextCorrelation;
+    this.nextCorrelation = corr === 0xffffffff ? 1 : corr + 1;
+    this.asked.set(corr, { s, active });
+    c.send(c.w.begin(Cmd.ConsumerUpdate).u32(corr).u8(s.id).u8(active ? 1 : 0).end());
+  }
+
+  // ConsumerUpdateResponse => CorrelationId ResponseCode OffsetType [Offset]
+  consumerUpdateAnswer(r: FieldReader): void {
+    const corr = r.u32();
+    const code = r.u16();
+    const spec = readOffsetSpec(r);
+    const q = this.asked.get(corr);
+    if (q === undefined) return; // not asked, or asked of a subscription that has gone
+    this.asked.delete(corr);
+    const { s, active } = q;
+    if (s.closed || s.sac === null) return;
+    if (!active) {
+      this.sac.steppedDown(s.sac.key, s);
+      return;
+    }
+    // an answer to an activation the group has taken back since (told to step down) is stale
+    if (!this.sac.isActive(s.sac.key, s)) return;
+    if (code !== Code.Ok) log.warn(`Stream connection ${this.c.name}: consumer update answered with code ${code}; subscription ${s.id} starts from its own offset`);
+    s.startAt(code === Code.Ok ? spec : null);
   }
 
   closeAll(): void {
-    for (const s of this.byId.values()) s.close();
+    const all = [...this.byId.values()];
     this.byId.clear();
+    this.asked.clear();
+    for (const s of all) {
+      s.close();
+      if (s.sac !== null) this.sac.leave(s.sac.key, s);
+    }
   }
 }

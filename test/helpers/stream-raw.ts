@@ -108,3 +108,18 @@ export function entry(body: Buffer): Buffer {
   msg.copy(e, 4);
   return e;
 }
+
+/**
+ * Declares publisher `publisherId` on `stream` and publishes `n` messages (`${prefix}${k}`), one
+ * publish frame per socket write, each confirmed before the next: n chunks of one message.
+ */
+export async function publishChunks(c: RawStreamClient, stream: string, n: number, prefix = 'c', publisherId = 0): Promise<void> {
+  const dp = await c.request(0x01, (w) => w.u8(publisherId).string(null).string(stream));
+  if (dp.body.readUInt16BE(4) !== 1) throw new Error(`declare publisher: code ${dp.body.readUInt16BE(4)}`);
+  for (let k = 0; k < n; k++) {
+    const id = Buffer.alloc(8);
+    id.writeUInt32BE(k, 4);
+    c.send(new FrameWriter().begin(0x02).u8(publisherId).i32(1).raw(id).raw(entry(Buffer.from(`${prefix}${k}`))).end());
+    await c.next((f) => f.key === 0x03);
+  }
+}

@@ -7,7 +7,7 @@ import * as rabbit from 'rabbitmq-stream-js-client';
 import { startBroker, type RunningBroker } from '../helpers/broker';
 import { channel, confirmChannel, connect, sleep, uniq, waitFor } from '../helpers/amqp';
 import { closeStreamClient } from '../helpers/stream-client';
-import { RawStreamClient, entry } from '../helpers/stream-raw';
+import { RawStreamClient, entry, publishChunks } from '../helpers/stream-raw';
 import { FrameWriter } from '../../src/protocol/stream/frames';
 
 let b: RunningBroker;
@@ -281,15 +281,7 @@ t.test('credit: a consumer gets one chunk per credit, and no more', async (t) =>
   await client.createStream({ stream: s, arguments: {} });
   const r = await RawStreamClient.open(b.streamPort);
   t.teardown(() => r.close());
-  const dp = await r.request(0x01, (w) => w.u8(0).string(null).string(s));
-  t.equal(dp.body.readUInt16BE(4), 1);
-  // ten publish frames in ten socket writes: ten chunks
-  for (let k = 0; k < 10; k++) {
-    const id = Buffer.alloc(8);
-    id.writeUInt32BE(k, 4);
-    r.send(new FrameWriter().begin(0x02).u8(0).i32(1).raw(id).raw(entry(Buffer.from(`c${k}`))).end());
-    await r.next((f) => f.key === 0x03);
-  }
+  await publishChunks(r, s, 10); // ten publish frames in ten socket writes: ten chunks
   const sub = await r.request(0x07, (w) => w.u8(5).string(s).u16(1).u16(2).i32(0));
   t.equal(sub.body.readUInt16BE(4), 1);
   await r.next((f) => f.key === 0x08);
