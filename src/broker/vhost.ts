@@ -301,6 +301,11 @@ export class VHost implements QueueHost {
       return 0;
     }
     this.checkExclusive(q, owner);
+    if (q.args.queueType === 'stream') {
+      // as RabbitMQ's stream queues: if-unused and if-empty are ignored, and the count is 0
+      this.removeQueue(q);
+      return 0;
+    }
     if (ifUnused && q.consumerCount > 0) throw preconditionFailed(`${this.describe('queue', name)} in use`);
     if (ifEmpty && q.messageCount > 0) throw preconditionFailed(`${this.describe('queue', name)} is not empty`);
     const n = q.messageCount;

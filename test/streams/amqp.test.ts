@@ -242,6 +242,19 @@ t.test('retention by size and by age deletes whole old segments', async (t) => {
 });
 
 // RabbitMQ updates the count every few seconds (its stats interval); Warren's is exact at once
+t.test('delete ignores if-unused and if-empty, and reports 0 messages', async (t) => {
+  const q = uniq('st.delete');
+  await declareStream(q);
+  await publish(q, 3);
+  const cch = await channel(c);
+  await cch.prefetch(10);
+  await cch.consume(q, () => undefined, { arguments: { 'x-stream-offset': 'first' } });
+  const ch = await channel(c);
+  t.same(await ch.deleteQueue(q, { ifUnused: true, ifEmpty: true }), { messageCount: 0 }, 'deleted although it has a consumer and messages');
+  t.equal((await channelErrorCode(c, (x) => x.checkQueue(q))).code, 404, 'gone');
+  await ch.close();
+});
+
 t.test('streams are listed and counted', { skip: OTHER !== undefined ? 'RabbitMQ counts asynchronously' : false }, async (t) => {
   const q = uniq('s.count');
   await declareStream(q);
