@@ -93,7 +93,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   const streamWanted = opts.streamPort ?? 5552;
   const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
-  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls });
+  const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls, stream });
   let httpPort: number;
   let streamPort = 0;
   if (stream !== null) {

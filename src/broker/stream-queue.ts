@@ -177,7 +177,12 @@ export class StreamQueue implements Queue {
   /** messages stored (RabbitMQ reports a stream's length as its ready messages) */
   get messageCount(): number { return this.stream.nextOffset - this.stream.startOffset; }
   get unackedCount(): number { return this.unacked; }
-  get consumerCount(): number { return this.consumers.length; }
+  // Stream protocol subscriptions count as consumers too, as in RabbitMQ (management, delete if-unused)
+  get consumerCount(): number {
+    let n = this.consumers.length;
+    for (const l of this.listeners) if (l.describe !== undefined) n++;
+    return n;
+  }
   get readyBytes(): number { return this.stream.sizeBytes; }
 
   logs(): SegmentedLog[] { return [this.stream.log]; }

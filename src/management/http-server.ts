@@ -8,6 +8,7 @@ import type { Broker } from '../broker/broker';
 import type { AmqpServer } from '../server/server';
 import { log } from '../logger';
 import { type ManagementContext, nodeName } from './api/context';
+import type { StreamServer } from '../stream/server';
 import { type ApiReply, type ApiRequest, HttpError } from './api/http';
 import { handleApi } from './api/router';
 import { METRICS_CONTENT_TYPE } from './metrics/writer';
@@ -24,6 +25,7 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;  // request bodies (definitions) larger than this get 413
   amqpTlsPort?: number | null;           // for the listeners shown in /api/overview
   tls?: TlsFiles & { port: number };     // HTTPS on its own port, beside HTTP
+  stream?: StreamServer | null;          // its connections, publishers and consumers are shown too
 }
 
 const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
@@ -41,7 +43,7 @@ export class HttpServer {
     this.stats = new StatsTracker(broker);
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.ctx = {
-      broker, amqp, stats: this.stats, node: nodeName(),
+      broker, amqp, stream: opts.stream ?? null, stats: this.stats, node: nodeName(),
       listeners: [{ protocol: 'amqp', ip_address: opts.host ?? '::', port: opts.amqpPort }],
     };
     if (opts.amqpTlsPort) this.ctx.listeners.push({ protocol: 'amqp/ssl', ip_address: opts.host ?? '::', port: opts.amqpTlsPort });

@@ -50,6 +50,10 @@ class ConfirmBatch {
 export class Publisher implements StreamListener {
   batch: ConfirmBatch | null = null;
   closed = false;
+  /** messages received, confirmed and refused (publish errors), for management */
+  published = 0;
+  confirmed = 0;
+  errored = 0;
 
   constructor(readonly c: StreamConnection, readonly id: number, readonly ref: string | null, readonly queue: StreamQueue) {
     queue.addListener(this);
@@ -78,6 +82,10 @@ export class Publishers {
 
   get count(): number {
     return this.byId.size;
+  }
+
+  get all(): Publisher[] {
+    return [...this.byId.values()];
   }
 
   declare(r: FieldReader): void {
@@ -207,6 +215,7 @@ export class Publishers {
       const b = p.batch;
       p.batch = null;
       if (b === null || b.count === 0) continue;
+      p.published += b.count;
       if (b.targets.length === 0) {
         this.confirm(p, b); // only duplicates: nothing to wait for
         continue;
@@ -220,6 +229,7 @@ export class Publishers {
   private confirm(p: Publisher, b: ConfirmBatch): void {
     const c = this.c;
     if (c.state !== 'opened' || p.closed) return;
+    p.confirmed += b.count;
     const w = c.w.begin(Cmd.PublishConfirm).u8(p.id).i32(b.count);
     w.raw(b.ids.subarray(0, b.count * 8));
     c.send(w.end());
@@ -229,6 +239,7 @@ export class Publishers {
     const c = this.c;
     log.warn(`Stream connection ${c.name}: ${b.count} message(s) of publisher ${p.id} on stream '${p.queue.name}' could not be stored: ${e.message}`);
     if (c.state !== 'opened' || p.closed) return;
+    p.errored += b.count;
     const w = c.w.begin(Cmd.PublishError).u8(p.id).i32(b.count);
     for (let i = 0; i < b.count; i++) w.raw(b.ids.subarray(i * 8, i * 8 + 8)).u16(Code.InternalError);
     c.send(w.end());

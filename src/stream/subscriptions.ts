@@ -47,6 +47,8 @@ export class Subscription implements StreamListener, SacMember {
   closed = false;
   chunksDelivered = 0;
   messagesDelivered = 0;
+  /** first offset of the last chunk delivered (-1: none yet), for management */
+  lastChunk = -1;
 
   constructor(
     private readonly owner: Subscriptions,
@@ -58,6 +60,8 @@ export class Subscription implements StreamListener, SacMember {
     readonly filter: StreamFilter | null,
     readonly reference: string | null,
     readonly sac: SacState | null,
+    /** the subscribe request's properties, as management shows them */
+    readonly properties: ReadonlyMap<string, string>,
   ) {
     this.reader = this.readerAt(start);
     this.delivering = sac === null;
@@ -162,6 +166,7 @@ export class Subscription implements StreamListener, SacMember {
       out.commit(p + body.length);
     }
     this.chunksDelivered++;
+    this.lastChunk = rec.offset;
     this.messagesDelivered += rec.count;
     this.queue.deliverCount += rec.count;
   }
@@ -219,7 +224,7 @@ export class Subscriptions {
     for (const [k, v] of props) if (/^filter\.\d+$/.test(k)) values.push(v);
     const filter: StreamFilter | null = values.length > 0 ? { values, matchUnfiltered: props.get('match-unfiltered') === 'true' } : null;
     const start = q.resolveOffset(spec);
-    const s = new Subscription(this, c, id, q, start, credit, filter, name, sac);
+    const s = new Subscription(this, c, id, q, start, credit, filter, name, sac, props);
     this.byId.set(id, s);
     c.respond(Cmd.Subscribe, corr, Code.Ok);
     if (sac !== null) this.sac.join(sac.key, partition, s);

@@ -6,25 +6,20 @@ import t from 'tap';
 import * as rabbit from 'rabbitmq-stream-js-client';
 import { startBroker, type RunningBroker } from '../helpers/broker';
 import { sleep, uniq, waitFor } from '../helpers/amqp';
-import { closeStreamClient } from '../helpers/stream-client';
+import { streamClients } from '../helpers/stream-client';
 import { RawStreamClient, publishChunks, type RawFrame } from '../helpers/stream-raw';
 import { FrameWriter } from '../../src/protocol/stream/frames';
 
 let b: RunningBroker;
-const clients: rabbit.Client[] = [];
+const clients = streamClients(() => b.streamPort);
+const open = clients.open;
 t.before(async () => {
   b = await startBroker({ logLevel: 'warning', stream: true });
 });
 t.teardown(async () => {
-  for (const c of clients) await closeStreamClient(c);
+  await clients.closeAll();
   await b.stop();
 });
-
-async function open(): Promise<rabbit.Client> {
-  const c = await rabbit.connect({ hostname: '127.0.0.1', port: b.streamPort, username: 'guest', password: 'guest', vhost: '/' });
-  clients.push(c);
-  return c;
-}
 
 async function publish(client: rabbit.Client, stream: string, from: number, n: number): Promise<void> {
   const pub = await client.declarePublisher({ stream });

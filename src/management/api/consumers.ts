@@ -6,9 +6,15 @@ import { vhostOf, visibleConnections } from './access';
 import { listReply } from './listing';
 import { type Req, type Route } from './http';
 import { channelName, connectionDetails } from '../format';
+import type { StreamConnection } from '../../stream/connection';
+import type { Subscription } from '../../stream/subscriptions';
+import { formatSubscriptionAsConsumer, subscriptionRows, visibleStreamConnections } from './streams';
 
-interface ConsumerRow { conn: Connection; ch: Channel; c: ConsumerView }
+interface AmqpRow { conn: Connection; ch: Channel; c: ConsumerView; sub?: undefined }
+interface StreamRow { c: StreamConnection; s: Subscription; sub: true }
+type ConsumerRow = AmqpRow | StreamRow;
 
+// AMQP consumers, then Stream protocol subscriptions (RabbitMQ lists both)
 export function consumerRows(r: Req, filter?: { vhost?: string; queue?: Queue }): ConsumerRow[] {
   const rows: ConsumerRow[] = [];
   for (const conn of visibleConnections(r)) {
@@ -17,10 +23,15 @@ export function consumerRows(r: Req, filter?: { vhost?: string; queue?: Queue })
       for (const c of ch.consumerViews) if (!filter?.queue || c.queue === filter.queue) rows.push({ conn, ch, c });
     }
   }
+  const q = filter?.queue;
+  for (const { c, s } of subscriptionRows(visibleStreamConnections(r, filter?.vhost), q && { name: q.name, vhost: q.vhost })) rows.push({ c, s, sub: true });
   return rows;
 }
 
-export function formatConsumer(row: ConsumerRow): Record<string, unknown> {
+const consumerTag = (row: ConsumerRow): string => row.sub ? `stream.subid-${row.s.id}` : row.c.tag;
+
+export function formatConsumer(row: ConsumerRow, node: string): Record<string, unknown> {
+  if (row.sub) return formatSubscriptionAsConsumer(row.c, row.s, node);
   const { conn, ch, c } = row;
   const active = c.queue.args.singleActiveConsumer ? c.queue.consumers[0]?.tag === c.tag : true;
   return {
@@ -43,9 +54,9 @@ export function formatConsumer(row: ConsumerRow): Record<string, unknown> {
 }
 
 export const consumerRoutes: Route[] = [
-  { pattern: ['api', 'consumers'], methods: { GET: (r) => listReply(r, { items: consumerRows(r), name: (x) => x.c.tag, format: formatConsumer }) } },
+  { pattern: ['api', 'consumers'], methods: { GET: (r) => listReply(r, { items: consumerRows(r), name: consumerTag, format: (x) => formatConsumer(x, r.ctx.node) }) } },
   { pattern: ['api', 'consumers', '*'], methods: { GET: (r) => {
     const vh = vhostOf(r, r.params[0]);
-    return listReply(r, { items: consumerRows(r, { vhost: vh.name }), name: (x) => x.c.tag, format: formatConsumer });
+    return listReply(r, { items: consumerRows(r, { vhost: vh.name }), name: consumerTag, format: (x) => formatConsumer(x, r.ctx.node) });
   } } },
 ];

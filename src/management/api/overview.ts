@@ -4,6 +4,7 @@ import * as v8 from 'node:v8';
 import { VERSION } from '../../server/server';
 import { counters } from '../../broker/counters';
 import { requireAdmin, seesAll, visibleConnections, visibleVhosts } from './access';
+import { visibleStreamConnections } from './streams';
 import { jsonBody } from './body';
 import { type ApiReply, type Req, type Route, ANONYMOUS, badRequest, noContent, notFound, ok } from './http';
 import { followerRows, roleFields } from './cluster-nodes';
@@ -27,6 +28,7 @@ function overview(r: Req): ApiReply {
     }
   }
   const conns = visibleConnections(r).filter((c) => c.vhost === null || names.has(c.vhost.name) || seesAll(r.user));
+  const streamConns = visibleStreamConnections(r).length;
   const channels = conns.reduce((n, c) => n + c.channelCount, 0);
   const ring = r.ctx.stats.global;
   const rates = sampleQuery(r.query, 'msg_rates');
@@ -68,7 +70,7 @@ function overview(r: Req): ApiReply {
     statistics_db_event_queue: 0,
     listeners: r.ctx.listeners.map((l) => ({ node: r.ctx.node, ...l })),
     contexts: r.ctx.listeners.filter((l) => l.protocol === 'http').map((l) => ({ node: r.ctx.node, description: 'Warren Management', path: '/', port: String(l.port) })),
-    object_totals: { connections: conns.length, channels, exchanges, queues, consumers },
+    object_totals: { connections: conns.length + streamConns, channels, exchanges, queues, consumers },
     queue_totals: block(LENGTH_FIELDS, lengths, false),
     // publish counts messages received from publishers; deliver_get all deliveries and gets
     message_stats: block(GLOBAL_RATE_FIELDS, rates, true),

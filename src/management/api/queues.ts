@@ -27,7 +27,7 @@ function getQueue(r: Req): ApiReply {
   const { vh, q } = queueOf(r);
   const opts = { stats: r.ctx.stats, msgRates: sampleQuery(r.query, 'msg_rates'), lengths: sampleQuery(r.query, 'lengths') };
   const out = formatQueue(q, r.ctx.node, opts);
-  out.consumer_details = consumerRows(r, { vhost: vh.name, queue: q }).map(formatConsumer);
+  out.consumer_details = consumerRows(r, { vhost: vh.name, queue: q }).map((x) => formatConsumer(x, r.ctx.node));
   return ok(columnsOf(r.query, out));
 }
 

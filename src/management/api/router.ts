@@ -26,11 +26,12 @@ import { linkRoutes } from './links';
 import { consumerRoutes } from './consumers';
 import { messageRoutes } from './messages';
 import { accessControlRoutes } from './access-control';
+import { streamRoutes } from './streams';
 import { checkCrossSite } from '../csrf';
 
 const MODULES: Route[][] = [
   overviewRoutes, vhostRoutes, queueRoutes, exchangeRoutes, bindingRoutes, connectionRoutes, definitionRoutes, healthRoutes,
-  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes, linkRoutes,
+  policyRoutes, parameterRoutes, consumerRoutes, messageRoutes, accessControlRoutes, linkRoutes, streamRoutes,
 ];
 
 function buildTable(modules: Route[][]): Route[] {
