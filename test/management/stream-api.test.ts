@@ -64,6 +64,7 @@ t.test('stream connections, publishers and consumers as RabbitMQ\'s management s
   t.same(all.filter((c) => c.protocol === 'stream').map((c) => c.name).sort(), conns.map((c) => c.name).sort(), '/api/connections lists the Stream connections');
   t.equal(all.filter((c) => c.protocol === 'AMQP 0-9-1').length, 1, 'beside the AMQP one');
   t.equal((await api(b, 'GET', `/api/connections/${enc(cc)}`)).body.protocol, 'stream', 'and finds a Stream one by name');
+  t.same((await api(b, 'GET', `/api/connections/${enc(cc)}/channels`)).body, [], 'with no channels (the console\'s connection page asks)');
   t.equal((await api(b, 'GET', '/api/overview')).body.object_totals.connections, conns.length + 1);
 
   const tag = `stream.subid-${cons[0].subscription_id}`;

@@ -77,7 +77,8 @@ export const connectionRoutes: Route[] = [
     return channelList(r, visibleConnections(r).filter((c) => c.vhost?.name === vh.name));
   } } },
   { pattern: ['api', 'connections', '*'], methods: { GET: getConnection, DELETE: deleteConnection } },
-  { pattern: ['api', 'connections', '*', 'channels'], methods: { GET: (r) => channelList(r, [connectionOf(r)]) } },
+  // a Stream connection has no channels
+  { pattern: ['api', 'connections', '*', 'channels'], methods: { GET: (r) => channelList(r, streamConnectionOf(r) !== undefined ? [] : [connectionOf(r)]) } },
   { pattern: ['api', 'channels'], methods: { GET: (r) => channelList(r, visibleConnections(r)) } },
   { pattern: ['api', 'channels', '*'], methods: { GET: getChannel } },
 ];
