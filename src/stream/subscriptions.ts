@@ -74,7 +74,7 @@ export class Subscription implements StreamListener, SacMember {
     return filter === null ? sl.reader(start) : sl.filteredReader(start, (s) => bloomMatches(s, filter));
   }
 
-  /** The group's decision (SacMember): the client is told, and answers (answered()). */
+  /** The group's decision (SacMember): the client is told, and answers (consumerUpdateAnswer). */
   activate(active: boolean): void {
     // a deleted stream's subscriptions leave their group one by one: no news for the others
     if (this.closed || this.queue.deleted) return;
