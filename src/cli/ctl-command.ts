@@ -42,6 +42,13 @@ const ALIASES: Record<string, Record<string, string>> = {
   consumers: { queue_name: 'queue.name', channel_pid: 'channel_details.name' },
   users: { user: 'name' },
   connections: { pid: 'name' },
+  // rabbitmq-streams' column names (the stream plugin's CLI, 3.10)
+  stream_connections: { conn_name: 'name', connection_state: 'state', heartbeat: 'timeout', subscriptions: 'consumers' },
+  stream_consumers: { connection_pid: 'connection_details.name', stream: 'queue.name', messages_consumed: 'consumed' },
+  stream_publishers: {
+    connection_pid: 'connection_details.name', stream: 'queue.name',
+    messages_published: 'published', messages_confirmed: 'confirmed', messages_errored: 'errored',
+  },
 };
 
 const LISTS: Record<string, { path: (c: Ctx) => string; cols: string[]; vhost: boolean }> = {
@@ -54,6 +61,16 @@ const LISTS: Record<string, { path: (c: Ctx) => string; cols: string[]; vhost: b
   users: { path: () => '/users', cols: ['user', 'tags'], vhost: false },
   vhosts: { path: () => '/vhosts', cols: ['name'], vhost: false },
   policies: { path: (c) => `/policies/${v(c.vhost)}`, cols: ['vhost', 'name', 'pattern', 'apply-to', 'definition', 'priority'], vhost: true },
+  // rabbitmq-streams list_stream_* verbs, with its default columns
+  stream_connections: { path: () => '/stream/connections', cols: ['conn_name'], vhost: false },
+  stream_consumers: {
+    path: (c) => `/stream/consumers/${v(c.vhost)}`,
+    cols: ['connection_pid', 'subscription_id', 'stream', 'messages_consumed', 'offset', 'offset_lag', 'credits', 'properties'], vhost: true,
+  },
+  stream_publishers: {
+    path: (c) => `/stream/publishers/${v(c.vhost)}`,
+    cols: ['connection_pid', 'publisher_id', 'stream', 'reference', 'messages_published', 'messages_confirmed', 'messages_errored'], vhost: true,
+  },
 };
 
 function pick(row: Record<string, unknown>, col: string, kind: string): unknown {

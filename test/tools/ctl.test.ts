@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { MAIN, ROOT, startBroker, tempDir } from '../helpers/broker';
 import { confirmChannel, connect, sleep, uniq } from '../helpers/amqp';
 import * as amqplib from 'amqplib';
+import { RawStreamClient, publishChunks } from '../helpers/stream-raw';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runCtl } = require(path.join(ROOT, 'dist', 'src', 'cli', 'ctl-command.js')) as typeof import('../../src/cli/ctl-command');
@@ -124,4 +125,28 @@ t.test('warren ctl', async (t) => {
     t.equal((await ctl('delete_vhost', 'ctl-vh')).code, 0);
   }
   await ch.close();
+});
+
+t.test('warren ctl list_stream_*: rabbitmq-streams\' verbs and default columns', async (t) => {
+  const b = await startBroker({ logLevel: 'warning', stream: true });
+  t.teardown(() => b.stop());
+  const ctl = (...args: string[]) => runCtl(['--url', `http://127.0.0.1:${b.httpPort}`, ...args]);
+  const s = uniq('ctl.stream');
+  const r = await RawStreamClient.open(b.streamPort);
+  t.teardown(() => r.close());
+  t.equal((await r.request(0x0d, (w) => w.string(s).i32(0))).body.readUInt16BE(4), 1, 'stream created');
+  await publishChunks(r, s, 3);
+  const sub = await r.request(0x07, (w) => w.u8(4).string(s).u16(1).u16(10).i32(1).string('name').string('cref'));
+  t.equal(sub.body.readUInt16BE(4), 1);
+  for (let k = 0; k < 3; k++) await r.next((f) => f.key === 0x08);
+  const conn = `127.0.0.1:${r.socket.localPort}`;
+
+  const lc = await ctl('list_stream_connections', '--tsv');
+  t.equal(lc.code, 0);
+  t.match(lc.out, new RegExp(`^conn_name\n.*${conn.replace(/\./g, '\\.')} -> `, 'm'), 'conn_name, the default column');
+  const cons = await ctl('list_stream_consumers', '--tsv');
+  t.match(cons.out, /^connection_pid\tsubscription_id\tstream\tmessages_consumed\toffset\toffset_lag\tcredits\tproperties\n/);
+  t.match(cons.out, new RegExp(`\\t4\\t${s.replace('.', '\\.')}\\t3\\t2\\t0\\t7\\t\\{"name":"cref"\\}$`, 'm'), 'one row: 3 consumed, at chunk 2, no lag, 7 credits left');
+  const pubs = await ctl('list_stream_publishers', '--tsv', 'stream', 'reference', 'messages_published', 'messages_confirmed', 'messages_errored');
+  t.match(pubs.out, new RegExp(`^${s.replace('.', '\\.')}\\t\\t3\\t3\\t0$`, 'm'), 'a publisher without reference: 3 published, 3 confirmed');
 });
