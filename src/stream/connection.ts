@@ -18,6 +18,7 @@ import { StreamCommands } from './commands';
 import { Publishers } from './publishers';
 import { Subscriptions } from './subscriptions';
 import type { SacGroups } from './sac-groups';
+import { countStreamError } from './stream-counters';
 
 export interface StreamServerConfig {
   /** largest frame a client may send (proposed in tune) */
@@ -305,6 +306,11 @@ export class StreamConnection {
   // ---- helpers for the command modules -----------------------------------------------------------
 
   send(frame: Buffer): void {
+    // responses carry a code: errors are counted for Prometheus (credit's has no correlation id)
+    if ((frame[4] & 0x80) !== 0) {
+      const at = frame.readUInt16BE(4) === (Cmd.Credit | RESPONSE) ? 8 : 12;
+      if (frame.length >= at + 2) countStreamError(frame.readUInt16BE(at));
+    }
     this.out.write(frame);
     this.lastWrite = Date.now();
   }
@@ -322,6 +328,7 @@ export class StreamConnection {
   closeWith(code: number, reason: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    countStreamError(code);
     this.publishers.closeAll();
     this.subscriptions.closeAll();
     try {

@@ -14,6 +14,7 @@ import { log } from '../logger';
 import type { StreamConnection } from './connection';
 import { findStream } from './commands';
 import { afterReplicas, latest } from '../broker/replica-barrier';
+import { countStreamError, streamCounters } from './stream-counters';
 
 const MAX_REFERENCE = 256;
 
@@ -188,6 +189,7 @@ export class Publishers {
   // A publish for a publisher that does not exist: every id gets a PublishError.
   private refuseAll(r: FieldReader, id: number, n: number, version: number, code: number): void {
     const c = this.c;
+    countStreamError(code, n);
     const w = c.w.begin(Cmd.PublishError).u8(id).i32(n);
     for (let i = 0; i < n; i++) {
       const p = r.raw8();
@@ -216,6 +218,7 @@ export class Publishers {
       p.batch = null;
       if (b === null || b.count === 0) continue;
       p.published += b.count;
+      streamCounters.received += b.count;
       if (b.targets.length === 0) {
         this.confirm(p, b); // only duplicates: nothing to wait for
         continue;
@@ -230,6 +233,7 @@ export class Publishers {
     const c = this.c;
     if (c.state !== 'opened' || p.closed) return;
     p.confirmed += b.count;
+    streamCounters.confirmed += b.count;
     const w = c.w.begin(Cmd.PublishConfirm).u8(p.id).i32(b.count);
     w.raw(b.ids.subarray(0, b.count * 8));
     c.send(w.end());
@@ -240,6 +244,7 @@ export class Publishers {
     log.warn(`Stream connection ${c.name}: ${b.count} message(s) of publisher ${p.id} on stream '${p.queue.name}' could not be stored: ${e.message}`);
     if (c.state !== 'opened' || p.closed) return;
     p.errored += b.count;
+    countStreamError(Code.InternalError, b.count);
     const w = c.w.begin(Cmd.PublishError).u8(p.id).i32(b.count);
     for (let i = 0; i < b.count; i++) w.raw(b.ids.subarray(i * 8, i * 8 + 8)).u16(Code.InternalError);
     c.send(w.end());

@@ -4,6 +4,7 @@
 import * as net from 'node:net';
 import type { Broker } from '../broker/broker';
 import { log } from '../logger';
+import { counters } from '../broker/counters';
 import { listenOnDefault, listenerCreated } from '../server/listen';
 import { StreamConnection, type StreamServerConfig } from './connection';
 import { SacGroups } from './sac-groups';
@@ -46,7 +47,9 @@ export class StreamServer {
   private listenOn(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const srv = listenerCreated(net.createServer({ noDelay: true }, (socket) => {
-        const c = new StreamConnection(socket, this.broker, this.config, this.sac, (gone) => this.connections.delete(gone));
+        // counted with AMQP's, as RabbitMQ's connection churn counts Stream connections too
+        counters.connectionsOpened++;
+        const c = new StreamConnection(socket, this.broker, this.config, this.sac, (gone) => { if (this.connections.delete(gone)) counters.connectionsClosed++; });
         this.connections.add(c);
         if (this.broker.disk.alarmed) c.setAlarm(true);
       }));

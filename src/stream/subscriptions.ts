@@ -20,6 +20,7 @@ import type { LogRecord } from '../store';
 import type { StreamConnection } from './connection';
 import { findStream, superStreamPartitions } from './commands';
 import { log } from '../logger';
+import { streamCounters } from './stream-counters';
 import { type SacGroups, type SacMember, sacGroupKey } from './sac-groups';
 
 const OUTPUT_LIMIT = 4 * 1024 * 1024;
@@ -169,6 +170,7 @@ export class Subscription implements StreamListener, SacMember {
     this.lastChunk = rec.offset;
     this.messagesDelivered += rec.count;
     this.queue.deliverCount += rec.count;
+    streamCounters.delivered += rec.count;
   }
 
   // The stream was deleted under the subscription: metadata update, the subscription goes.

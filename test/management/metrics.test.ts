@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT, startBroker } from '../helpers/broker';
 import { confirmChannel, connect, channel, sleep, uniq } from '../helpers/amqp';
+import { RawStreamClient, publishChunks } from '../helpers/stream-raw';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'rabbitmq-3.10-metrics');
 
@@ -137,7 +138,8 @@ t.test('prometheus metrics', async (t) => {
     const theirs = families(fs.readFileSync(path.join(FIXTURES, 'aggregated.txt'), 'utf8'));
     const missing = [...theirs].filter((n) => !ours.has(n) && !NOT_PROVIDED.some((re) => re.test(n)));
     t.same(missing, [], 'no metric of RabbitMQ 3.10 missing beyond the documented ones');
-    const extra = [...ours].filter((n) => !theirs.has(n) && !n.startsWith('warren_') && !n.startsWith('process_'));
+    const stream = families(fs.readFileSync(path.join(FIXTURES, 'stream-plugin.txt'), 'utf8'));
+    const extra = [...ours].filter((n) => !theirs.has(n) && !stream.has(n) && !n.startsWith('warren_') && !n.startsWith('process_'));
     t.same(extra, ['rabbitmq_global_message_size_bytes'], 'extras are warren_* (and RabbitMQ 4\'s message-size histogram)');
   });
 
@@ -193,4 +195,44 @@ t.test('warren_store_bytes_written_total follows persistent messages to disk', a
   await c.close();
   const after = await metric();
   t.ok(after - before >= 20 * 1000, `grew by ${after - before} bytes for 20 confirmed persistent messages of 1,000 bytes`);
+});
+
+// stream-plugin.txt: the families with a protocol="stream" sample that a RabbitMQ 3.10.8 node with
+// rabbitmq_stream and rabbitmq_prometheus serves (its /metrics, those families' lines only).
+t.test('the Stream protocol\'s metrics: RabbitMQ 3.10\'s stream plugin families, following the traffic', async (t) => {
+  const b = await startBroker({ logLevel: 'warning', stream: true });
+  t.teardown(() => b.stop());
+  const scrape = async () => (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text();
+  const fixture = fs.readFileSync(path.join(FIXTURES, 'stream-plugin.txt'), 'utf8');
+  let text = await scrape();
+  for (const line of fixture.split('\n')) {
+    if (line.startsWith('# HELP ')) t.ok(text.includes(line), `${line.split(' ')[2]}: family with RabbitMQ's help text`);
+    else if (line !== '' && !line.startsWith('#')) {
+      const series = line.slice(0, line.lastIndexOf(' '));
+      t.ok(text.split('\n').some((l) => l.startsWith(series + ' ')), `${series} is served`);
+    }
+  }
+
+  const r = await RawStreamClient.open(b.streamPort);
+  t.teardown(() => r.close());
+  const s = uniq('metrics.stream');
+  t.equal((await r.request(0x0d, (w) => w.string(s).i32(0))).body.readUInt16BE(4), 1);
+  t.equal((await r.request(0x0d, (w) => w.string(s).i32(0))).body.readUInt16BE(4), 5, 'created twice: stream already exists');
+  await publishChunks(r, s, 4);
+  t.equal((await r.request(0x07, (w) => w.u8(1).string('no-such-stream').u16(1).u16(1).i32(0))).body.readUInt16BE(4), 2, 'subscribe to a missing stream');
+  t.equal((await r.request(0x07, (w) => w.u8(1).string(s).u16(1).u16(1).i32(0))).body.readUInt16BE(4), 1, 'subscribed');
+  await r.next((f) => f.key === 0x08);
+  text = await scrape();
+  const st = '{protocol="stream"}';
+  t.equal(value(text, 'rabbitmq_global_messages_received_total', st), 4);
+  t.equal(value(text, 'rabbitmq_global_messages_received_confirm_total', st), 4);
+  t.equal(value(text, 'rabbitmq_global_messages_confirmed_total', st), 4);
+  t.equal(value(text, 'rabbitmq_global_publishers', st), 1);
+  t.equal(value(text, 'rabbitmq_global_consumers', st), 1);
+  t.equal(value(text, 'rabbitmq_global_consumers', '{protocol="amqp091"}'), 0, 'not counted as an AMQP consumer');
+  t.equal(value(text, 'rabbitmq_global_stream_error_stream_already_exists_total', st), 1);
+  t.equal(value(text, 'rabbitmq_global_stream_error_stream_does_not_exist_total', st), 1);
+  t.equal(value(text, 'rabbitmq_global_messages_delivered_total', '{protocol="stream",queue_type="rabbit_stream_queue"}'), 1, 'one chunk of one message delivered (credit 1)');
+  t.equal(value(text, 'rabbitmq_connections'), 1, 'the Stream connection is a connection');
+  t.equal(value(text, 'rabbitmq_consumers'), 1);
 });

@@ -17,6 +17,7 @@ import { counters, deadLettered, MESSAGE_SIZE_BUCKETS, messageSizes } from '../.
 import { VERSION } from '../../server/server';
 import type { ManagementContext } from '../api/context';
 import { type MetricType, Writer, labels } from './writer';
+import { STREAM_ERROR_COUNTERS, streamCounters } from '../../stream/stream-counters';
 import { writeCluster } from './cluster';
 import { type ChannelRow, type Snapshot, maxFds, openFds, snapshot } from './sources';
 
@@ -71,7 +72,7 @@ export async function renderMetrics(ctx: ManagementContext, mode: Mode = 'aggreg
   await writeObjects(w, 'rabbitmq_', CHANNEL_METRICS, s.channels, perObject ? s.channels.map((c) => labels({ channel: c.name })) : null);
   writeChannelCounters(w);
   await writeObjects(w, 'rabbitmq_', CONNECTION_METRICS, s.connections, perObject ? s.connections.map((c) => labels({ channel: c.name })) : null);
-  w.one('rabbitmq_connections', 'gauge', 'Connections currently open', s.connections.length);
+  w.one('rabbitmq_connections', 'gauge', 'Connections currently open', s.connections.length + s.stream.connections);
   w.one('rabbitmq_channels', 'gauge', 'Channels currently open', s.channels.length);
   w.one('rabbitmq_consumers', 'gauge', 'Consumers currently connected', s.consumers);
   w.one('rabbitmq_queues', 'gauge', 'Queues available', s.queues.length);
@@ -193,33 +194,55 @@ function writeIdentity(w: Writer, ctx: ManagementContext, prefix = 'rabbitmq_'):
 }
 
 const AMQP = labels({ protocol: 'amqp091' });
+const STREAM = labels({ protocol: 'stream' });
+const STREAM_QUEUE = labels({ protocol: 'stream', queue_type: 'rabbit_stream_queue' });
 const AMQP_CLASSIC = labels({ protocol: 'amqp091', queue_type: 'rabbit_classic_queue' });
 
 function writeGlobal(w: Writer, s: Snapshot): void {
   const c = counters;
   const delivered = c.deliveredConsumeAutoAck + c.deliveredConsumeManualAck + c.deliveredGetAutoAck + c.deliveredGetManualAck;
   const routed = c.received - c.unroutableDropped - c.unroutableReturned;
-  w.one('rabbitmq_global_consumers', 'gauge', 'Current number of consumers', s.consumers, AMQP);
-  w.one('rabbitmq_global_messages_acknowledged_total', 'counter', 'Total number of messages acknowledged by consumers', c.acknowledged, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_confirmed_total', 'counter', 'Total number of messages confirmed to publishers', c.confirmed, AMQP);
+  const sc = streamCounters;
+  // the per-queue-type families: classic queues over AMQP 0-9-1, and streams over the Stream protocol
+  const classicAndStream = (name: string, help: string, amqp: number, stream: number) => {
+    w.family(name, 'counter', help);
+    w.sample(name, AMQP_CLASSIC, amqp);
+    w.sample(name, STREAM_QUEUE, stream);
+  };
+  // a family with its AMQP 0-9-1 sample and its Stream protocol one, as RabbitMQ's stream plugin adds
+  const both = (name: string, type: MetricType, help: string, amqp: number, stream: number) => {
+    w.family(name, type, help);
+    w.sample(name, AMQP, amqp);
+    w.sample(name, STREAM, stream);
+  };
+  both('rabbitmq_global_consumers', 'gauge', 'Current number of consumers', s.consumers - s.stream.consumers, s.stream.consumers);
+  classicAndStream('rabbitmq_global_messages_acknowledged_total', 'Total number of messages acknowledged by consumers', c.acknowledged, 0);
+  both('rabbitmq_global_messages_confirmed_total', 'counter', 'Total number of messages confirmed to publishers', c.confirmed, sc.confirmed);
   for (const [reason, by] of Object.entries(deadLettered)) {
     const name = `rabbitmq_global_messages_dead_lettered_${reason}_total`;
     w.family(name, 'counter', `Total number of messages dead-lettered due to ${reason.replace('_', '-')}`);
     for (const [strategy, n] of Object.entries(by)) w.sample(name, labels({ queue_type: 'rabbit_classic_queue', dead_letter_strategy: strategy }), n);
   }
-  w.one('rabbitmq_global_messages_delivered_consume_auto_ack_total', 'counter', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', c.deliveredConsumeAutoAck, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_delivered_consume_manual_ack_total', 'counter', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', c.deliveredConsumeManualAck, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_delivered_get_auto_ack_total', 'counter', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', c.deliveredGetAutoAck, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_delivered_get_manual_ack_total', 'counter', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', c.deliveredGetManualAck, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_delivered_total', 'counter', 'Total number of messages delivered to consumers', delivered, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_get_empty_total', 'counter', 'Total number of times basic.get operations fetched no message', c.getEmpty, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_received_confirm_total', 'counter', 'Total number of messages received from publishers expecting confirmations', c.receivedConfirm, AMQP);
-  w.one('rabbitmq_global_messages_received_total', 'counter', 'Total number of messages received from publishers', c.received, AMQP);
-  w.one('rabbitmq_global_messages_redelivered_total', 'counter', 'Total number of messages redelivered to consumers', c.redelivered, AMQP_CLASSIC);
-  w.one('rabbitmq_global_messages_routed_total', 'counter', 'Total number of messages routed to queues or streams', routed, AMQP);
-  w.one('rabbitmq_global_messages_unroutable_dropped_total', 'counter', 'Total number of messages published as non-mandatory into an exchange and dropped as unroutable', c.unroutableDropped, AMQP);
-  w.one('rabbitmq_global_messages_unroutable_returned_total', 'counter', 'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable', c.unroutableReturned, AMQP);
-  w.one('rabbitmq_global_publishers', 'gauge', 'Current number of publishers', s.publishers, AMQP);
+  classicAndStream('rabbitmq_global_messages_delivered_consume_auto_ack_total', 'Total number of messages delivered to consumers using basic.consume with automatic acknowledgment', c.deliveredConsumeAutoAck, 0);
+  classicAndStream('rabbitmq_global_messages_delivered_consume_manual_ack_total', 'Total number of messages delivered to consumers using basic.consume with manual acknowledgment', c.deliveredConsumeManualAck, 0);
+  classicAndStream('rabbitmq_global_messages_delivered_get_auto_ack_total', 'Total number of messages delivered to consumers using basic.get with automatic acknowledgment', c.deliveredGetAutoAck, 0);
+  classicAndStream('rabbitmq_global_messages_delivered_get_manual_ack_total', 'Total number of messages delivered to consumers using basic.get with manual acknowledgment', c.deliveredGetManualAck, 0);
+  classicAndStream('rabbitmq_global_messages_delivered_total', 'Total number of messages delivered to consumers', delivered, sc.delivered);
+  classicAndStream('rabbitmq_global_messages_get_empty_total', 'Total number of times basic.get operations fetched no message', c.getEmpty, 0);
+  both('rabbitmq_global_messages_received_confirm_total', 'counter', 'Total number of messages received from publishers expecting confirmations', c.receivedConfirm, sc.received);
+  both('rabbitmq_global_messages_received_total', 'counter', 'Total number of messages received from publishers', c.received, sc.received);
+  classicAndStream('rabbitmq_global_messages_redelivered_total', 'Total number of messages redelivered to consumers', c.redelivered, 0);
+  // RabbitMQ 3.10 leaves routed at 0 for the Stream protocol (a publisher writes to its stream)
+  both('rabbitmq_global_messages_routed_total', 'counter', 'Total number of messages routed to queues or streams', routed, 0);
+  both('rabbitmq_global_messages_unroutable_dropped_total', 'counter', 'Total number of messages published as non-mandatory into an exchange and dropped as unroutable', c.unroutableDropped, 0);
+  both('rabbitmq_global_messages_unroutable_returned_total', 'counter', 'Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable', c.unroutableReturned, 0);
+  both('rabbitmq_global_publishers', 'gauge', 'Current number of publishers', s.publishers, s.stream.publishers);
+  for (const [code, what] of STREAM_ERROR_COUNTERS) {
+    const name = `rabbitmq_global_stream_error_${what}_total`;
+    const words = what.replace(/_/g, ' ');
+    const help = what === 'stream_does_not_exist' ? `Total number of commands rejected with ${words} error` : `Total number of commands failed with ${words}`;
+    w.one(name, 'counter', help, sc.errors[code], STREAM);
+  }
   // Histogram of received message sizes (RabbitMQ 4's rabbit_msg_size_metrics buckets).
   const name = 'rabbitmq_global_message_size_bytes';
   w.family(name, 'histogram', 'Size of messages received from publishers');

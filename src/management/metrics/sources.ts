@@ -15,8 +15,12 @@ export interface Snapshot {
   connections: Connection[];
   channels: ChannelRow[];
   exchanges: number;
+  /** AMQP consumers and Stream protocol subscriptions */
   consumers: number;
+  /** AMQP connections that published */
   publishers: number;
+  /** the Stream protocol's connections, subscriptions and publishers */
+  stream: { connections: number; consumers: number; publishers: number };
 }
 
 export function snapshot(ctx: ManagementContext, vhosts?: Set<string>): Snapshot {
@@ -39,7 +43,14 @@ export function snapshot(ctx: ManagementContext, vhosts?: Set<string>): Snapshot
     if (c.isPublisher) publishers++;
     for (const ch of c.openChannels) channels.push({ conn: c, ch, name: channelName(c, ch) });
   }
-  return { queues, connections, channels, exchanges, consumers, publishers };
+  const stream = { connections: 0, consumers: 0, publishers: 0 };
+  for (const c of ctx.stream?.connections ?? []) {
+    if (c.state !== 'opened' || (vhosts && !vhosts.has(c.vhost?.name ?? ''))) continue;
+    stream.connections++;
+    stream.consumers += c.subscriptions.all.length;
+    stream.publishers += c.publishers.count;
+  }
+  return { queues, connections, channels, exchanges, consumers, publishers, stream };
 }
 
 export function openFds(): number {
