@@ -24,6 +24,7 @@ export interface AppOptions {
   // Security and limits (docs/security.md).
   tls?: TlsFiles & { port: number };       // amqps listener
   httpTls?: TlsFiles & { port: number };   // https management listener
+  streamTls?: TlsFiles & { port: number }; // Stream protocol over TLS
   certLoginFrom?: CertLoginFrom;
   loopbackUsers?: string[];
   maxConnections?: number | null;
@@ -48,6 +49,8 @@ export interface App {
   streamPort: number;
   tlsPort: number | null;
   httpTlsPort: number | null;
+  /** the Stream protocol over TLS (null: off) */
+  streamTlsPort: number | null;
   // SIGHUP: re-reads the TLS certificate, key and CA files (throws when they do not load).
   reloadTls(): void;
   stop(): Promise<void>;
@@ -92,7 +95,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
     throw Object.assign(e as Error, { listener: 'AMQP', port: opts.port });
   }
   const streamWanted = opts.streamPort ?? 5552;
-  const stream = streamWanted > 0 ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat }) : null;
+  const stream = streamWanted > 0 || opts.streamTls !== undefined
+    ? new StreamServer(broker, { port: streamWanted, host: opts.host, heartbeat: opts.heartbeat, tls: opts.streamTls, handshakeTimeoutMs: opts.handshakeTimeoutMs })
+    : null;
   const http = new HttpServer(broker, amqp, { port: opts.httpPort ?? 15672, host: opts.host, amqpPort: port, amqpTlsPort: amqp.tlsPort, tls: opts.httpTls, stream });
   let httpPort: number;
   let streamPort = 0;
@@ -106,7 +111,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
       lock.release();
       throw Object.assign(e as Error, { listener: 'Stream', port: streamWanted });
     }
-    http.addListener('stream', streamPort);
+    if (streamPort > 0) http.addListener('stream', streamPort);
+    if (stream.tlsPort !== null) http.addListener('stream/ssl', stream.tlsPort);
   }
   try {
     httpPort = await http.listen();
@@ -125,9 +131,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let stopping: Promise<void> | null = null;
   return {
     broker, amqp, http, stream, port, httpPort, streamPort, tlsPort: amqp.tlsPort, httpTlsPort: http.tlsPort,
+    streamTlsPort: stream?.tlsPort ?? null,
     reloadTls() {
       amqp.reloadTls();
       http.reloadTls();
+      stream?.reloadTls();
     },
     stop() {
       stopping ??= (async () => {

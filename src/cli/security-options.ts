@@ -7,6 +7,7 @@ import { MAX_MAX_MESSAGE_SIZE } from '../server/content-limits';
 export interface StartSecurityFlags {
   tlsPort?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; tlsVerifyPeer?: boolean; tlsFailIfNoPeerCert?: boolean;
   tlsCertLoginFrom?: CertLoginFrom;
+  streamTlsPort?: string;
   httpTlsPort?: string; httpTlsCert?: string; httpTlsKey?: string; httpTlsCa?: string; httpTlsVerifyPeer?: boolean; httpTlsFailIfNoPeerCert?: boolean;
   loopbackUsers?: string; maxConnections?: string; maxMessageSize?: string; handshakeTimeout?: string; authFailureDelay?: string;
 }
@@ -19,6 +20,7 @@ export function addSecurityOptions(cmd: Command): void {
     .option('--tls-ca <file>', 'CA certificates (PEM) client certificates are verified against')
     .option('--tls-verify-peer', 'ask clients for a certificate and refuse one the CA does not vouch for')
     .option('--tls-fail-if-no-peer-cert', 'also refuse clients without a certificate (implies --tls-verify-peer)')
+    .option('--stream-tls-port <port>', 'the Stream protocol over TLS on this port (RabbitMQ: 5551), with --tls-cert, --tls-key and the --tls-* client checks')
     .addOption(new Option('--tls-cert-login-from <field>', 'user name for EXTERNAL logins').choices(CERT_LOGIN_FROM as string[]).default('common_name'))
     .option('--http-tls-port <port>', 'HTTPS management API on this port, beside --http-port (same certificate unless --http-tls-cert)')
     .option('--http-tls-cert <file>', 'TLS certificate for --http-tls-port (default: --tls-cert)')
@@ -48,6 +50,14 @@ export function securityOptions(o: StartSecurityFlags): Partial<AppOptions> {
       verifyPeer: o.tlsVerifyPeer === true, failIfNoPeerCert: o.tlsFailIfNoPeerCert === true,
     };
     if ((out.tls.verifyPeer || out.tls.failIfNoPeerCert) && !o.tlsCa) throw new Error('--tls-verify-peer and --tls-fail-if-no-peer-cert need --tls-ca');
+  }
+  if (o.streamTlsPort !== undefined) {
+    if (!o.tlsCert || !o.tlsKey) throw new Error('--stream-tls-port needs --tls-cert and --tls-key');
+    out.streamTls = {
+      port: int('--stream-tls-port', o.streamTlsPort, 0, 65535), certFile: o.tlsCert, keyFile: o.tlsKey, caFile: o.tlsCa,
+      verifyPeer: o.tlsVerifyPeer === true, failIfNoPeerCert: o.tlsFailIfNoPeerCert === true,
+    };
+    if ((out.streamTls.verifyPeer || out.streamTls.failIfNoPeerCert) && !o.tlsCa) throw new Error('--tls-verify-peer and --tls-fail-if-no-peer-cert need --tls-ca');
   }
   if (o.httpTlsPort !== undefined) {
     const cert = o.httpTlsCert ?? o.tlsCert;

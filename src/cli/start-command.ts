@@ -79,6 +79,7 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
     let leading: App | null = null;
     const node = new ClusterNode({ ...cluster, listen: {
       host: o.host, amqp: o.port, http: o.httpPort, stream: o.streamPort, amqps: security.tls?.port, https: security.httpTls?.port,
+      streamTls: security.streamTls?.port,
     } }, async () => {
       const app = await launch().catch((e: Error) => fail(`cannot lead: ${e.message}`, 1));
       announce(app);
@@ -99,7 +100,7 @@ async function start(flags: Record<string, string | undefined>): Promise<void> {
 function announce(app: App): void {
   // Tests and scripts read the ports from these lines.
   process.stdout.write(`warren ready amqp_port=${app.port}${app.tlsPort !== null ? ` amqps_port=${app.tlsPort}` : ''}` +
-    `${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}\n`);
+    `${app.streamPort > 0 ? ` stream_port=${app.streamPort}` : ''}${app.streamTlsPort !== null ? ` stream_tls_port=${app.streamTlsPort}` : ''}\n`);
   process.stdout.write(`warren http_port=${app.httpPort}${app.httpTlsPort !== null ? ` https_port=${app.httpTlsPort}` : ''}\n`);
 }
 

@@ -44,12 +44,14 @@ export interface ClusterOptions {
   /** reads the certificate and key files again (SIGHUP); throws when they do not load */
   loadReplicationTls?: () => import('node:tls').SecureContextOptions | null;
   /** the ports this node serves clients on; a follower forwards them to the leader (0: none) */
-  listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number };
+  listen?: { host?: string; amqp: number; http: number; stream: number; amqps?: number; https?: number; streamTls?: number };
 }
 
-export interface Leading { stop(): Promise<void>; httpPort: number; streamPort: number; tlsPort: number | null; httpTlsPort: number | null }
+export interface Leading {
+  stop(): Promise<void>; httpPort: number; streamPort: number; tlsPort: number | null; httpTlsPort: number | null; streamTlsPort: number | null;
+}
 
-export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string; amqps?: string; https?: string }
+export interface NodeRecord { id: string; amqp: string; replication: string; http?: string; stream?: string; amqps?: string; https?: string; streams?: string }
 
 export interface FollowerStatus {
   id: string; address: string; state: string; inIsr: boolean;
@@ -159,6 +161,7 @@ export class ClusterNode {
       ['Stream', l.stream, () => hostPort(this.leaderEndpoints?.stream)],
       ['AMQPS', l.amqps ?? 0, () => hostPort(this.leaderEndpoints?.amqps)],
       ['HTTPS', l.https ?? 0, () => hostPort(this.leaderEndpoints?.https)],
+      ['Stream TLS', l.streamTls ?? 0, () => hostPort(this.leaderEndpoints?.streams)],
     ];
     for (const [name, port, target] of specs) {
       if (port === 0) continue;
@@ -329,6 +332,7 @@ export class ClusterNode {
     await this.etcd.put(this.k.member(this.id), JSON.stringify({
       ...this.record(), role: 'leader', http: `${host}:${l.httpPort}`, ...(l.streamPort > 0 ? { stream: `${host}:${l.streamPort}` } : {}),
       ...(l.tlsPort !== null ? { amqps: `${host}:${l.tlsPort}` } : {}), ...(l.httpTlsPort !== null ? { https: `${host}:${l.httpTlsPort}` } : {}),
+      ...(l.streamTlsPort !== null ? { streams: `${host}:${l.streamTlsPort}` } : {}),
     }), this.lease).catch(() => undefined);
     log.info(`cluster: serving as the leader ${((Date.now() - t0) / 1000).toFixed(2)} s after winning the election`);
   }

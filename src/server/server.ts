@@ -9,7 +9,7 @@ import { DEFAULT_CONSUMER_TIMEOUT_MS } from './channel';
 import { log } from '../logger';
 import { counters } from '../broker/counters';
 import { listenOnDefault, listenerCreated } from './listen';
-import { type TlsFiles, peerRefusal, reloadTls, serverOptions } from './tls';
+import { type TlsFiles, createTlsServer, reloadTls } from './tls';
 import type { CertLoginFrom } from '../broker/auth/mechanisms';
 
 export interface ServerOptions {
@@ -68,16 +68,7 @@ export class AmqpServer {
     return new Promise((resolve, reject) => {
       let srv: net.Server;
       if (t) {
-        const ts = tls.createServer({ ...serverOptions(t, this.opts.handshakeTimeoutMs ?? 10_000), noDelay: true }, (socket) => {
-          const why = peerRefusal(socket, t);
-          if (why !== null) {
-            log.warn(`TLS connection from ${socket.remoteAddress}:${socket.remotePort} refused: ${why}`);
-            socket.destroy();
-            return;
-          }
-          this.accept(socket);
-        });
-        ts.on('tlsClientError', (e, socket) => log.info(`TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed: ${e.message}`));
+        const ts = createTlsServer(t, this.opts.handshakeTimeoutMs ?? 10_000, (socket) => this.accept(socket));
         this.tlsServers.push(ts);
         srv = listenerCreated(ts);
       } else {

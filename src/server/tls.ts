@@ -3,6 +3,7 @@
 // servers without dropping their connections (tls.Server.setSecureContext).
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
+import { log } from '../logger';
 
 export interface TlsFiles {
   certFile: string;
@@ -61,4 +62,22 @@ export function reloadTls(servers: tls.Server[], t: TlsFiles): void {
   const opts = secureContextOptions(t);
   tls.createSecureContext(opts); // throws on a certificate or key that does not parse or match
   for (const s of servers) s.setSecureContext(opts);
+}
+
+/**
+ * A TLS listener's server (AMQP's and the Stream protocol's): sockets that pass the handshake and
+ * the verify_peer check go to `accept`; refusals and failed handshakes are logged.
+ */
+export function createTlsServer(t: TlsFiles, handshakeTimeoutMs: number, accept: (socket: tls.TLSSocket) => void): tls.Server {
+  const ts = tls.createServer({ ...serverOptions(t, handshakeTimeoutMs), noDelay: true }, (socket) => {
+    const why = peerRefusal(socket, t);
+    if (why !== null) {
+      log.warn(`TLS connection from ${socket.remoteAddress}:${socket.remotePort} refused: ${why}`);
+      socket.destroy();
+      return;
+    }
+    accept(socket);
+  });
+  ts.on('tlsClientError', (e, socket) => log.info(`TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed: ${e.message}`));
+  return ts;
 }

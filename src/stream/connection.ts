@@ -27,6 +27,8 @@ export interface StreamServerConfig {
   heartbeat: number;
   /** the port clients are told to connect to (metadata, open) */
   port: number;
+  /** the listener is TLS */
+  tls: boolean;
 }
 
 type State = 'peer-properties' | 'sasl' | 'authenticate' | 'tune' | 'open' | 'opened' | 'closing' | 'closed';

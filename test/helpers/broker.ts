@@ -20,6 +20,7 @@ export interface RunningBroker {
   httpPort: number;
   tlsPort?: number;       // with --tls-port
   httpsPort?: number;     // with --http-tls-port
+  streamTlsPort?: number; // with --stream-tls-port
   url: string;
   dataDir: string;
   proc: ChildProcess;
@@ -45,6 +46,7 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
   proc.stderr!.on('data', (s: string) => { logs.push(...s.split('\n').filter(Boolean)); });
   let tlsPort: number | undefined;
   let httpsPort: number | undefined;
+  let streamTlsPort: number | undefined;
   const [port, httpPort] = await new Promise<[number, number]>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`broker did not start: ${logs.join('\n')}`)), 20000);
@@ -59,6 +61,8 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
         const hp = / https_port=(\d+)/.exec(out);
         if (tp) tlsPort = Number(tp[1]);
         if (hp) httpsPort = Number(hp[1]);
+        const sp = / stream_tls_port=(\d+)/.exec(out);
+        if (sp) streamTlsPort = Number(sp[1]);
         resolve([Number(m[1]), Number(h[1])]);
       }
     });
@@ -66,7 +70,7 @@ export async function startBroker(opts: { dataDir?: string; extraArgs?: string[]
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
-    port, httpPort, streamPort, tlsPort, httpsPort, dataDir, proc, logs,
+    port, httpPort, streamPort, tlsPort, httpsPort, streamTlsPort, dataDir, proc, logs,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

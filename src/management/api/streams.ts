@@ -43,7 +43,7 @@ export function formatStreamConnection(c: StreamConnection, node: string): Recor
     peer_port: c.socket.remotePort ?? null,
     host: c.socket.localAddress ?? null,
     port: c.socket.localPort ?? null,
-    ssl: false,
+    ssl: c.config.tls,
     connected_at: c.connectedAt,
     timeout: c.heartbeat,
     frame_max: c.frameMax,
