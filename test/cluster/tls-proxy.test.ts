@@ -1,6 +1,7 @@
-// A follower forwards its TLS listeners (amqps, https) to the leader's as bytes: the client's TLS
-// session is with the leader, so certificate logins (EXTERNAL) and verify_peer work through a
-// follower, and the leader still sees the client's own address (PROXY header before the TLS).
+// A follower forwards its TLS listeners (amqps, https, the Stream protocol's) to the leader's as
+// bytes: the client's TLS session is with the leader, so certificate logins (EXTERNAL) and
+// verify_peer work through a follower, and the leader still sees the client's own address (PROXY
+// header before the TLS).
 // The same certificate encrypts the replication stream.
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -11,6 +12,7 @@ import { etcdAvailable, startCluster } from '../helpers/cluster';
 import { api } from '../helpers/http';
 import { SERVER_EXT, issue, makePki } from '../helpers/certs';
 import { tempDir } from '../helpers/broker';
+import { FrameWriter } from '../../src/protocol/stream/frames';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,6 +79,16 @@ t.test('amqps and https through a follower reach the leader, client certificates
       req.end();
     });
     t.equal(status, 200, 'the HTTPS management API answers through the follower (guest from loopback)');
+
+    // the Stream protocol over TLS too: peer properties answered by the leader, through the follower
+    const answered = await new Promise<number>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: f.streamTlsPort, servername: 'localhost', ca: fs.readFileSync(pki.ca) }, () => {
+        s.write(new FrameWriter().begin(0x11).u32(1).i32(0).end());
+      });
+      s.on('data', (d: Buffer) => { resolve(d.readUInt16BE(4)); s.destroy(); });
+      s.on('error', reject);
+    });
+    t.equal(answered, 0x8011, 'the Stream protocol over TLS answers through the follower');
 
     // With --tls-cert and --tls-key, replication is encrypted too: the followers catch up over
     // TLS and enter the ISR.

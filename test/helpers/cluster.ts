@@ -60,6 +60,8 @@ export interface Node {
   /** amqps and https ports (0 unless the cluster was started with tls) */
   tlsPort: number;
   httpsPort: number;
+  /** the Stream protocol over TLS (with tls) */
+  streamTlsPort: number;
   dataDir: string;
   proc: ChildProcess | null;
   logs: string[];
@@ -104,10 +106,13 @@ export async function startCluster(o: ClusterOpts = {}): Promise<Cluster> {
     const streamPort = o.stream === true ? await freePort() : 0;
     const tlsPort = o.tls !== undefined ? await freePort() : 0;
     const httpsPort = o.tls !== undefined ? await freePort() : 0;
-    const tlsArgs = o.tls !== undefined ? ['--tls-port', String(tlsPort), '--http-tls-port', String(httpsPort), ...o.tls] : [];
+    const streamTlsPort = o.tls !== undefined ? await freePort() : 0;
+    const tlsArgs = o.tls !== undefined
+      ? ['--tls-port', String(tlsPort), '--http-tls-port', String(httpsPort), '--stream-tls-port', String(streamTlsPort), ...o.tls]
+      : [];
     const dataDir = tempDir(`warren-node${i}-`);
     const n: Node = {
-      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, tlsPort, httpsPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
+      id: `127.0.0.1:${port}`, port, httpPort, replicationPort, streamPort, tlsPort, httpsPort, streamTlsPort, dataDir, proc: null, logs: [], ready: null, exitCode: null,
       start() {
         const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), MAIN, 'start', '--port', String(port), '--http-port', String(httpPort), '--host', '127.0.0.1',
           '--stream-port', String(streamPort), '--data-dir', dataDir, '--log-level', o.logLevel ?? 'info', '--cluster', '--etcd', etcd.url, '--cluster-name', name,
