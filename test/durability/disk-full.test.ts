@@ -137,6 +137,26 @@ function unmount(mnt: string): void {
   fs.rmSync(mnt, { recursive: true, force: true });
 }
 
+// A test's small tmpfs and the brokers it starts on it (data in <mnt>/data, the free-disk limit
+// given): at teardown the last one is killed if still running, then the tmpfs is unmounted.
+// null (the test skipped) when no tmpfs can be mounted.
+function onTmpfs(t: Test, size: string): { mnt: string; start(diskFreeLimit: number): Promise<RunningBroker> } | null {
+  const mnt = mountTmpfs(t, size);
+  if (mnt === null) return null;
+  let last: RunningBroker | null = null;
+  t.teardown(async () => {
+    if (last) await last.kill();
+    unmount(mnt);
+  });
+  return {
+    mnt,
+    async start(diskFreeLimit) {
+      last = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', String(diskFreeLimit)] });
+      return last;
+    },
+  };
+}
+
 // Fills the filesystem of dir to the last byte; returns the filler's path.
 function fillUp(dir: string): string {
   const p = path.join(dir, `fill-${Date.now()}`);
@@ -155,18 +175,14 @@ function fillUp(dir: string): string {
 }
 
 t.test('real disk full: nack, block, nothing stored damaged, resume when space returns', async (t) => {
-  const mnt = mountTmpfs(t, '8m');
-  if (mnt === null) return;
-  let broker: RunningBroker | null = null;
-  t.teardown(async () => {
-    if (broker) await broker.kill();
-    unmount(mnt);
-  });
+  const tmp = onTmpfs(t, '8m');
+  if (tmp === null) return;
+  const { mnt } = tmp;
+  let broker: RunningBroker;
   const filler = path.join(mnt, 'filler');
   fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024, 1));
-  const dataDir = path.join(mnt, 'data');
   // Limit 0: only a real ENOSPC raises the alarm.
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  broker = await tmp.start(0);
   const b = broker;
 
   const c = await connect(b.url);
@@ -234,7 +250,7 @@ t.test('real disk full: nack, block, nothing stored damaged, resume when space r
 
   // And after a restart.
   t.equal(await b.stop(), 0, 'clean stop');
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  broker = await tmp.start(0);
   const c2 = await connect(broker.url);
   const ch2 = await channel(c2);
   t.equal((await ch2.checkQueue('full.q')).messageCount, acked.size, 'queue length after restart = confirmed count');
@@ -246,20 +262,15 @@ t.test('real disk full: nack, block, nothing stored damaged, resume when space r
   t.notOk(broker.logs.some((l) => /truncated|corrupt|unreadable/i.test(l)), 'recovery found nothing to cut');
   await c2.close();
   await broker.stop();
-  broker = null;
 });
 
 
 t.test('acks made while the disk is full are kept, and written when space returns', async (t) => {
-  const mnt = mountTmpfs(t, '4m');
-  if (mnt === null) return;
-  let broker: RunningBroker | null = null;
-  t.teardown(async () => {
-    if (broker) await broker.kill();
-    unmount(mnt);
-  });
-  const dataDir = path.join(mnt, 'data');
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  const tmp = onTmpfs(t, '4m');
+  if (tmp === null) return;
+  const { mnt } = tmp;
+  let broker: RunningBroker;
+  broker = await tmp.start(0);
   const c = await connect(broker.url);
   const pch = await confirmChannel(c);
   await pch.assertQueue('acks.q', { durable: true });
@@ -284,7 +295,7 @@ t.test('acks made while the disk is full are kept, and written when space return
   await cch.close(); // 10..14 go back to the queue
   await c.close();
   t.equal(await broker.stop(), 0, 'clean stop');
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  broker = await tmp.start(0);
   const c2 = await connect(broker.url);
   const ch2 = await channel(c2);
   const after: Array<[string, boolean]> = [];
@@ -297,23 +308,15 @@ t.test('acks made while the disk is full are kept, and written when space return
     'delivered-before-the-stop marks intact: only m10..m14 are redelivered');
   await c2.close();
   await broker.stop();
-  broker = null;
 });
 
 // Issue 11: on a 64 MB filesystem the alarm must come before the disk is full, draining must
 // give the space back (the open segment included, once fully acked) so the alarm clears, and the
 // queue must take new messages again.
 t.test('a full queue drained clears the alarm: fill to the limit, drain, refill', async (t) => {
-  const mnt = mountTmpfs(t, '64m');
-  if (mnt === null) return;
-  let broker: RunningBroker | null = null;
-  t.teardown(async () => {
-    if (broker) await broker.kill();
-    unmount(mnt);
-  });
-  const dataDir = path.join(mnt, 'data');
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', String(20 * 1024 * 1024)] });
-  const b = broker;
+  const tmp = onTmpfs(t, '64m');
+  if (tmp === null) return;
+  const b = await tmp.start(20 * 1024 * 1024);
   const c = await connect(b.url);
   const blocked = watchBlocked(c);
   const ch = await confirmChannel(c);
@@ -345,14 +348,11 @@ t.test('a queue that filled the disk to ENOSPC gives the space back once drained
   // No free-disk limit: the disk really fills, and the last records of the queue's only segment
   // cannot be written. Draining must still free the segment (those records need never be
   // written once acked): before the fix, the alarm never cleared and nothing more was accepted.
-  const mnt = mountTmpfs(t, '64m');
-  if (mnt === null) return;
-  let broker: RunningBroker | null = null;
-  t.teardown(async () => {
-    if (broker) await broker.kill();
-    unmount(mnt);
-  });
-  broker = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', '0'] });
+  const tmp = onTmpfs(t, '64m');
+  if (tmp === null) return;
+  const { mnt } = tmp;
+  let broker: RunningBroker;
+  broker = await tmp.start(0);
   const b = broker;
   const c = await connect(b.url);
   const blocked = watchBlocked(c);
@@ -382,7 +382,7 @@ t.test('a queue that filled the disk to ENOSPC gives the space back once drained
   t.equal(count.acked - before, 320, 'new messages are confirmed again');
   // kill -9 and recover: the log restarts from the segment that replaced the dropped one
   await b.kill();
-  broker = await startBroker({ dataDir: path.join(mnt, 'data'), extraArgs: ['--disk-free-limit', '0'] });
+  broker = await tmp.start(0);
   const c2 = await connect(broker.url);
   const ch2 = await channel(c2);
   t.equal((await ch2.checkQueue('enospc.q')).messageCount, 320, 'after kill -9: the 320 confirmed since, no more, no fewer');
@@ -394,15 +394,11 @@ t.test('a queue that filled the disk to ENOSPC gives the space back once drained
 });
 
 t.test('a start on a full disk serves consumers, and what cannot be written is named', async (t) => {
-  const mnt = mountTmpfs(t, '16m');
-  if (mnt === null) return;
-  let broker: RunningBroker | null = null;
-  t.teardown(async () => {
-    if (broker) await broker.kill();
-    unmount(mnt);
-  });
-  const dataDir = path.join(mnt, 'data');
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  const tmp = onTmpfs(t, '16m');
+  if (tmp === null) return;
+  const { mnt } = tmp;
+  let broker: RunningBroker;
+  broker = await tmp.start(0);
   const c = await connect(broker.url);
   const ch = await confirmChannel(c);
   await ch.assertQueue('onfull.q', { durable: true });
@@ -411,7 +407,7 @@ t.test('a start on a full disk serves consumers, and what cannot be written is n
   await c.close();
   await broker.stop();
   const filler = fillUp(mnt);
-  broker = await startBroker({ dataDir, extraArgs: ['--disk-free-limit', '0'] });
+  broker = await tmp.start(0);
   const c2 = await connect(broker.url);
   const ch2 = await channel(c2);
   t.equal((await ch2.checkQueue('onfull.q')).messageCount, 200, 'started on a full disk with every message');
