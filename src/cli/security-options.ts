@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import type { AppOptions } from '../app';
 import { CERT_LOGIN_FROM, type CertLoginFrom } from '../broker/auth/mechanisms';
 import { MAX_MAX_MESSAGE_SIZE } from '../server/content-limits';
+import type { TlsFiles } from '../server/tls';
 
 export interface StartSecurityFlags {
   tlsPort?: string; tlsCert?: string; tlsKey?: string; tlsCa?: string; tlsVerifyPeer?: boolean; tlsFailIfNoPeerCert?: boolean;
@@ -41,24 +42,21 @@ function int(flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER
   return n;
 }
 
+// A listener on the AMQP certificate, key, CA and client checks (amqps, the Stream protocol's TLS).
+function listenerTls(o: StartSecurityFlags, flag: string, port: string): TlsFiles & { port: number } {
+  if (!o.tlsCert || !o.tlsKey) throw new Error(`${flag} needs --tls-cert and --tls-key`);
+  const t = {
+    port: int(flag, port, 0, 65535), certFile: o.tlsCert, keyFile: o.tlsKey, caFile: o.tlsCa,
+    verifyPeer: o.tlsVerifyPeer === true, failIfNoPeerCert: o.tlsFailIfNoPeerCert === true,
+  };
+  if ((t.verifyPeer || t.failIfNoPeerCert) && !o.tlsCa) throw new Error('--tls-verify-peer and --tls-fail-if-no-peer-cert need --tls-ca');
+  return t;
+}
+
 export function securityOptions(o: StartSecurityFlags): Partial<AppOptions> {
   const out: Partial<AppOptions> = {};
-  if (o.tlsPort !== undefined) {
-    if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-port needs --tls-cert and --tls-key');
-    out.tls = {
-      port: int('--tls-port', o.tlsPort, 0, 65535), certFile: o.tlsCert, keyFile: o.tlsKey, caFile: o.tlsCa,
-      verifyPeer: o.tlsVerifyPeer === true, failIfNoPeerCert: o.tlsFailIfNoPeerCert === true,
-    };
-    if ((out.tls.verifyPeer || out.tls.failIfNoPeerCert) && !o.tlsCa) throw new Error('--tls-verify-peer and --tls-fail-if-no-peer-cert need --tls-ca');
-  }
-  if (o.streamTlsPort !== undefined) {
-    if (!o.tlsCert || !o.tlsKey) throw new Error('--stream-tls-port needs --tls-cert and --tls-key');
-    out.streamTls = {
-      port: int('--stream-tls-port', o.streamTlsPort, 0, 65535), certFile: o.tlsCert, keyFile: o.tlsKey, caFile: o.tlsCa,
-      verifyPeer: o.tlsVerifyPeer === true, failIfNoPeerCert: o.tlsFailIfNoPeerCert === true,
-    };
-    if ((out.streamTls.verifyPeer || out.streamTls.failIfNoPeerCert) && !o.tlsCa) throw new Error('--tls-verify-peer and --tls-fail-if-no-peer-cert need --tls-ca');
-  }
+  if (o.tlsPort !== undefined) out.tls = listenerTls(o, '--tls-port', o.tlsPort);
+  if (o.streamTlsPort !== undefined) out.streamTls = listenerTls(o, '--stream-tls-port', o.streamTlsPort);
   if (o.httpTlsPort !== undefined) {
     const cert = o.httpTlsCert ?? o.tlsCert;
     const key = o.httpTlsKey ?? o.tlsKey;
